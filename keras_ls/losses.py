@@ -1,0 +1,591 @@
+"""Label-smoothing cross-entropy losses with a variable-backed ε.
+
+The categorical loss uses the closed form
+
+    loss = (1 - ε) · (lse - z_y) + ε · (lse - Σ_k u_k · z_k),
+
+with ``lse = logsumexp(z)`` and ``u`` the smoothing distribution, so no
+one-hot or smoothed-target tensor of the logits' shape is ever built. All
+accumulation is float32, also for float16/bfloat16 logits, and the logits are
+only cast inside the reductions so XLA can fuse the casts away.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_ls import _validation
+from keras_ls._api import register
+from keras_ls._reduction import REDUCTIONS
+from keras_ls._reduction import keras_mask_of
+from keras_ls._reduction import reduce_weighted
+
+CONVENTIONS = ("uniform", "others")
+_F32 = "float32"
+
+
+def minimum_loss(label_smoothing, num_classes, convention="uniform"):
+    """The lowest value the smoothed cross-entropy can reach, in nats.
+
+    It is the entropy of the smoothed target, reached when the predicted
+    distribution equals that target. A smoothed loss that "never drops below
+    0.5" at ε = 0.1 with 10 classes is sitting on this floor.
+
+    Args:
+        label_smoothing: ε in [0, 1).
+        num_classes: K, at least 2.
+        convention: `"uniform"` (true class gets 1 - ε + ε/K) or `"others"`
+            (true class gets 1 - ε). Defaults to `"uniform"`.
+
+    Returns:
+        A Python float.
+
+    Examples:
+
+    >>> round(minimum_loss(0.1, 10), 3)
+    0.5
+    >>> minimum_loss(0.0, 10)
+    0.0
+    """
+    eps = _validation.check_label_smoothing(label_smoothing)
+    k = _validation.check_int(num_classes, "num_classes", minimum=2)
+    _validation.check_choice(convention, "convention", CONVENTIONS)
+    if convention == "uniform":
+        top, rest = 1.0 - eps + eps / k, eps / k
+    else:
+        top, rest = 1.0 - eps, eps / (k - 1)
+
+    def xlogx(p):
+        return p * math.log(p) if p > 0 else 0.0
+
+    return -(xlogx(top) + (k - 1) * xlogx(rest)) + 0.0
+
+
+def _is_integer(x):
+    return "int" in keras.backend.standardize_dtype(x.dtype)
+
+
+def _resolve_sparse(y_true, y_pred, sparse):
+    """Decides whether `y_true` holds class ids, and checks its shape."""
+    pred_shape = tuple(y_pred.shape)
+    true_shape = tuple(y_true.shape)
+    if sparse is None:
+        if len(true_shape) == len(pred_shape) - 1:
+            sparse = True
+        elif len(true_shape) == len(pred_shape):
+            # (batch, 1) integer ids against (batch, K) logits, as Keras'
+            # sparse losses accept; K == 1 is rejected elsewhere.
+            sparse = _is_integer(y_true) and true_shape[-1] == 1 != (
+                pred_shape[-1]
+            )
+        else:
+            sparse = False
+    if sparse:
+        if len(true_shape) == len(pred_shape) and true_shape[-1] == 1:
+            y_true = ops.squeeze(y_true, axis=-1)
+            true_shape = true_shape[:-1]
+        expected = pred_shape[:-1]
+    else:
+        expected = pred_shape
+    compatible = len(true_shape) == len(expected) and all(
+        a is None or b is None or a == b for a, b in zip(true_shape, expected)
+    )
+    if not compatible:
+        kind = "class ids" if sparse else "one-hot or soft targets"
+        raise ValueError(
+            f"`y_true` does not fit `y_pred`: for {kind} with `y_pred` of "
+            f"shape {pred_shape}, `y_true` must have shape {expected}. "
+            f"Received: y_true.shape={true_shape}"
+        )
+    return y_true, sparse
+
+
+def _num_classes(y_pred):
+    k = y_pred.shape[-1]
+    if k is None or k < 2:
+        raise ValueError(
+            "`y_pred` must have at least 2 classes on its class axis (use "
+            "BinaryLabelSmoothingCrossentropy for one sigmoid output). "
+            f"Received: y_pred.shape={tuple(y_pred.shape)}"
+        )
+    return int(k)
+
+
+def _epsilon_tensor(label_smoothing):
+    if isinstance(label_smoothing, keras.Variable):
+        return ops.cast(label_smoothing.value, _F32)
+    if _validation._is_real_number(label_smoothing):
+        label_smoothing = _validation.check_label_smoothing(label_smoothing)
+    return ops.cast(label_smoothing, _F32)
+
+
+def _scores(y_pred, from_logits):
+    """Shifted float32-accumulating scores s and lse with Σ softmax(s) = 1.
+
+    Returns ``(scores, lse)`` where ``scores`` is a callable producing the
+    float32 scores (so each reduction re-casts and XLA fuses the cast), and
+    ``lse`` is logsumexp of the scores.
+    """
+    if from_logits:
+        # The max stays in the logits' dtype (exact) and is a constant for
+        # the gradient; shifting by it keeps exp() finite for ±1e4 logits.
+        shift = ops.cast(ops.stop_gradient(ops.max(y_pred, axis=-1,
+                                                   keepdims=True)), _F32)
+
+        def scores():
+            return ops.cast(y_pred, _F32) - shift
+
+        lse = ops.log(ops.sum(ops.exp(scores()), axis=-1))
+        return scores, lse
+    # Probabilities: renormalise and clip as Keras does, then take logs.
+    eps = keras.config.epsilon()
+    probs = ops.cast(y_pred, _F32)
+    probs = probs / ops.sum(probs, axis=-1, keepdims=True)
+    log_probs = ops.log(ops.clip(probs, eps, 1.0 - eps))
+    return (lambda: log_probs), ops.zeros_like(log_probs[..., 0])
+
+
+def label_smoothing_crossentropy(
+    y_true,
+    y_pred,
+    label_smoothing=0.1,
+    *,
+    from_logits=True,
+    sparse=None,
+    convention="uniform",
+    prior=None,
+    ignore_class=None,
+    axis=-1,
+):
+    """Per-position label-smoothing cross-entropy, without reduction.
+
+    loss = (1 - ε)·CE(y, p) + ε·CE(u, p), where u is the smoothing
+    distribution (uniform, the other classes, or `prior`).
+
+    Args:
+        y_true: Integer class ids shaped like `y_pred` without its class
+            axis (sparse), or one-hot/soft targets shaped like `y_pred`.
+        y_pred: Logits (or probabilities with `from_logits=False`).
+        label_smoothing: ε in [0, 1): a float, a scalar tensor or a
+            `keras.Variable`. Defaults to `0.1`.
+        from_logits: Whether `y_pred` holds logits. Defaults to `True`.
+        sparse: `True` for class ids, `False` for dense targets, `None` to
+            infer from rank and dtype. Defaults to `None`.
+        convention: `"uniform"` or `"others"`. Defaults to `"uniform"`.
+        prior: Optional length-K probability vector used instead of the
+            uniform distribution. Defaults to `None`.
+        ignore_class: Optional class id (sparse labels only) whose positions
+            get exactly 0. Defaults to `None`.
+        axis: The class axis. Defaults to `-1`.
+
+    Returns:
+        A float32 tensor shaped like `y_pred` without its class axis.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> values = label_smoothing_crossentropy(
+    ...     np.array([0, 1]), np.array([[2.0, 0.0], [0.0, 2.0]]), 0.1)
+    >>> np.round(keras.ops.convert_to_numpy(values), 4).tolist()
+    [0.2269, 0.2269]
+    """
+    _validation.check_choice(convention, "convention", CONVENTIONS)
+    if prior is not None:
+        prior = _validation.check_prior(prior)
+    eps = _epsilon_tensor(label_smoothing)
+    y_pred = ops.convert_to_tensor(y_pred)
+    if not keras.backend.is_float_dtype(y_pred.dtype):
+        y_pred = ops.cast(y_pred, _F32)
+    y_true = ops.convert_to_tensor(y_true)
+    if axis not in (-1, len(y_pred.shape) - 1):
+        y_pred = ops.moveaxis(y_pred, axis, -1)
+    k = _num_classes(y_pred)
+    y_true, sparse = _resolve_sparse(y_true, y_pred, sparse)
+    if not sparse and axis not in (-1, len(y_true.shape) - 1):
+        y_true = ops.moveaxis(y_true, axis, -1)
+    if prior is not None and len(prior) != k:
+        raise ValueError(
+            f"`prior` must have one entry per class ({k}). "
+            f"Received: prior of length {len(prior)}"
+        )
+    if ignore_class is not None and not sparse:
+        raise ValueError(
+            "`ignore_class` needs sparse integer labels. Received: "
+            f"ignore_class={ignore_class!r} with dense targets of shape "
+            f"{tuple(y_true.shape)}"
+        )
+
+    scores, lse = _scores(y_pred, from_logits)
+    valid = None
+    if sparse:
+        if not _is_integer(y_true):
+            y_true = ops.cast(y_true, "int32")
+        if ignore_class is not None:
+            valid = ops.not_equal(y_true, ops.cast(ignore_class, y_true.dtype))
+            y_true = ops.where(valid, y_true, ops.zeros_like(y_true))
+        target_mass = ops.ones_like(lse)
+        target_dot = ops.squeeze(
+            ops.take_along_axis(
+                scores(), ops.expand_dims(y_true, -1), axis=-1
+            ),
+            axis=-1,
+        )
+    else:
+        targets = ops.cast(y_true, _F32)
+        target_mass = ops.sum(targets, axis=-1)
+        target_dot = ops.sum(targets * scores(), axis=-1)
+
+    keep = 1.0 - eps
+    if convention == "others":
+        other_mass = (k - target_mass) / (k - 1)
+        other_dot = (ops.sum(scores(), axis=-1) - target_dot) / (k - 1)
+    elif prior is not None:
+        other_mass = ops.ones_like(lse)
+        prior_t = ops.convert_to_tensor(np.asarray(prior, np.float32))
+        other_dot = ops.sum(scores() * prior_t, axis=-1)
+    else:
+        other_mass = ops.ones_like(lse)
+        other_dot = ops.mean(scores(), axis=-1)
+    mass = keep * target_mass + eps * other_mass
+    values = lse * mass - (keep * target_dot + eps * other_dot)
+    if valid is not None:
+        values = ops.where(valid, values, ops.zeros_like(values))
+    return values
+
+
+class _SmoothingLoss(keras.losses.Loss):
+    """Shared ε variable, `__call__` and config for keras_ls losses."""
+
+    def __init__(self, label_smoothing, *, reduction, name, dtype):
+        eps = _validation.check_label_smoothing(label_smoothing)
+        if reduction not in REDUCTIONS:
+            raise ValueError(
+                f"`reduction` must be one of {list(REDUCTIONS)}. "
+                f"Received: reduction={reduction!r}"
+            )
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self._dtype_arg = dtype
+        # ε lives in a float32 variable, never in a Python float, so that a
+        # callback can change it after compile without a retrace and ε = 0
+        # stays a live value. Compiled train steps read state, not Python
+        # attributes; LabelSmoothingScheduler makes this variable part of
+        # the state the model passes into its compiled step.
+        self.label_smoothing_variable = keras.Variable(
+            eps,
+            dtype=_F32,
+            trainable=False,
+            name="label_smoothing",
+        )
+
+    @property
+    def label_smoothing(self):
+        """ε as a Python float; assigning validates and sets the variable."""
+        value = self.label_smoothing_variable.numpy()
+        return float(np.asarray(value))
+
+    @label_smoothing.setter
+    def label_smoothing(self, value):
+        value = _validation.check_label_smoothing(value)
+        self.label_smoothing_variable.assign(value)
+
+    def _ignored_positions_mask(self, y_true, values):
+        """Boolean mask of positions to keep, or None (no ignore_class)."""
+        return None
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        mask = keras_mask_of(y_pred)
+        values = self.call(y_true, y_pred)
+        valid = self._ignored_positions_mask(y_true, values)
+        if valid is not None:
+            mask = valid if mask is None else ops.logical_and(
+                ops.cast(mask, "bool"), valid
+            )
+        loss = reduce_weighted(
+            values, sample_weight, mask=mask, reduction=self.reduction
+        )
+        if self.dtype != _F32:
+            loss = ops.cast(loss, self.dtype)
+        return loss
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            label_smoothing=self.label_smoothing,
+            dtype=self._dtype_arg,
+        )
+        return config
+
+
+@register
+class LabelSmoothingCrossentropy(_SmoothingLoss):
+    """Cross-entropy with label smoothing whose ε can change during training.
+
+    loss = (1 - ε)·(lse - z_y) + ε·(lse - Σ_k u_k·z_k), with lse the
+    logsumexp of the logits z and u the smoothing distribution. With
+    `convention="uniform"` the target is (1 - ε)·y + ε/K, exactly
+    `keras.losses.CategoricalCrossentropy(label_smoothing=ε)` and PyTorch's
+    `CrossEntropyLoss(label_smoothing=ε)`. With `convention="others"` the
+    true class keeps 1 - ε and each other class gets ε/(K - 1) (fairseq);
+    ε_others = ε_uniform·(K - 1)/K gives the same targets.
+
+    ε lives in `label_smoothing_variable`, a float32 non-trainable
+    `keras.Variable`; `loss.label_smoothing` reads it as a float and
+    assigning to it validates and assigns the variable. The lowest reachable
+    value is `minimum_loss(ε, K)`, the entropy of the smoothed target.
+
+    Args:
+        label_smoothing: ε in [0, 1). Defaults to `0.1`.
+        from_logits: Whether `y_pred` holds logits; probabilities are
+            renormalised and clipped to [1e-7, 1 - 1e-7] like Keras.
+            Defaults to `True`.
+        sparse: `True` for integer class ids shaped like `y_pred` without
+            its class axis, `False` for one-hot or soft targets, `None` to
+            infer from rank and dtype. Integer ids are never cast to a float
+            dtype. Defaults to `None`.
+        convention: `"uniform"` or `"others"`. Defaults to `"uniform"`.
+        prior: Optional length-K probability vector replacing the uniform
+            distribution, e.g. class frequencies. Defaults to `None`.
+        ignore_class: Optional class id (sparse labels) whose positions
+            contribute 0 and are left out of the mean; may lie outside
+            [0, K), e.g. -100. Defaults to `None`.
+        axis: The class axis. Defaults to `-1`.
+        reduction: One of `"sum_over_batch_size"`, `"sum"`, `"mean"`,
+            `"mean_with_sample_weight"`, `"none"` or `None`, as in Keras.
+            Defaults to `"sum_over_batch_size"`.
+        name: Name of the loss. Defaults to
+            `"label_smoothing_crossentropy"`.
+        dtype: Dtype of the returned value; accumulation is always float32.
+            Defaults to `None` (float32).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> loss = LabelSmoothingCrossentropy(0.1)
+    >>> round(float(loss(np.array([0, 1]),
+    ...                  np.array([[2.0, 0.0], [0.0, 2.0]]))), 4)
+    0.2269
+    >>> loss.label_smoothing = 0.0
+    >>> round(float(loss(np.array([0]), np.array([[2.0, 0.0]]))), 4)
+    0.1269
+
+    ```python
+    model.compile(
+        optimizer="adam",
+        loss=keras_ls.LabelSmoothingCrossentropy(0.1),
+        jit_compile=True,
+    )
+    ```
+
+    References:
+        - Szegedy et al., 2016. Rethinking the Inception Architecture for
+          Computer Vision.
+        - Müller, Kornblith and Hinton, 2019. When Does Label Smoothing
+          Help?
+    """
+
+    def __init__(
+        self,
+        label_smoothing=0.1,
+        *,
+        from_logits=True,
+        sparse=None,
+        convention="uniform",
+        prior=None,
+        ignore_class=None,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="label_smoothing_crossentropy",
+        dtype=None,
+    ):
+        _validation.check_choice(convention, "convention", CONVENTIONS)
+        if sparse not in (None, True, False):
+            raise ValueError(
+                "`sparse` must be True, False or None. "
+                f"Received: sparse={sparse!r}"
+            )
+        if not isinstance(from_logits, bool):
+            raise ValueError(
+                "`from_logits` must be True or False. "
+                f"Received: from_logits={from_logits!r}"
+            )
+        _validation.check_int(axis, "axis")
+        if ignore_class is not None:
+            _validation.check_int(ignore_class, "ignore_class")
+        prior = None if prior is None else _validation.check_prior(prior)
+        super().__init__(
+            label_smoothing, reduction=reduction, name=name, dtype=dtype
+        )
+        self.from_logits = from_logits
+        self.sparse = sparse
+        self.convention = convention
+        self.prior = None if prior is None else list(prior)
+        self.ignore_class = None if ignore_class is None else int(ignore_class)
+        self.axis = int(axis)
+
+    def call(self, y_true, y_pred):
+        return label_smoothing_crossentropy(
+            y_true,
+            y_pred,
+            self.label_smoothing_variable,
+            from_logits=self.from_logits,
+            sparse=self.sparse,
+            convention=self.convention,
+            prior=self.prior,
+            ignore_class=self.ignore_class,
+            axis=self.axis,
+        )
+
+    def _ignored_positions_mask(self, y_true, values):
+        # Ignored positions are excluded from the mean, as in Keras'
+        # SparseCategoricalCrossentropy(ignore_class=...).
+        if self.ignore_class is None:
+            return None
+        labels = ops.convert_to_tensor(y_true)
+        if len(labels.shape) == len(values.shape) + 1:
+            labels = ops.squeeze(labels, axis=-1)
+        return ops.not_equal(labels, ops.cast(self.ignore_class, labels.dtype))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            from_logits=self.from_logits,
+            sparse=self.sparse,
+            convention=self.convention,
+            prior=self.prior,
+            ignore_class=self.ignore_class,
+            axis=self.axis,
+        )
+        return config
+
+
+def binary_label_smoothing_crossentropy(
+    y_true, y_pred, label_smoothing=0.1, *, from_logits=True, axis=-1
+):
+    """Per-example binary cross-entropy with targets smoothed toward 0.5.
+
+    target = y·(1 - ε) + ε/2 (Keras' convention), averaged over `axis`.
+
+    Args:
+        y_true: Binary or soft targets shaped like `y_pred`.
+        y_pred: Logits (or probabilities with `from_logits=False`).
+        label_smoothing: ε in [0, 1): a float, tensor or `keras.Variable`.
+            Defaults to `0.1`.
+        from_logits: Whether `y_pred` holds logits. Defaults to `True`.
+        axis: Axis to average over. Defaults to `-1`.
+
+    Returns:
+        A float32 tensor with `axis` reduced.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> values = binary_label_smoothing_crossentropy(
+    ...     np.array([[1.0, 0.0]]), np.array([[2.0, -2.0]]), 0.0)
+    >>> np.round(keras.ops.convert_to_numpy(values), 4).tolist()
+    [0.1269]
+    """
+    eps = _epsilon_tensor(label_smoothing)
+    y_pred = ops.convert_to_tensor(y_pred)
+    logits = ops.cast(y_pred, _F32)
+    targets = ops.cast(ops.convert_to_tensor(y_true), _F32)
+    if tuple(targets.shape) != tuple(logits.shape):
+        if len(targets.shape) == len(logits.shape) - 1:
+            targets = ops.expand_dims(targets, -1)
+        if len(targets.shape) != len(logits.shape):
+            raise ValueError(
+                "`y_true` must have the shape of `y_pred`. Received: "
+                f"y_true.shape={tuple(targets.shape)}, "
+                f"y_pred.shape={tuple(logits.shape)}"
+            )
+    targets = targets * (1.0 - eps) + 0.5 * eps
+    if from_logits:
+        # max(z, 0) - z·t + log(1 + exp(-|z|)): stable for any |z|.
+        values = (
+            ops.relu(logits)
+            - logits * targets
+            + ops.log1p(ops.exp(-ops.abs(logits)))
+        )
+    else:
+        eps_clip = keras.config.epsilon()
+        probs = ops.clip(logits, eps_clip, 1.0 - eps_clip)
+        values = -(
+            targets * ops.log(probs) + (1.0 - targets) * ops.log1p(-probs)
+        )
+    return ops.mean(values, axis=axis)
+
+
+@register
+class BinaryLabelSmoothingCrossentropy(_SmoothingLoss):
+    """Binary cross-entropy with label smoothing and a variable-backed ε.
+
+    target = y·(1 - ε) + ε/2, as `keras.losses.BinaryCrossentropy`, for
+    sigmoid and multi-label outputs, with ε in `label_smoothing_variable`.
+
+    Args:
+        label_smoothing: ε in [0, 1). Defaults to `0.1`.
+        from_logits: Whether `y_pred` holds logits. Defaults to `True`.
+        axis: Axis to average over. Defaults to `-1`.
+        reduction: As in Keras. Defaults to `"sum_over_batch_size"`.
+        name: Name of the loss. Defaults to
+            `"binary_label_smoothing_crossentropy"`.
+        dtype: Dtype of the returned value; accumulation is float32.
+            Defaults to `None` (float32).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> loss = BinaryLabelSmoothingCrossentropy(0.2)
+    >>> round(float(loss(np.array([[1.0]]), np.array([[0.0]]))), 4)
+    0.6931
+
+    ```python
+    model.compile(
+        optimizer="adam",
+        loss=keras_ls.losses.BinaryLabelSmoothingCrossentropy(0.1),
+    )
+    ```
+
+    References:
+        - Szegedy et al., 2016. Rethinking the Inception Architecture for
+          Computer Vision.
+        - Müller, Kornblith and Hinton, 2019. When Does Label Smoothing
+          Help?
+    """
+
+    def __init__(
+        self,
+        label_smoothing=0.1,
+        *,
+        from_logits=True,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="binary_label_smoothing_crossentropy",
+        dtype=None,
+    ):
+        if not isinstance(from_logits, bool):
+            raise ValueError(
+                "`from_logits` must be True or False. "
+                f"Received: from_logits={from_logits!r}"
+            )
+        _validation.check_int(axis, "axis")
+        super().__init__(
+            label_smoothing, reduction=reduction, name=name, dtype=dtype
+        )
+        self.from_logits = from_logits
+        self.axis = int(axis)
+
+    def call(self, y_true, y_pred):
+        return binary_label_smoothing_crossentropy(
+            y_true,
+            y_pred,
+            self.label_smoothing_variable,
+            from_logits=self.from_logits,
+            axis=self.axis,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(from_logits=self.from_logits, axis=self.axis)
+        return config
