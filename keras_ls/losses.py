@@ -185,10 +185,11 @@ def label_smoothing_crossentropy(
 
     Examples:
 
+    >>> import keras
     >>> import numpy as np
     >>> values = label_smoothing_crossentropy(
     ...     np.array([0, 1]), np.array([[2.0, 0.0], [0.0, 2.0]]), 0.1)
-    >>> np.round(keras.ops.convert_to_numpy(values), 4).tolist()
+    >>> [round(float(v), 4) for v in keras.ops.convert_to_numpy(values)]
     [0.2269, 0.2269]
     """
     _validation.check_choice(convention, "convention", CONVENTIONS)
@@ -480,10 +481,11 @@ def binary_label_smoothing_crossentropy(
 
     Examples:
 
+    >>> import keras
     >>> import numpy as np
     >>> values = binary_label_smoothing_crossentropy(
     ...     np.array([[1.0, 0.0]]), np.array([[2.0, -2.0]]), 0.0)
-    >>> np.round(keras.ops.convert_to_numpy(values), 4).tolist()
+    >>> [round(float(v), 4) for v in keras.ops.convert_to_numpy(values)]
     [0.1269]
     """
     eps = _epsilon_tensor(label_smoothing)

@@ -1,0 +1,26 @@
+import os
+import random
+
+import keras
+import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    random.seed(0)
+    np.random.seed(0)
+    keras.utils.set_random_seed(0)
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+BACKEND = keras.backend.backend()
+requires_tf = pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="TensorFlow-specific path"
+)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
