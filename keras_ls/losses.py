@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_ls import _closed_form
 from keras_ls import _validation
 from keras_ls._api import register
 from keras_ls._reduction import REDUCTIONS
@@ -121,32 +122,6 @@ def _epsilon_tensor(label_smoothing):
     return ops.cast(label_smoothing, _F32)
 
 
-def _scores(y_pred, from_logits):
-    """Shifted float32-accumulating scores s and lse with Σ softmax(s) = 1.
-
-    Returns ``(scores, lse)`` where ``scores`` is a callable producing the
-    float32 scores (so each reduction re-casts and XLA fuses the cast), and
-    ``lse`` is logsumexp of the scores.
-    """
-    if from_logits:
-        # The max stays in the logits' dtype (exact) and is a constant for
-        # the gradient; shifting by it keeps exp() finite for ±1e4 logits.
-        shift = ops.cast(ops.stop_gradient(ops.max(y_pred, axis=-1,
-                                                   keepdims=True)), _F32)
-
-        def scores():
-            return ops.cast(y_pred, _F32) - shift
-
-        lse = ops.log(ops.sum(ops.exp(scores()), axis=-1))
-        return scores, lse
-    # Probabilities: renormalise and clip as Keras does, then take logs.
-    eps = keras.config.epsilon()
-    probs = ops.cast(y_pred, _F32)
-    probs = probs / ops.sum(probs, axis=-1, keepdims=True)
-    log_probs = ops.log(ops.clip(probs, eps, 1.0 - eps))
-    return (lambda: log_probs), ops.zeros_like(log_probs[..., 0])
-
-
 def label_smoothing_crossentropy(
     y_true,
     y_pred,
@@ -218,39 +193,21 @@ def label_smoothing_crossentropy(
             f"{tuple(y_true.shape)}"
         )
 
-    scores, lse = _scores(y_pred, from_logits)
-    valid = None
+    spec = _closed_form.SmoothingSpec(eps, k, convention, prior)
+    labels = targets = valid = None
     if sparse:
-        if not _is_integer(y_true):
-            y_true = ops.cast(y_true, "int32")
+        labels = y_true if _is_integer(y_true) else ops.cast(y_true, "int32")
         if ignore_class is not None:
-            valid = ops.not_equal(y_true, ops.cast(ignore_class, y_true.dtype))
-            y_true = ops.where(valid, y_true, ops.zeros_like(y_true))
-        target_mass = ops.ones_like(lse)
-        target_dot = ops.squeeze(
-            ops.take_along_axis(
-                scores(), ops.expand_dims(y_true, -1), axis=-1
-            ),
-            axis=-1,
-        )
+            valid = ops.not_equal(labels, ops.cast(ignore_class, labels.dtype))
+            labels = ops.where(valid, labels, ops.zeros_like(labels))
     else:
         targets = ops.cast(y_true, _F32)
-        target_mass = ops.sum(targets, axis=-1)
-        target_dot = ops.sum(targets * scores(), axis=-1)
-
-    keep = 1.0 - eps
-    if convention == "others":
-        other_mass = (k - target_mass) / (k - 1)
-        other_dot = (ops.sum(scores(), axis=-1) - target_dot) / (k - 1)
-    elif prior is not None:
-        other_mass = ops.ones_like(lse)
-        prior_t = ops.convert_to_tensor(np.asarray(prior, np.float32))
-        other_dot = ops.sum(scores() * prior_t, axis=-1)
+    if from_logits:
+        values = _closed_form.from_logits(y_pred, spec, labels, targets)
     else:
-        other_mass = ops.ones_like(lse)
-        other_dot = ops.mean(scores(), axis=-1)
-    mass = keep * target_mass + eps * other_mass
-    values = lse * mass - (keep * target_dot + eps * other_dot)
+        values = _closed_form.from_probabilities(
+            y_pred, spec, labels, targets, clip=keras.config.epsilon()
+        )
     if valid is not None:
         values = ops.where(valid, values, ops.zeros_like(values))
     return values

@@ -1,0 +1,117 @@
+"""The smoothed cross-entropy in closed form, with a fused gradient.
+
+For logits z with K classes, smoothed target q = keep·t + ε·u (t the one-hot
+or soft target, keep = 1 - ε, u the smoothing distribution) and
+lse = logsumexp(z):
+
+    loss  = lse·Σ_k q_k - Σ_k q_k·z_k
+    ∂/∂z  = softmax(z)·Σ_k q_k - q
+
+Only per-position reductions are computed in the forward pass, and the
+gradient is one elementwise expression written straight into the logits'
+dtype: no one-hot, smoothed-target or float32 copy of the logits is kept
+between the passes, so XLA can fuse the float32 casts into each pass.
+"""
+
+import numpy as np
+from keras import ops
+
+F32 = "float32"
+
+
+class SmoothingSpec:
+    """What the smoothed target is made of, for one call."""
+
+    def __init__(self, eps, num_classes, convention, prior):
+        self.eps = eps
+        self.keep = 1.0 - eps
+        self.k = num_classes
+        self.convention = convention
+        self.prior = (
+            None if prior is None
+            else ops.convert_to_tensor(np.asarray(prior, np.float32))
+        )
+
+    def mass_and_dot(self, target_mass, target_dot, scores):
+        """Σ_k q_k and Σ_k q_k·s_k, given Σ t, Σ t·s and the scores s."""
+        if self.convention == "others":
+            other_mass = (self.k - target_mass) / (self.k - 1)
+            other_dot = (ops.sum(scores(), axis=-1) - target_dot) / (
+                self.k - 1
+            )
+        elif self.prior is not None:
+            other_mass = ops.ones_like(target_mass)
+            other_dot = ops.sum(scores() * self.prior, axis=-1)
+        else:
+            other_mass = ops.ones_like(target_mass)
+            other_dot = ops.mean(scores(), axis=-1)
+        mass = self.keep * target_mass + self.eps * other_mass
+        dot = self.keep * target_dot + self.eps * other_dot
+        return mass, dot
+
+    def target(self, hard):
+        """The dense smoothed target q from the dense target t (float32)."""
+        if self.convention == "others":
+            return self.keep * hard + self.eps * (1.0 - hard) / (self.k - 1)
+        if self.prior is not None:
+            return self.keep * hard + self.eps * self.prior
+        return self.keep * hard + self.eps / self.k
+
+
+def _target_terms(raw, labels, targets):
+    """Σ t and Σ t·z for class ids `labels` or dense `targets`."""
+    if labels is not None:
+        picked = ops.take_along_axis(raw, ops.expand_dims(labels, -1), -1)
+        target_dot = ops.cast(ops.squeeze(picked, axis=-1), F32)
+        return ops.ones_like(target_dot), target_dot
+    return (
+        ops.sum(targets, axis=-1),
+        ops.sum(targets * ops.cast(raw, F32), axis=-1),
+    )
+
+
+def from_logits(logits, spec, labels=None, targets=None):
+    """Per-position smoothed cross-entropy of `logits` (float32 result)."""
+
+    @ops.custom_gradient
+    def forward(z):
+        # The max is exact in any float dtype; subtracting it keeps exp()
+        # finite for logits of ±1e4 and the sums below free of cancellation.
+        z_max = ops.cast(ops.max(z, axis=-1, keepdims=True), F32)
+        log_sum = ops.log(ops.sum(ops.exp(ops.cast(z, F32) - z_max), -1))
+        target_mass, target_dot = _target_terms(z, labels, targets)
+        mass, dot = spec.mass_and_dot(
+            target_mass, target_dot, lambda: ops.cast(z, F32)
+        )
+        values = log_sum * mass - (dot - ops.squeeze(z_max, -1) * mass)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            lse = z_max + ops.expand_dims(log_sum, -1)
+            probs = ops.exp(ops.cast(z, F32) - lse)
+            if labels is not None:
+                classes = ops.arange(spec.k, dtype=labels.dtype)
+                hard = ops.cast(
+                    ops.equal(ops.expand_dims(labels, -1), classes), F32
+                )
+            else:
+                hard = targets
+            upstream = ops.expand_dims(ops.cast(upstream, F32), -1)
+            g = (probs * ops.expand_dims(mass, -1) - spec.target(hard))
+            return ops.cast(g * upstream, z.dtype)
+
+        return values, grad
+
+    return forward(logits)
+
+
+def from_probabilities(probs, spec, labels=None, targets=None, clip=1e-7):
+    """Per-position smoothed cross-entropy of probabilities, as Keras does:
+    renormalised over the class axis and clipped to [clip, 1 - clip]."""
+    probs = ops.cast(probs, F32)
+    probs = probs / ops.sum(probs, axis=-1, keepdims=True)
+    log_probs = ops.log(ops.clip(probs, clip, 1.0 - clip))
+    target_mass, target_dot = _target_terms(log_probs, labels, targets)
+    _, dot = spec.mass_and_dot(target_mass, target_dot, lambda: log_probs)
+    return -dot
