@@ -122,6 +122,14 @@ def _epsilon_tensor(label_smoothing):
     return ops.cast(label_smoothing, _F32)
 
 
+def _use_tf_fused_kernel(y_pred, labels):
+    if keras.backend.backend() != "tensorflow" or labels is None:
+        return False
+    from keras_ls import _tf_fused
+
+    return _tf_fused.supports(y_pred, labels, from_logits=True)
+
+
 def label_smoothing_crossentropy(
     y_true,
     y_pred,
@@ -202,7 +210,11 @@ def label_smoothing_crossentropy(
             labels = ops.where(valid, labels, ops.zeros_like(labels))
     else:
         targets = ops.cast(y_true, _F32)
-    if from_logits:
+    if from_logits and _use_tf_fused_kernel(y_pred, labels):
+        from keras_ls import _tf_fused
+
+        values = _tf_fused.sparse_from_logits(y_pred, labels, spec)
+    elif from_logits:
         values = _closed_form.from_logits(y_pred, spec, labels, targets)
     else:
         values = _closed_form.from_probabilities(

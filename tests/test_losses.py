@@ -455,3 +455,37 @@ def test_public_names():
     assert keras_ls.losses.LabelSmoothingCrossentropy is (
         keras_ls.LabelSmoothingCrossentropy
     )
+
+
+@pytest.mark.parametrize("convention, prior", [
+    ("uniform", None), ("others", None), ("uniform", [0.1, 0.2, 0.3, 0.4])
+])
+def test_tensorflow_fused_and_xla_paths_match_numpy(convention, prior):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow has a separate non-XLA kernel path")
+    import tensorflow as tf
+
+    k, eps = 4, 0.3
+    logits, labels = random_problem(6, k)
+    labels[0] = -1
+    loss = LabelSmoothingCrossentropy(eps, convention=convention,
+                                      prior=prior, ignore_class=-1,
+                                      reduction="sum")
+    valid = labels != -1
+    targets = reference.smoothed_targets(np.where(valid, labels, 0), k, eps,
+                                         convention, prior)
+    expected = (reference.dense_ce(targets, logits) * valid).sum()
+    expected_grad = (np.exp(reference.log_softmax(logits)) - targets) * (
+        valid[:, None]
+    )
+
+    def step(z):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            value = loss(labels, z)
+        return value, tape.gradient(value, z)
+
+    for jit in (False, True):
+        value, grad = tf.function(step, jit_compile=jit)(tf.constant(logits))
+        np.testing.assert_allclose(float(value), expected, rtol=1e-5)
+        np.testing.assert_allclose(grad.numpy(), expected_grad, atol=1e-6)
