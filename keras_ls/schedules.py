@@ -1,0 +1,362 @@
+"""ε schedules: pure, serializable functions of the epoch or global step.
+
+A schedule maps t (the epoch, or the global step when
+`LabelSmoothingScheduler(update="batch")`) to ε in [0, 1). Arguments are
+validated once, when the schedule is built, so a schedule that builds can
+only return valid values. Every schedule returns a Python float, holds no
+state and round-trips through `keras.saving.serialize_keras_object`.
+
+Boundaries are inclusive on the right: a value that changes "at t = s"
+applies from t = s on. `TwoStage(0.1, switch=6)` smooths epochs 0–5 and
+trains on hard labels from epoch 6, the same as
+`PiecewiseConstant([6], [0.1, 0.0])`. (Keras' `PiecewiseConstantDecay`
+switches one step later, after t = s.)
+"""
+
+import bisect
+import math
+
+import keras
+
+from keras_ls import _validation
+from keras_ls._api import register
+
+
+def _check_step(step):
+    if not _validation._is_real_number(step) or not math.isfinite(
+        float(step)
+    ) or float(step) < 0:
+        raise ValueError(
+            "A schedule's `step` (the epoch or global step) must be a finite "
+            f"number >= 0. Received: step={step!r}"
+        )
+    return float(step)
+
+
+def _clip01(x):
+    return min(max(x, 0.0), 1.0)
+
+
+@register
+class LabelSmoothingSchedule:
+    """Base class of ε schedules: `schedule(step)` returns ε as a float.
+
+    Subclasses implement `__call__(step)` and `get_config()`; every
+    constructor argument must appear in the config so that
+    `from_config(get_config())` rebuilds an equal schedule. Any Python
+    callable `f(epoch)` or `f(epoch, current)` can be used instead where a
+    schedule is expected.
+    """
+
+    def __call__(self, step):
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `__call__(step)`."
+        )
+
+    def get_config(self):
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `get_config()`."
+        )
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and (
+            self.get_config() == other.get_config()
+        )
+
+    def __hash__(self):
+        return hash((type(self).__name__, repr(self)))
+
+
+@register
+class Constant(LabelSmoothingSchedule):
+    """ε = `value` at every step.
+
+    Args:
+        value: ε in [0, 1).
+
+    Examples:
+
+    >>> Constant(0.1)(7)
+    0.1
+    """
+
+    def __init__(self, value):
+        self.value = _validation.check_label_smoothing(value, "value")
+
+    def __call__(self, step):
+        _check_step(step)
+        return self.value
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class _Interpolation(LabelSmoothingSchedule):
+    """Shared arguments of the schedules that go from `initial` to `final`."""
+
+    def __init__(self, initial, final, duration, start=0):
+        self.initial = _validation.check_label_smoothing(initial, "initial")
+        self.final = _validation.check_label_smoothing(final, "final")
+        self.duration = _validation.check_int(duration, "duration", minimum=1)
+        self.start = _validation.check_int(start, "start", minimum=0)
+
+    def _progress(self, step):
+        return _clip01((_check_step(step) - self.start) / self.duration)
+
+    def get_config(self):
+        return {
+            "initial": self.initial,
+            "final": self.final,
+            "duration": self.duration,
+            "start": self.start,
+        }
+
+
+@register
+class LinearDecay(_Interpolation):
+    """Linear interpolation from `initial` to `final` over `duration` steps.
+
+    ε(t) = initial + (final - initial)·p with
+    p = clip((t - start) / duration, 0, 1): `initial` up to t = start,
+    `final` from t = start + duration on. `final` may exceed `initial`.
+
+    Args:
+        initial: ε up to `start`, in [0, 1).
+        final: ε from `start + duration` on, in [0, 1).
+        duration: Number of epochs (or steps) the change takes, >= 1.
+        start: Epoch (or step) at which the change begins, >= 0.
+            Defaults to `0`.
+
+    Examples:
+
+    >>> schedule = LinearDecay(0.2, 0.0, duration=4)
+    >>> [round(schedule(t), 3) for t in range(6)]
+    [0.2, 0.15, 0.1, 0.05, 0.0, 0.0]
+    """
+
+    def __call__(self, step):
+        p = self._progress(step)
+        return self.initial + (self.final - self.initial) * p
+
+
+@register
+class CosineDecay(_Interpolation):
+    """Half-cosine from `initial` to `final` over `duration` steps.
+
+    ε(t) = final + (initial - final)·(1 + cos(π·p))/2 with
+    p = clip((t - start) / duration, 0, 1).
+
+    Args:
+        initial: ε up to `start`, in [0, 1).
+        final: ε from `start + duration` on, in [0, 1).
+        duration: Number of epochs (or steps) the change takes, >= 1.
+        start: Epoch (or step) at which the change begins, >= 0.
+            Defaults to `0`.
+
+    Examples:
+
+    >>> schedule = CosineDecay(0.2, 0.0, duration=4)
+    >>> [round(schedule(t), 4) for t in range(5)]
+    [0.2, 0.1707, 0.1, 0.0293, 0.0]
+    """
+
+    def __call__(self, step):
+        p = self._progress(step)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * p))
+        return self.final + (self.initial - self.final) * cosine
+
+
+@register
+class ExponentialDecay(LabelSmoothingSchedule):
+    """Exponential approach from `initial` toward `final`.
+
+    ε(t) = final + (initial - final)·rate^t. With `final=0` this is
+    initial·rate^t; `final` is the asymptote, never passed.
+
+    Args:
+        initial: ε at t = 0, in [0, 1).
+        rate: Factor per epoch (or step), in (0, 1].
+        final: The asymptote, in [0, 1). Defaults to `0.0`.
+
+    Examples:
+
+    >>> schedule = ExponentialDecay(0.2, rate=0.5)
+    >>> [round(schedule(t), 3) for t in range(4)]
+    [0.2, 0.1, 0.05, 0.025]
+    """
+
+    def __init__(self, initial, rate, final=0.0):
+        self.initial = _validation.check_label_smoothing(initial, "initial")
+        if not _validation._is_real_number(rate) or not 0.0 < float(
+            rate
+        ) <= 1.0:
+            raise ValueError(
+                "`rate` must be a number in (0, 1]. "
+                f"Received: rate={rate!r}"
+            )
+        self.rate = float(rate)
+        self.final = _validation.check_label_smoothing(final, "final")
+
+    def __call__(self, step):
+        t = _check_step(step)
+        return self.final + (self.initial - self.final) * self.rate**t
+
+    def get_config(self):
+        return {"initial": self.initial, "rate": self.rate, "final": self.final}
+
+
+@register
+class PiecewiseConstant(LabelSmoothingSchedule):
+    """ε = `values[i]` where i is the number of boundaries <= t.
+
+    `values[0]` applies for t < boundaries[0], `values[i]` for
+    boundaries[i - 1] <= t < boundaries[i], and `values[-1]` from
+    boundaries[-1] on.
+
+    Args:
+        boundaries: Strictly increasing integers >= 0 (epochs or steps).
+        values: One more ε than `boundaries`, each in [0, 1).
+
+    Examples:
+
+    >>> schedule = PiecewiseConstant([2, 4], [0.2, 0.1, 0.0])
+    >>> [schedule(t) for t in range(5)]
+    [0.2, 0.2, 0.1, 0.1, 0.0]
+    """
+
+    def __init__(self, boundaries, values):
+        if isinstance(boundaries, (str, bytes)) or not hasattr(
+            boundaries, "__len__"
+        ):
+            raise ValueError(
+                "`boundaries` must be a list of integers. "
+                f"Received: boundaries={boundaries!r}"
+            )
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+            raise ValueError(
+                f"`values` must be a list of numbers. Received: values={values!r}"
+            )
+        checked_b = [
+            _validation.check_int(b, "boundaries", minimum=0)
+            for b in list(boundaries)
+        ]
+        if any(b >= c for b, c in zip(checked_b, checked_b[1:])):
+            raise ValueError(
+                "`boundaries` must be strictly increasing. "
+                f"Received: boundaries={list(boundaries)!r}"
+            )
+        if len(values) != len(checked_b) + 1:
+            raise ValueError(
+                "`values` must have one more entry than `boundaries`. "
+                f"Received: {len(values)} values for {len(checked_b)} "
+                f"boundaries (values={list(values)!r})"
+            )
+        checked_v = [
+            _validation.check_label_smoothing(v, "values") for v in values
+        ]
+        self.boundaries = checked_b
+        self.values = checked_v
+
+    def __call__(self, step):
+        t = _check_step(step)
+        return self.values[bisect.bisect_right(self.boundaries, t)]
+
+    def get_config(self):
+        return {
+            "boundaries": list(self.boundaries),
+            "values": list(self.values),
+        }
+
+
+@register
+class TwoStage(LabelSmoothingSchedule):
+    """Two-stage label smoothing: ε = `value` for t < switch, then 0.
+
+    Train with smoothing first, then on hard labels (Xu et al., 2020). With
+    10 epochs, `TwoStage(0.1, switch=6)` smooths epochs 0–5 (the first 60%)
+    and uses hard labels for epochs 6–9.
+
+    Args:
+        value: ε before the switch, in [0, 1).
+        switch: First epoch (or step) trained on hard labels, >= 0.
+
+    Examples:
+
+    >>> schedule = TwoStage(0.1, switch=3)
+    >>> [schedule(t) for t in range(5)]
+    [0.1, 0.1, 0.1, 0.0, 0.0]
+
+    References:
+        - Xu, Xu, Qian, Li and Jin, 2020. Towards Understanding Label
+          Smoothing.
+    """
+
+    def __init__(self, value, switch):
+        self.value = _validation.check_label_smoothing(value, "value")
+        self.switch = _validation.check_int(switch, "switch", minimum=0)
+
+    def __call__(self, step):
+        return self.value if _check_step(step) < self.switch else 0.0
+
+    def get_config(self):
+        return {"value": self.value, "switch": self.switch}
+
+
+@register
+class LinearWarmup(LabelSmoothingSchedule):
+    """Linear ramp from 0 up to `final` over `duration` steps.
+
+    ε(t) = final·min(t / duration, 1).
+
+    Args:
+        final: ε from t = duration on, in [0, 1).
+        duration: Number of epochs (or steps) of the ramp, >= 1.
+
+    Examples:
+
+    >>> schedule = LinearWarmup(0.1, duration=4)
+    >>> [round(schedule(t), 3) for t in range(6)]
+    [0.0, 0.025, 0.05, 0.075, 0.1, 0.1]
+    """
+
+    def __init__(self, final, duration):
+        self.final = _validation.check_label_smoothing(final, "final")
+        self.duration = _validation.check_int(duration, "duration", minimum=1)
+
+    def __call__(self, step):
+        return self.final * _clip01(_check_step(step) / self.duration)
+
+    def get_config(self):
+        return {"final": self.final, "duration": self.duration}
+
+
+def serialize(schedule):
+    """Serializes a schedule to a JSON-compatible dict."""
+    return keras.saving.serialize_keras_object(schedule)
+
+
+def deserialize(config):
+    """Rebuilds a schedule from the output of `serialize`."""
+    return keras.saving.deserialize_keras_object(config)
+
+
+__all__ = [
+    "Constant",
+    "CosineDecay",
+    "ExponentialDecay",
+    "LabelSmoothingSchedule",
+    "LinearDecay",
+    "LinearWarmup",
+    "PiecewiseConstant",
+    "TwoStage",
+    "deserialize",
+    "serialize",
+]
