@@ -1,0 +1,62 @@
+"""Independent numpy statistics for the distribution and precision tests.
+
+Written out from the definitions (Guo et al. 2017 for ECE), float64, so the
+tests never take an expected value from the code under test.
+"""
+
+import numpy as np
+
+from tests import reference
+
+
+def softmax(logits):
+    return np.exp(reference.log_softmax(logits))
+
+
+def smoothed_loss(labels, logits, eps, k=None):
+    """Per-example uniform label-smoothing cross-entropy."""
+    logits = np.asarray(logits, np.float64)
+    k = k or logits.shape[-1]
+    targets = reference.smoothed_targets(labels, k, eps)
+    return reference.dense_ce(targets, logits)
+
+
+def calibration(labels, logits, num_bins):
+    """ECE, MCE, NLL, confidence, gap and Brier of softmax(logits)."""
+    p = softmax(logits)
+    labels = np.asarray(labels)
+    n = len(labels)
+    conf = p.max(-1)
+    correct = (p.argmax(-1) == labels).astype(np.float64)
+    bins = np.minimum(np.floor(conf * num_bins), num_bins - 1).astype(int)
+    ece, mce = 0.0, 0.0
+    for b in range(num_bins):
+        inside = bins == b
+        if inside.any():
+            gap = abs(correct[inside].mean() - conf[inside].mean())
+            ece += inside.sum() / n * gap
+            mce = max(mce, gap)
+    onehot = np.eye(p.shape[-1])[labels]
+    return {
+        "ece": ece,
+        "mce": mce,
+        "nll": float(-np.log(p[np.arange(n), labels]).mean()),
+        "confidence": float(conf.mean()),
+        "confidence_gap": float(conf.mean() - correct.mean()),
+        "top1_accuracy": float(correct.mean()),
+        "brier": float(((p - onehot) ** 2).sum(-1).mean()),
+        "entropy": float(-(p * np.log(p)).sum(-1).mean()),
+    }
+
+
+def mean_of_shard_ece(labels, logits, num_bins, batch, shards):
+    """What averaging ECE per replica would give: the wrong aggregation."""
+    labels, logits = np.asarray(labels), np.asarray(logits)
+    values = []
+    for start in range(0, len(labels), batch):
+        per = batch // shards
+        for s in range(shards):
+            rows = slice(start + s * per, start + (s + 1) * per)
+            values.append(calibration(labels[rows], logits[rows],
+                                      num_bins)["ece"])
+    return float(np.mean(values))
