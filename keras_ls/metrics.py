@@ -1,0 +1,565 @@
+"""Streaming confidence and calibration metrics with fixed memory.
+
+Every metric here is a stateful ``keras.metrics.Metric`` whose state is a
+handful of float32 sums (per-bin sums for the calibration errors), so it
+works in ``model.compile(metrics=[...])`` inside compiled/XLA ``fit`` and
+``evaluate`` on TensorFlow, JAX and PyTorch. Labels may be integer class ids
+(shaped like the predictions without their class axis, or with a trailing 1)
+or one-hot targets (the argmax is taken as the class). Predictions are logits
+by default (``from_logits=True``); all statistics are computed in float32.
+``sample_weight`` weights examples; a weight of 0 removes an example, which is
+how a padded last batch is made exact.
+
+Per-bin sums use a static-shaped one-hot matrix product rather than
+``bincount``, which JAX cannot compile.
+"""
+
+import keras
+from keras import ops
+
+from keras_ls import _validation
+from keras_ls._api import register
+
+_F32 = "float32"
+NORMS = ("l1", "l2", "max")
+_NORM_NAMES = {"l1": "ece", "l2": "rmsce", "max": "mce"}
+SUBSETS = (None, "correct", "incorrect")
+
+
+def _num_classes(y_pred):
+    k = y_pred.shape[-1]
+    if k is None or k < 2:
+        raise ValueError(
+            "`y_pred` must have at least 2 classes on its last axis. "
+            f"Received: y_pred.shape={tuple(y_pred.shape)}"
+        )
+    return int(k)
+
+
+def _class_ids(y_true, y_pred):
+    """Integer class ids shaped like `y_pred` without its class axis."""
+    y_true = ops.convert_to_tensor(y_true)
+    pred_rank, true_rank = len(y_pred.shape), len(y_true.shape)
+    k = y_pred.shape[-1]
+    if true_rank == pred_rank and y_true.shape[-1] == k:
+        return ops.cast(ops.argmax(y_true, axis=-1), "int32")
+    if true_rank == pred_rank and y_true.shape[-1] == 1:
+        y_true = ops.squeeze(y_true, axis=-1)
+    elif true_rank != pred_rank - 1:
+        raise ValueError(
+            "`y_true` must hold class ids shaped like `y_pred` without its "
+            "class axis (optionally with a trailing 1), or one-hot targets "
+            f"shaped like `y_pred`. Received: y_true.shape="
+            f"{tuple(y_true.shape)} with y_pred.shape={tuple(y_pred.shape)}"
+        )
+    return ops.cast(y_true, "int32")
+
+
+class _Batch:
+    """Float32 per-example statistics of one batch, computed on demand.
+
+    Everything is flattened to one row per prediction; `weight` already
+    combines `sample_weight` with that flattening.
+    """
+
+    def __init__(self, y_true, y_pred, sample_weight, from_logits):
+        y_pred = ops.convert_to_tensor(y_pred)
+        k = _num_classes(y_pred)
+        labels = ops.reshape(_class_ids(y_true, y_pred), (-1,))
+        scores = ops.reshape(ops.cast(y_pred, _F32), (-1, k))
+        if from_logits:
+            shifted = scores - ops.stop_gradient(
+                ops.max(scores, axis=-1, keepdims=True)
+            )
+            self.log_probs = shifted - ops.log(
+                ops.sum(ops.exp(shifted), axis=-1, keepdims=True)
+            )
+            self.probs = ops.exp(self.log_probs)
+        else:
+            # As Keras' crossentropy does for probabilities: renormalise,
+            # then clip only inside the logarithm.
+            self.probs = scores / ops.sum(scores, axis=-1, keepdims=True)
+            eps = keras.config.epsilon()
+            self.log_probs = ops.log(ops.clip(self.probs, eps, 1.0 - eps))
+        self.labels = labels
+        self.confidence = ops.max(self.probs, axis=-1)
+        predicted = ops.cast(ops.argmax(self.probs, axis=-1), "int32")
+        self.correct = ops.cast(ops.equal(predicted, labels), _F32)
+        ones = ops.ones_like(self.confidence)
+        if sample_weight is None:
+            self.weight = ones
+        else:
+            weight = ops.cast(ops.convert_to_tensor(sample_weight), _F32)
+            # Broadcast (batch,), (batch, 1) or a scalar to every position
+            # before flattening; `ones` has no static-shape requirement.
+            target_rank = len(y_pred.shape) - 1
+            while len(weight.shape) > target_rank and weight.shape[-1] == 1:
+                weight = ops.squeeze(weight, axis=-1)
+            while 0 < len(weight.shape) < target_rank:
+                weight = ops.expand_dims(weight, axis=-1)
+            weight = ops.reshape(
+                weight * ops.ones(ops.shape(y_pred)[:-1], _F32), (-1,)
+            )
+            self.weight = weight * ones
+
+    def label_log_prob(self):
+        return ops.squeeze(
+            ops.take_along_axis(
+                self.log_probs, ops.expand_dims(self.labels, -1), axis=-1
+            ),
+            axis=-1,
+        )
+
+    def label_prob(self):
+        return ops.squeeze(
+            ops.take_along_axis(
+                self.probs, ops.expand_dims(self.labels, -1), axis=-1
+            ),
+            axis=-1,
+        )
+
+
+class _TopLabelMetric(keras.metrics.Metric):
+    """Base class: holds `from_logits` and builds the per-batch statistics."""
+
+    def __init__(self, *, from_logits, name, dtype):
+        if not isinstance(from_logits, bool):
+            raise ValueError(
+                "`from_logits` must be a bool. "
+                f"Received: from_logits={from_logits!r}"
+            )
+        super().__init__(name=name, dtype=dtype)
+        self.from_logits = from_logits
+        self._dtype_arg = dtype
+
+    def _batch(self, y_true, y_pred, sample_weight):
+        return _Batch(y_true, y_pred, sample_weight, self.from_logits)
+
+    def _zeros_variable(self, name, shape=()):
+        return self.add_variable(
+            shape=shape, initializer="zeros", dtype=_F32, name=name
+        )
+
+    def reset_state(self):
+        for variable in self.variables:
+            variable.assign(ops.zeros(variable.shape, _F32))
+
+    def get_config(self):
+        return {
+            "from_logits": self.from_logits,
+            "name": self.name,
+            "dtype": self._dtype_arg,
+        }
+
+
+class _WeightedMean(_TopLabelMetric):
+    """Weighted mean of one per-example float32 statistic."""
+
+    def __init__(self, *, from_logits, name, dtype):
+        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
+        self.total = self._zeros_variable("total")
+        self.count = self._zeros_variable("count")
+
+    def _values_and_weights(self, batch):
+        return self._values(batch), batch.weight
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        batch = self._batch(y_true, y_pred, sample_weight)
+        values, weight = self._values_and_weights(batch)
+        self.total.assign_add(ops.sum(values * weight))
+        self.count.assign_add(ops.sum(weight))
+
+    def result(self):
+        return ops.divide_no_nan(self.total, self.count)
+
+
+@register
+class ExpectedCalibrationError(_TopLabelMetric):
+    """Top-label expected calibration error with equal-width bins.
+
+    ECE = Σ_b (n_b / n) · |acc_b - conf_b|, where bin b holds the examples
+    whose confidence max_k p_k lies in [b/B, (b+1)/B) (a confidence of
+    exactly 1.0 goes in the last bin), acc_b is their accuracy and conf_b
+    their mean confidence. `norm="l2"` gives the RMS calibration error
+    sqrt(Σ_b (n_b / n)·(acc_b - conf_b)²) and `norm="max"` the maximum
+    calibration error max_b |acc_b - conf_b| over non-empty bins. State is
+    three float32 vectors of length `num_bins`: weighted counts, confidence
+    sums and correct-prediction sums.
+
+    Args:
+        num_bins: Number of equal-width confidence bins, at least 1.
+            Defaults to `15`.
+        norm: `"l1"` (ECE), `"l2"` (RMS calibration error) or `"max"` (MCE).
+            Defaults to `"l1"`.
+        from_logits: Whether predictions are logits (a softmax is applied)
+            rather than probabilities. Defaults to `True`.
+        name: Metric name; `None` gives `"ece"`, `"rmsce"` or `"mce"` by
+            `norm`. Defaults to `None`.
+        dtype: Dtype of the result; state is always float32. Defaults to
+            `None`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.65, 0.35]])
+    >>> labels = np.array([0, 1, 1, 0])
+    >>> ece = ExpectedCalibrationError(num_bins=5, from_logits=False)
+    >>> ece.update_state(labels, probs)
+    >>> round(float(ece.result()), 4)
+    0.3375
+
+    ```python
+    model.compile(optimizer="adam", loss=keras_ls.LabelSmoothingCrossentropy(),
+                  metrics=[ExpectedCalibrationError()], jit_compile=True)
+    ```
+
+    References:
+        Guo, Pleiss, Sun, Weinberger. On Calibration of Modern Neural
+        Networks. ICML 2017.
+        Naeini, Cooper, Hauskrecht. Obtaining Well Calibrated Probabilities
+        Using Bayesian Binning. AAAI 2015.
+    """
+
+    def __init__(
+        self, num_bins=15, norm="l1", *, from_logits=True, name=None,
+        dtype=None,
+    ):
+        num_bins = _validation.check_int(num_bins, "num_bins", minimum=1)
+        _validation.check_choice(norm, "norm", NORMS)
+        super().__init__(
+            from_logits=from_logits,
+            name=name or _NORM_NAMES[norm],
+            dtype=dtype,
+        )
+        self.num_bins = num_bins
+        self.norm = norm
+        self.bin_counts = self._zeros_variable("bin_counts", (num_bins,))
+        self.bin_confidence_sums = self._zeros_variable(
+            "bin_confidence_sums", (num_bins,)
+        )
+        self.bin_correct_sums = self._zeros_variable(
+            "bin_correct_sums", (num_bins,)
+        )
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        batch = self._batch(y_true, y_pred, sample_weight)
+        bins = ops.cast(
+            ops.minimum(
+                ops.floor(batch.confidence * self.num_bins),
+                self.num_bins - 1,
+            ),
+            "int32",
+        )
+        membership = ops.one_hot(bins, self.num_bins, dtype=_F32)
+        w = batch.weight
+        # One (3, n) @ (n, bins) product gives all three per-bin sums.
+        sums = ops.matmul(
+            ops.stack([w, w * batch.confidence, w * batch.correct], axis=0),
+            membership,
+        )
+        self.bin_counts.assign_add(sums[0])
+        self.bin_confidence_sums.assign_add(sums[1])
+        self.bin_correct_sums.assign_add(sums[2])
+
+    def bin_statistics(self):
+        """Per-bin (weighted count, accuracy, mean confidence) tensors."""
+        counts = ops.convert_to_tensor(self.bin_counts)
+        accuracy = ops.divide_no_nan(self.bin_correct_sums, counts)
+        confidence = ops.divide_no_nan(self.bin_confidence_sums, counts)
+        return counts, accuracy, confidence
+
+    def result(self):
+        counts, accuracy, confidence = self.bin_statistics()
+        gaps = ops.abs(accuracy - confidence)
+        if self.norm == "max":
+            # Empty bins have a gap of exactly 0, so they never win the max.
+            return ops.max(gaps)
+        share = ops.divide_no_nan(counts, ops.sum(counts))
+        if self.norm == "l2":
+            return ops.sqrt(ops.sum(share * gaps * gaps))
+        return ops.sum(share * gaps)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_bins=self.num_bins, norm=self.norm)
+        return config
+
+
+@register
+class MeanConfidence(_WeightedMean):
+    """Mean top-label confidence, max_k p_k, optionally on a subset.
+
+    conf = Σ_i w_i · max_k p_ik / Σ_i w_i, over all predictions, only the
+    correct ones (`subset="correct"`) or only the wrong ones
+    (`subset="incorrect"`). Label smoothing lowers it: a model fitted
+    perfectly with ε cannot exceed 1 - ε + ε/K.
+
+    Args:
+        subset: `None` (all predictions), `"correct"` or `"incorrect"`.
+            Defaults to `None`.
+        from_logits: Whether predictions are logits. Defaults to `True`.
+        name: Metric name; `None` gives `"confidence"`,
+            `"confidence_correct"` or `"confidence_incorrect"`. Defaults to
+            `None`.
+        dtype: Dtype of the result; state is always float32. Defaults to
+            `None`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> metric = MeanConfidence(from_logits=False)
+    >>> metric.update_state(np.array([0, 1]), np.array([[0.9, 0.1],
+    ...                                                 [0.7, 0.3]]))
+    >>> round(float(metric.result()), 4)
+    0.8
+
+    ```python
+    model.compile(loss=keras_ls.LabelSmoothingCrossentropy(0.1),
+                  metrics=[MeanConfidence(), MeanConfidence(subset="correct")])
+    ```
+
+    References:
+        Müller, Kornblith, Hinton. When Does Label Smoothing Help?
+        NeurIPS 2019.
+    """
+
+    def __init__(self, subset=None, *, from_logits=True, name=None,
+                 dtype=None):
+        if subset is not None and subset not in SUBSETS:
+            raise ValueError(
+                "`subset` must be one of None, 'correct', 'incorrect'. "
+                f"Received: subset={subset!r}"
+            )
+        default = "confidence" if subset is None else f"confidence_{subset}"
+        super().__init__(
+            from_logits=from_logits, name=name or default, dtype=dtype
+        )
+        self.subset = subset
+
+    def _values_and_weights(self, batch):
+        weight = batch.weight
+        if self.subset == "correct":
+            weight = weight * batch.correct
+        elif self.subset == "incorrect":
+            weight = weight * (1.0 - batch.correct)
+        return batch.confidence, weight
+
+    def get_config(self):
+        config = super().get_config()
+        config["subset"] = self.subset
+        return config
+
+
+@register
+class TopLabelAccuracy(_WeightedMean):
+    """Top-1 accuracy that accepts class ids or one-hot labels alike.
+
+    acc = Σ_i w_i · [argmax_k p_ik = y_i] / Σ_i w_i. It is the accuracy
+    that `ExpectedCalibrationError` and `ConfidenceGap` compare confidence
+    with.
+
+    Args:
+        from_logits: Whether predictions are logits. Defaults to `True`.
+        name: Metric name. Defaults to `"top1_accuracy"`.
+        dtype: Dtype of the result; state is always float32. Defaults to
+            `None`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> metric = TopLabelAccuracy()
+    >>> metric.update_state(np.array([0, 1]), np.array([[2.0, 0.0],
+    ...                                                 [3.0, 1.0]]))
+    >>> round(float(metric.result()), 4)
+    0.5
+
+    ```python
+    model.compile(loss="sparse_categorical_crossentropy",
+                  metrics=[TopLabelAccuracy()])
+    ```
+
+    References:
+        Guo, Pleiss, Sun, Weinberger. On Calibration of Modern Neural
+        Networks. ICML 2017.
+    """
+
+    def __init__(self, *, from_logits=True, name="top1_accuracy",
+                 dtype=None):
+        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
+
+    def _values(self, batch):
+        return batch.correct
+
+
+@register
+class ConfidenceGap(_TopLabelMetric):
+    """Signed gap between mean confidence and accuracy.
+
+    gap = Σ_i w_i · (max_k p_ik - [argmax_k p_ik = y_i]) / Σ_i w_i.
+    Positive means overconfident, negative underconfident; label smoothing
+    typically pushes it below zero. Unlike ECE it does not bin, so errors of
+    opposite sign in different bins cancel.
+
+    Args:
+        from_logits: Whether predictions are logits. Defaults to `True`.
+        name: Metric name. Defaults to `"confidence_gap"`.
+        dtype: Dtype of the result; state is always float32. Defaults to
+            `None`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> metric = ConfidenceGap(from_logits=False)
+    >>> metric.update_state(np.array([0, 0]), np.array([[0.9, 0.1],
+    ...                                                 [0.3, 0.7]]))
+    >>> round(float(metric.result()), 4)
+    0.3
+
+    ```python
+    model.compile(loss=keras_ls.LabelSmoothingCrossentropy(0.1),
+                  metrics=[ConfidenceGap()])
+    ```
+
+    References:
+        Guo, Pleiss, Sun, Weinberger. On Calibration of Modern Neural
+        Networks. ICML 2017.
+    """
+
+    def __init__(self, *, from_logits=True, name="confidence_gap",
+                 dtype=None):
+        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
+        self.confidence_sum = self._zeros_variable("confidence_sum")
+        self.correct_sum = self._zeros_variable("correct_sum")
+        self.count = self._zeros_variable("count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        batch = self._batch(y_true, y_pred, sample_weight)
+        w = batch.weight
+        self.confidence_sum.assign_add(ops.sum(w * batch.confidence))
+        self.correct_sum.assign_add(ops.sum(w * batch.correct))
+        self.count.assign_add(ops.sum(w))
+
+    def result(self):
+        return ops.divide_no_nan(
+            self.confidence_sum - self.correct_sum, self.count
+        )
+
+
+@register
+class NegativeLogLikelihood(_WeightedMean):
+    """Mean negative log-likelihood of the true class, without smoothing.
+
+    nll = -Σ_i w_i · log p_i,y_i / Σ_i w_i. The smoothed training loss has a
+    floor that grows with ε, so it cannot be compared across ε; this
+    unsmoothed cross-entropy can (fairseq logs it next to the smoothed loss
+    for the same reason).
+
+    Args:
+        from_logits: Whether predictions are logits (then log p is an exact
+            log-softmax); probabilities are clipped to
+            [`keras.config.epsilon()`, 1 - epsilon] as Keras does. Defaults
+            to `True`.
+        name: Metric name. Defaults to `"nll"`.
+        dtype: Dtype of the result; state is always float32. Defaults to
+            `None`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> metric = NegativeLogLikelihood()
+    >>> metric.update_state(np.array([0]), np.array([[0.0, 0.0]]))
+    >>> round(float(metric.result()), 4)
+    0.6931
+
+    ```python
+    model.compile(loss=keras_ls.LabelSmoothingCrossentropy(0.1),
+                  metrics=[NegativeLogLikelihood()])
+    ```
+
+    References:
+        Ott et al. fairseq: A Fast, Extensible Toolkit for Sequence
+        Modeling. NAACL 2019.
+    """
+
+    def __init__(self, *, from_logits=True, name="nll", dtype=None):
+        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
+
+    def _values(self, batch):
+        return -batch.label_log_prob()
+
+
+@register
+class BrierScore(_WeightedMean):
+    """Mean multi-class Brier score.
+
+    brier = Σ_i w_i · Σ_k (p_ik - [k = y_i])² / Σ_i w_i, which lies in
+    [0, 2]; computed as Σ_k p_ik² - 2·p_i,y_i + 1, with no one-hot tensor.
+
+    Args:
+        from_logits: Whether predictions are logits. Defaults to `True`.
+        name: Metric name. Defaults to `"brier"`.
+        dtype: Dtype of the result; state is always float32. Defaults to
+            `None`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> metric = BrierScore(from_logits=False)
+    >>> metric.update_state(np.array([0]), np.array([[0.75, 0.25]]))
+    >>> round(float(metric.result()), 4)
+    0.125
+
+    ```python
+    model.compile(loss="sparse_categorical_crossentropy",
+                  metrics=[BrierScore()])
+    ```
+
+    References:
+        Brier. Verification of Forecasts Expressed in Terms of
+        Probability. Monthly Weather Review, 1950.
+    """
+
+    def __init__(self, *, from_logits=True, name="brier", dtype=None):
+        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
+
+    def _values(self, batch):
+        squares = ops.sum(batch.probs * batch.probs, axis=-1)
+        return squares - 2.0 * batch.label_prob() + 1.0
+
+
+@register
+class PredictiveEntropy(_WeightedMean):
+    """Mean entropy of the predicted distribution, in nats.
+
+    H = -Σ_i w_i · Σ_k p_ik log p_ik / Σ_i w_i. Label smoothing raises it;
+    it needs no labels, but accepts them for a uniform metric signature.
+
+    Args:
+        from_logits: Whether predictions are logits. Defaults to `True`.
+        name: Metric name. Defaults to `"entropy"`.
+        dtype: Dtype of the result; state is always float32. Defaults to
+            `None`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> metric = PredictiveEntropy()
+    >>> metric.update_state(np.array([0]), np.zeros((1, 4)))
+    >>> round(float(metric.result()), 4)
+    1.3863
+
+    ```python
+    model.compile(loss=keras_ls.LabelSmoothingCrossentropy(0.1),
+                  metrics=[PredictiveEntropy()])
+    ```
+
+    References:
+        Pereyra et al. Regularizing Neural Networks by Penalizing Confident
+        Output Distributions. ICLR 2017 workshop.
+    """
+
+    def __init__(self, *, from_logits=True, name="entropy", dtype=None):
+        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
+
+    def _values(self, batch):
+        return -ops.sum(batch.probs * batch.log_probs, axis=-1)
