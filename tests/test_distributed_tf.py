@@ -1,163 +1,38 @@
 """keras_ls under `tf.distribute.MirroredStrategy` over 2 logical CPUs.
 
-The devices must be split before TensorFlow initializes them, so the runs
-happen in one subprocess (`tests/distributed_tf_worker.py`) that prints JSON;
-these tests compare its numbers with numpy and with the same run on one
-device, within 1e-5.
+The CPU must be split into 2 logical devices before TensorFlow initializes
+it, so the runs happen in one subprocess (`tests/distributed_worker.py`)
+that prints JSON; `tests/distributed_checks.py` compares its numbers with
+numpy and with the same run on one device, within 1e-5.
 """
 
-import json
-import os
-import subprocess
-import sys
-
-import numpy as np
 import pytest
 
-from tests import numpy_stats
-from tests import reference
+from tests import distributed_checks
 from tests.conftest import BACKEND
 
 pytestmark = pytest.mark.skipif(
     BACKEND != "tensorflow",
-    reason="tf.distribute needs the TensorFlow backend (JAX: see "
-    "test_distributed_jax.py)",
+    reason="tf.distribute needs the TensorFlow backend",
 )
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOL = 1e-5
-BATCH = 8
 
 
 @pytest.fixture(scope="module")
 def runs():
-    env = dict(os.environ, KERAS_BACKEND="tensorflow",
-               TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.distributed_tf_worker"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )
-    lines = [s for s in proc.stdout.splitlines() if s.startswith("JSON:")]
-    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    return json.loads(lines[-1][len("JSON:"):])
-
-
-def section(runs, name):
-    result = runs[name]
-    assert "error" not in result, result.get("error")
-    assert result["mirrored"].get("replicas", 2) == 2
-    return result
-
-
-def close(actual, expected, tol=TOL):
-    np.testing.assert_allclose(np.asarray(actual, np.float64),
-                               np.asarray(expected, np.float64),
-                               rtol=tol, atol=tol)
-
-
-def sgd_reference(x, y, kernel, bias, eps, lr, epochs):
-    """Mini-batch SGD on the mean smoothed loss, by hand."""
-    w, b = np.array(kernel, np.float64), np.array(bias, np.float64)
-    k = w.shape[1]
-    for _ in range(epochs):
-        for start in range(0, len(x), BATCH):
-            xb, yb = x[start:start + BATCH], y[start:start + BATCH]
-            z = xb @ w + b
-            grad_z = (numpy_stats.softmax(z)
-                      - reference.smoothed_targets(yb, k, eps)) / len(xb)
-            w -= lr * xb.T @ grad_z
-            b -= lr * grad_z.sum(0)
-    return w, b
+    return distributed_checks.run_worker("tensorflow")
 
 
 def test_loss_fit_evaluate_and_gradients_match_one_device(runs):
-    result = section(runs, "loss")
-    x, y = np.array(result["x"], np.float64), np.array(result["y"])
-    expected = numpy_stats.smoothed_loss(y, x, 0.2)
-    single, mirrored = result["single"], result["mirrored"]
-    assert single["replicas"] == 1
-    for run in (single, mirrored):
-        close(run["fit_loss"], expected.mean())
-        close(run["evaluate_loss"], expected.mean())
-        close(run["custom_loop_values"], expected)
-        close(run["custom_loop_batch_means"],
-              expected.reshape(-1, BATCH).mean(1))
-    kernel, bias = result["initial_kernel"]
-    w, b = sgd_reference(x, y, kernel, bias, 0.2, lr=0.5, epochs=2)
-    assert np.abs(w - np.array(kernel)).max() > 0.01  # it did train
-    close(mirrored["trained_kernel"], w)
-    close(mirrored["trained_bias"], b)
-    close(mirrored["trained_kernel"], single["trained_kernel"])
-    close(mirrored["trained_bias"], single["trained_bias"])
+    distributed_checks.check_loss(runs)
 
 
 def test_scheduler_assigns_every_replica_and_the_step_uses_it(runs):
-    result = section(runs, "scheduler")
-    x, y = np.array(result["x"], np.float64), np.array(result["y"])
-
-    def loss_at(eps, rows=slice(None)):
-        return numpy_stats.smoothed_loss(y[rows], x[rows], eps).mean()
-
-    epoch_eps = [0.3, 0.2, 0.1, 0.0]
-    steps = len(x) // BATCH
-    for name in ("single", "mirrored"):
-        by_epoch = result[name]["epoch"]
-        close(by_epoch["label_smoothing"], epoch_eps)
-        close(by_epoch["loss"], [loss_at(e) for e in epoch_eps])
-        replicas = 2 if name == "mirrored" else 1
-        assert by_epoch["variable_type"] == (
-            "MirroredVariable" if replicas == 2 else "ResourceVariable")
-        close(by_epoch["per_replica_at_epoch_end"],
-              [[e] * replicas for e in epoch_eps])
-        close(by_epoch["read_in_replica"], [0.0] * replicas)
-
-        by_batch = result[name]["batch"]
-        step_eps = [0.3 - 0.05 * t for t in range(2 * steps)]
-        step_loss = [
-            loss_at(max(e, 0.0), slice((t % steps) * BATCH,
-                                       (t % steps + 1) * BATCH))
-            for t, e in enumerate(step_eps)
-        ]
-        close(by_batch["loss"],
-              [np.mean(step_loss[:steps]), np.mean(step_loss[steps:])])
-        close(by_batch["label_smoothing"], [step_eps[steps - 1], 0.0])
-        close(by_batch["per_replica_at_epoch_end"],
-              [[step_eps[steps - 1]] * replicas, [0.0] * replicas])
+    distributed_checks.check_scheduler(runs)
 
 
 def test_metrics_aggregate_bins_across_replicas(runs):
-    result = section(runs, "metrics")
-    x, y = np.array(result["x"], np.float64), np.array(result["y"])
-    expected = numpy_stats.calibration(y, x, num_bins=5)
-    wrong = numpy_stats.mean_of_shard_ece(y, x, 5, BATCH, shards=2)
-    # The data make per-replica averaging visibly wrong.
-    assert abs(wrong - expected["ece"]) > 0.02
-    for name in ("single", "mirrored"):
-        got = result[name]
-        close(got["ece"], expected["ece"])
-        close(got["mce"], expected["mce"])
-        close(got["nll"], expected["nll"])
-        close(got["confidence"], expected["confidence"])
-        close(got["gap"], expected["confidence_gap"])
-        close(got["brier"], expected["brier"])
-        close(got["loss"], numpy_stats.smoothed_loss(y, x, 0.1).mean())
+    distributed_checks.check_metrics(runs)
 
 
 def test_confidence_monitor_matches_one_device(runs):
-    result = section(runs, "monitor")
-    xv = np.array(result["x_val"], np.float64)
-    yv = np.array(result["y_val"])
-    kernel, bias = (np.array(w, np.float64)
-                    for w in result["baseline_weights"])
-    ours = numpy_stats.calibration(yv, xv, num_bins=5)
-    base = numpy_stats.calibration(yv, xv @ kernel + bias, num_bins=5)
-    single, mirrored = result["single"], result["mirrored"]
-    for key in ("ece", "mce", "nll", "confidence", "confidence_gap",
-                "top1_accuracy", "brier", "entropy"):
-        for run in (single, mirrored):
-            close(run[f"val_{key}"], [ours[key]] * 2)
-            close(run[f"baseline_val_{key}"], [base[key]] * 2)
-            close(run[f"delta_val_{key}"], [ours[key] - base[key]] * 2)
-    assert set(mirrored) == set(single)
-    for key in single:
-        close(mirrored[key], single[key])
+    distributed_checks.check_monitor(runs)
