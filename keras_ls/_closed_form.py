@@ -106,12 +106,30 @@ def from_logits(logits, spec, labels=None, targets=None):
     return forward(logits)
 
 
+def from_log_probs(log_probs, spec, labels=None, targets=None):
+    """Per-position −Σ_k q_k·log p_k for float32 log-probabilities."""
+    target_mass, target_dot = _target_terms(log_probs, labels, targets)
+    _, dot = spec.mass_and_dot(target_mass, target_dot, lambda: log_probs)
+    return -dot
+
+
+def from_logits_eager(logits, spec, labels=None, targets=None):
+    """The same loss through one log-softmax, for eager backends (PyTorch).
+
+    Without a compiler every op is a pass over the logits; the fused
+    log-softmax kernel and its backward then cost fewer passes than the
+    closed form's separate reductions, as in PyTorch's own
+    ``cross_entropy(label_smoothing=...)``.
+    """
+    return from_log_probs(
+        ops.log_softmax(ops.cast(logits, F32), axis=-1), spec, labels, targets
+    )
+
+
 def from_probabilities(probs, spec, labels=None, targets=None, clip=1e-7):
     """Per-position smoothed cross-entropy of probabilities, as Keras does:
     renormalised over the class axis and clipped to [clip, 1 - clip]."""
     probs = ops.cast(probs, F32)
     probs = probs / ops.sum(probs, axis=-1, keepdims=True)
     log_probs = ops.log(ops.clip(probs, clip, 1.0 - clip))
-    target_mass, target_dot = _target_terms(log_probs, labels, targets)
-    _, dot = spec.mass_and_dot(target_mass, target_dot, lambda: log_probs)
-    return -dot
+    return from_log_probs(log_probs, spec, labels, targets)

@@ -214,6 +214,8 @@ def label_smoothing_crossentropy(
         from keras_ls import _tf_fused
 
         values = _tf_fused.sparse_from_logits(y_pred, labels, spec)
+    elif from_logits and keras.backend.backend() == "torch":
+        values = _closed_form.from_logits_eager(y_pred, spec, labels, targets)
     elif from_logits:
         values = _closed_form.from_logits(y_pred, spec, labels, targets)
     else:
