@@ -1,9 +1,19 @@
 """keras_ls: label smoothing as a first-class, measurable Keras 3 tool.
 
-Public names are listed in ``__all__``; everything else is private.
+The package follows the data flow of a training run:
+``data`` → ``losses`` (ε in a variable) → ``schedules`` and the
+``LabelSmoothingScheduler`` (write ε) → ``metrics`` and the
+``ConfidenceMonitor`` (read predictions) → ``calibration``, ``experiment``,
+reports and plots. Public names are listed in ``__all__``.
 """
 
+from keras_ls import calibration
+from keras_ls import callbacks
 from keras_ls import losses
+from keras_ls import metrics
+from keras_ls import schedules
+from keras_ls.callbacks import ConfidenceMonitor
+from keras_ls.callbacks import LabelSmoothingScheduler
 from keras_ls.losses import BinaryLabelSmoothingCrossentropy
 from keras_ls.losses import LabelSmoothingCrossentropy
 from keras_ls.losses import label_smoothing_crossentropy
@@ -13,9 +23,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BinaryLabelSmoothingCrossentropy",
+    "ConfidenceMonitor",
     "LabelSmoothingCrossentropy",
+    "LabelSmoothingScheduler",
     "__version__",
+    "calibration",
+    "callbacks",
     "label_smoothing_crossentropy",
     "losses",
+    "metrics",
     "minimum_loss",
+    "schedules",
 ]
