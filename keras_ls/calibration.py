@@ -126,8 +126,10 @@ def calibration_report(y_true, probs, num_bins=15):
     confidence = p.max(axis=1)
     correct = (p.argmax(axis=1) == labels).astype(np.float64)
     edges = np.linspace(0.0, 1.0, num_bins + 1)
-    bins = np.clip(np.searchsorted(edges, confidence, side="right") - 1,
-                   0, num_bins - 1)
+    # floor(c·B) rather than a search over rounded edges: 0.7 belongs to
+    # [0.7, 0.8), but linspace puts that edge at 0.7000000000000001.
+    bins = np.minimum(np.floor(confidence * num_bins), num_bins - 1).astype(
+        np.int64)
     counts = np.zeros(num_bins)
     conf_sums = np.zeros(num_bins)
     correct_sums = np.zeros(num_bins)
