@@ -1,0 +1,8 @@
+"""``python -m keras_ls compare ...`` runs the command line."""
+
+import sys
+
+from keras_ls.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

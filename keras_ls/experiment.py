@@ -1,0 +1,638 @@
+"""The paired experiment: the same network trained with and without smoothing.
+
+For each seed, `compare` builds one initial model and copies its weights
+into a baseline (ε = 0) and into every smoothed variant (a fixed ε and/or a
+schedule). All models of a seed see the same (optionally noisy) labels in
+the same order, so the only difference between them is label smoothing.
+Each is then evaluated on the test set in numpy, and the per-seed
+differences to the baseline are summarized by their mean and a 95%
+Student-t confidence interval.
+"""
+
+import dataclasses
+import math
+import time
+
+import keras
+import numpy as np
+
+from keras_ls import _validation
+from keras_ls.data import as_dataset
+from keras_ls.data import load_fashion_mnist
+from keras_ls.losses import LabelSmoothingCrossentropy
+
+MODELS = ("mlp", "cnn")
+METRICS = (
+    "accuracy", "nll", "ece", "confidence", "confidence_correct",
+    "confidence_incorrect",
+)
+BASELINE = "baseline"
+# Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30.
+_T975 = (
+    12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624,
+    2.306004, 2.262157, 2.228139, 2.200985, 2.178813, 2.160369, 2.144787,
+    2.13145, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963, 2.079614,
+    2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407,
+    2.04523, 2.042272,
+)
+
+
+def t_quantile_975(df):
+    """The 0.975 quantile of Student's t with `df` degrees of freedom.
+
+    Exact to 6 decimals for df <= 30 (a table); beyond, the Cornish-Fisher
+    expansion around the normal quantile, accurate to about 1e-5.
+
+    Examples:
+
+    >>> round(t_quantile_975(4), 3)
+    2.776
+    >>> round(t_quantile_975(1000), 3)
+    1.962
+    """
+    df = _validation.check_int(df, "df", minimum=1)
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = 1.959963984540054
+    g1 = (z ** 3 + z) / 4
+    g2 = (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96
+    g3 = (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / 384
+    return z + g1 / df + g2 / df ** 2 + g3 / df ** 3
+
+
+def paired_difference(baseline, treated):
+    """Mean and 95% confidence interval of the paired differences.
+
+    The differences ``treated[i] - baseline[i]`` of runs that share seed i
+    are summarized with the Student-t interval
+    ``mean ± t_{0.975, n-1} · sd / sqrt(n)``; with one seed the interval is
+    undefined (NaN).
+
+    Args:
+        baseline: Per-seed values of the baseline.
+        treated: Per-seed values of the other model, in the same seed order.
+
+    Returns:
+        A dict with ``mean``, ``half_width``, ``low``, ``high``, ``n`` and
+        the per-seed ``values``, all Python floats (``n`` an int).
+
+    Examples:
+
+    >>> d = paired_difference([0.80, 0.82, 0.81], [0.81, 0.84, 0.82])
+    >>> round(d["mean"], 4), round(d["half_width"], 4)
+    (0.0133, 0.0143)
+    """
+    a = np.asarray(baseline, np.float64)
+    b = np.asarray(treated, np.float64)
+    if a.ndim != 1 or a.shape != b.shape or a.size == 0:
+        raise ValueError(
+            "`baseline` and `treated` must be 1-D sequences of the same, "
+            f"non-zero length. Received: lengths {a.shape} and {b.shape}"
+        )
+    d = b - a
+    n = d.size
+    mean = float(d.mean())
+    if n > 1:
+        half = t_quantile_975(n - 1) * float(d.std(ddof=1)) / math.sqrt(n)
+    else:
+        half = math.nan
+    return {
+        "mean": mean, "half_width": half, "low": mean - half,
+        "high": mean + half, "n": int(n), "values": [float(v) for v in d],
+    }
+
+
+def flip_labels(y, fraction, *, num_classes=10, seed=0):
+    """Symmetric label noise: moves a fraction of labels to another class.
+
+    Exactly ``round(fraction · len(y))`` labels, chosen at random, are each
+    replaced by one of the other ``num_classes - 1`` classes, uniformly.
+
+    Args:
+        y: Integer labels, a 1-D numpy array.
+        fraction: The fraction of labels to flip, in [0, 1).
+        num_classes: The number of classes. Defaults to `10`.
+        seed: Seed of the choice. Defaults to `0`.
+
+    Returns:
+        A new int32 array; `y` is not modified.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> y = np.zeros(10, "int32")
+    >>> noisy = flip_labels(y, 0.3, seed=1)
+    >>> int((noisy != y).sum())
+    3
+    """
+    fraction = _validation.check_label_smoothing(fraction, "label_noise")
+    num_classes = _validation.check_int(num_classes, "num_classes", minimum=2)
+    y = np.asarray(y).astype(np.int32)
+    rng = np.random.default_rng([int(seed), 2020])
+    count = int(round(fraction * y.size))
+    rows = rng.choice(y.size, size=count, replace=False)
+    noisy = y.copy()
+    noisy[rows] = (y[rows] + rng.integers(1, num_classes, size=count)) % (
+        num_classes
+    )
+    return noisy
+
+
+def build_model(name="mlp", *, input_shape=(28, 28, 1), num_classes=10):
+    """One of the built-in networks, returning logits.
+
+    Args:
+        name: `"mlp"` (Flatten, Dense 256 and 128 with ReLU: the motivating
+            experiment's network) or `"cnn"` (two 3x3 conv + max-pool
+            blocks with 32 and 64 filters, then Dense 128). Defaults to
+            `"mlp"`.
+        input_shape: Shape of one example. Defaults to `(28, 28, 1)`.
+        num_classes: Number of outputs. Defaults to `10`.
+
+    Returns:
+        An uncompiled `keras.Model`.
+
+    Examples:
+
+    >>> model = build_model("mlp")
+    >>> model.count_params()
+    235146
+    """
+    _validation.check_choice(name, "model", MODELS)
+    layers = keras.layers
+    inputs = keras.Input(tuple(input_shape))
+    x = inputs
+    if name == "cnn":
+        for filters in (32, 64):
+            x = layers.Conv2D(filters, 3, activation="relu")(x)
+            x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    if name == "mlp":
+        x = layers.Dense(256, activation="relu")(x)
+    x = layers.Dense(128, activation="relu")(x)
+    outputs = layers.Dense(num_classes)(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _softmax(logits):
+    logits = np.asarray(logits, np.float32)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    return np.exp(log_probs), log_probs
+
+
+def evaluate_predictions(y_true, probs, *, log_probs=None, num_bins=15):
+    """Test-set statistics of one model, from `calibration_report`.
+
+    Args:
+        y_true: Integer labels, shape (N,).
+        probs: Predicted probabilities, shape (N, K).
+        log_probs: Optional log-probabilities (more accurate NLL for very
+            confident predictions). Defaults to `None` (``log(probs)``).
+        num_bins: Equal-width confidence bins of the ECE. Defaults to `15`.
+
+    Returns:
+        A dict of Python floats: ``accuracy``, ``nll`` (unsmoothed),
+        ``ece`` (top-label, l1), ``confidence`` (mean max-probability),
+        ``confidence_correct`` and ``confidence_incorrect`` (NaN when there
+        is no such prediction).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
+    >>> stats = evaluate_predictions(np.array([0, 1, 1]), probs)
+    >>> round(stats["accuracy"], 4), round(stats["confidence"], 4)
+    (0.6667, 0.7333)
+    """
+    from keras_ls.calibration import calibration_report
+
+    y = np.asarray(y_true).astype(np.int64).reshape(-1)
+    probs = np.asarray(probs, np.float32)
+    stats = calibration_report(y, probs, num_bins=num_bins)
+    if log_probs is not None:
+        true_log_probs = np.take_along_axis(
+            np.asarray(log_probs, np.float32), y[:, None], -1)
+        stats["nll"] = float(-true_log_probs.mean())
+    correct = probs.argmax(-1) == y
+    # calibration_report gives 0.0 when there is no such prediction; a mean
+    # over seeds must not count that as a confidence.
+    if correct.all():
+        stats["confidence_incorrect"] = math.nan
+    if not correct.any():
+        stats["confidence_correct"] = math.nan
+    return {m: float(stats[m]) for m in METRICS}
+
+
+def largest_confidence_drop(y_true, probs_baseline, probs_other):
+    """The example both models get right whose confidence fell the most.
+
+    Args:
+        y_true: Integer labels, shape (N,).
+        probs_baseline: Probabilities of the baseline, shape (N, K).
+        probs_other: Probabilities of the smoothed model, shape (N, K).
+
+    Returns:
+        A dict with the example's ``index`` and ``label``, both models'
+        ``confidence_*`` and full class probabilities ``probs_*`` (lists of
+        floats), or `None` when no example is correct for both.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> a = np.array([[0.99, 0.01], [0.9, 0.1], [0.2, 0.8]])
+    >>> b = np.array([[0.74, 0.26], [0.8, 0.2], [0.6, 0.4]])
+    >>> drop = largest_confidence_drop(np.array([0, 0, 1]), a, b)
+    >>> drop["index"], round(drop["confidence_other"], 2)
+    (0, 0.74)
+    """
+    y = np.asarray(y_true).astype(np.int64).reshape(-1)
+    a = np.asarray(probs_baseline, np.float32)
+    b = np.asarray(probs_other, np.float32)
+    both = (a.argmax(-1) == y) & (b.argmax(-1) == y)
+    if not both.any():
+        return None
+    drop = np.where(both, a.max(-1) - b.max(-1), -np.inf)
+    i = int(drop.argmax())
+    return {
+        "index": i,
+        "label": int(y[i]),
+        "confidence_baseline": float(a[i].max()),
+        "confidence_other": float(b[i].max()),
+        "probs_baseline": [float(p) for p in a[i]],
+        "probs_other": [float(p) for p in b[i]],
+    }
+
+
+@dataclasses.dataclass
+class ComparisonResult:
+    """What `compare` measured.
+
+    Attributes:
+        config: The arguments of the run (JSON-serializable).
+        seeds: The seeds, in order.
+        variants: Model names, ``"baseline"`` first, with a description.
+        metrics: ``metrics[variant][metric]`` is the list of per-seed
+            test-set values (see `METRICS`).
+        differences: ``differences[variant][metric]`` is the
+            `paired_difference` of that variant against the baseline.
+        histories: ``histories[variant]`` is the list of per-seed
+            ``history.history`` dicts (floats per epoch).
+        examples: ``examples[variant]`` is the `largest_confidence_drop`
+            example of the first seed.
+        test_labels: Test labels (numpy), for plots.
+        test_probs: ``test_probs[variant]``: first seed's test
+            probabilities (numpy), for plots.
+        seconds: Wall-clock seconds of the whole comparison.
+    """
+
+    config: dict
+    seeds: list
+    variants: dict
+    metrics: dict
+    differences: dict
+    histories: dict
+    examples: dict
+    test_labels: np.ndarray = dataclasses.field(repr=False)
+    test_probs: dict = dataclasses.field(repr=False)
+    seconds: float = 0.0
+
+    def to_dict(self):
+        """Everything but the arrays, as JSON-serializable Python values."""
+        return {
+            "config": self.config,
+            "seeds": list(self.seeds),
+            "variants": dict(self.variants),
+            "metrics": self.metrics,
+            "differences": self.differences,
+            "histories": self.histories,
+            "examples": self.examples,
+            "seconds": self.seconds,
+        }
+
+
+def _prepare_images(x):
+    x = np.asarray(x)
+    scale = 255.0 if x.dtype == np.uint8 else 1.0
+    x = x.astype(np.float32) / np.float32(scale)
+    return x[..., None] if x.ndim == 3 else x
+
+
+def _variants(label_smoothing, schedule, epochs):
+    variants = {BASELINE: ("ε = 0", 0.0, None)}
+    if label_smoothing is not None:
+        eps = _validation.check_label_smoothing(label_smoothing)
+        variants["smoothed"] = (f"ε = {eps:g}", eps, None)
+    if schedule is not None:
+        described = schedule
+        if isinstance(schedule, str):
+            schedule = parse_schedule(schedule, epochs=epochs)
+        elif not callable(schedule):
+            raise ValueError(
+                "`schedule` must be a spec string such as 'two-stage:0.1:6' "
+                f"or a schedule callable. Received: schedule={schedule!r}"
+            )
+        first = _validation.check_label_smoothing(
+            float(schedule(0)), "schedule(0)"
+        )
+        variants["scheduled"] = (
+            f"schedule {described}", first, schedule
+        )
+    if len(variants) == 1:
+        raise ValueError(
+            "Nothing to compare: give `label_smoothing` and/or `schedule`. "
+            "Received: label_smoothing=None, schedule=None"
+        )
+    return variants
+
+
+SCHEDULE_SPECS = {
+    "constant": "constant:EPS",
+    "two-stage": "two-stage:EPS:SWITCH_EPOCH",
+    "linear": "linear:INITIAL:FINAL",
+    "cosine": "cosine:INITIAL:FINAL",
+    "exponential": "exponential:INITIAL:RATE",
+    "warmup": "warmup:FINAL[:EPOCHS]",
+}
+
+
+def parse_schedule(spec, *, epochs):
+    """Builds a `keras_ls.schedules` object from a command-line spec.
+
+    ``linear`` and ``cosine`` decay over all `epochs`; ``warmup`` rises
+    over `epochs` unless given its own duration.
+
+    Args:
+        spec: ``NAME:ARG[:ARG]``, one of ``constant:0.1``,
+            ``two-stage:0.1:6`` (ε = 0.1 until epoch 6, then 0),
+            ``linear:0.2:0``, ``cosine:0.2:0``, ``exponential:0.2:0.5``,
+            ``warmup:0.1[:5]``.
+        epochs: The number of training epochs.
+
+    Returns:
+        A schedule object, callable as ``schedule(epoch) -> float``.
+
+    Raises:
+        ValueError: naming the spec and the accepted forms.
+    """
+    forms = ", ".join(SCHEDULE_SPECS.values())
+    name, _, rest = str(spec).partition(":")
+    args = rest.split(":") if rest else []
+    try:
+        values = [float(a) for a in args]
+    except ValueError:
+        values = None
+    builders = {
+        "constant": (1, lambda v: schedules.Constant(v[0])),
+        "two-stage": (2, lambda v: schedules.TwoStage(v[0], int(v[1]))),
+        "linear": (2, lambda v: schedules.LinearDecay(v[0], v[1], epochs)),
+        "cosine": (2, lambda v: schedules.CosineDecay(v[0], v[1], epochs)),
+        "exponential": (
+            2, lambda v: schedules.ExponentialDecay(v[0], v[1])
+        ),
+        "warmup": (
+            (1, 2),
+            lambda v: schedules.LinearWarmup(
+                v[0], int(v[1]) if len(v) > 1 else epochs
+            ),
+        ),
+    }
+    if name not in builders or values is None:
+        raise ValueError(
+            f"`schedule` must be one of {forms}. Received: schedule={spec!r}"
+        )
+    arity, build = builders[name]
+    if len(values) not in (arity if isinstance(arity, tuple) else (arity,)):
+        raise ValueError(
+            f"`schedule` {name!r} takes the form {SCHEDULE_SPECS[name]}. "
+            f"Received: schedule={spec!r}"
+        )
+    from keras_ls import schedules  # noqa: F811 (read by the builders)
+
+    try:
+        return build(values)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"Invalid `schedule` {spec!r}: {e}"
+        ) from None
+
+
+def _callbacks(schedule, x_val, y_val, num_bins, batch_size):
+    from keras_ls.monitor import ConfidenceMonitor
+    from keras_ls.scheduler import LabelSmoothingScheduler
+
+    # The scheduler first: it sets ε before the epoch, and writes
+    # `label_smoothing` into the logs that History then records.
+    callbacks = []
+    if schedule is not None:
+        callbacks.append(LabelSmoothingScheduler(schedule))
+    callbacks.append(ConfidenceMonitor((x_val, y_val), num_bins=num_bins,
+                                       batch_size=batch_size))
+    return callbacks
+
+
+def compare(
+    data=None,
+    *,
+    model="mlp",
+    label_smoothing=0.1,
+    schedule=None,
+    label_noise=0.0,
+    epochs=10,
+    seeds=3,
+    batch_size=128,
+    learning_rate=1e-3,
+    num_bins=15,
+    train_size=None,
+    jit_compile=None,
+    data_dir=None,
+    verbose=0,
+):
+    """Trains a baseline and smoothed models from identical starts.
+
+    For each seed: one initial model is built, and the baseline (ε = 0) and
+    every variant start from a copy of its weights, train on the same
+    labels (with the same `label_noise` flips) in the same batch order, and
+    are evaluated on the test set.
+
+    Args:
+        data: ``((x_train, y_train), (x_test, y_test))`` numpy arrays, or
+            `None` to load Fashion-MNIST (see `load_fashion_mnist`).
+            Defaults to `None`.
+        model: `"mlp"` or `"cnn"` (see `build_model`), or a function
+            returning a fresh uncompiled model with logits. Defaults to
+            `"mlp"`.
+        label_smoothing: The fixed ε of the "smoothed" variant, or `None`
+            for no fixed variant. Defaults to `0.1`.
+        schedule: A schedule (spec string as in `parse_schedule`, or a
+            `keras_ls.schedules` object) for a "scheduled" variant, applied
+            with `LabelSmoothingScheduler`. Defaults to `None`.
+        label_noise: Fraction of training labels flipped to a random other
+            class, the same flips for all models of a seed. Defaults to
+            `0.0`.
+        epochs: Training epochs. Defaults to `10`.
+        seeds: Number of seeds (0, 1, …) or a list of seeds. Defaults to
+            `3`.
+        batch_size: Training batch size; the last partial batch is dropped
+            so the compiled step is traced once. Defaults to `128`.
+        learning_rate: Adam's learning rate. Defaults to `1e-3`.
+        num_bins: ECE bins. Defaults to `15`.
+        train_size: Train on the first `train_size` training examples only
+            (a smaller set is memorized sooner, e.g. under label noise).
+            Defaults to `None` (all).
+        jit_compile: Passed to `model.compile`; `None` means `True` (XLA)
+            on TensorFlow and JAX and `False` on PyTorch, where `True`
+            means `torch.compile`, which took minutes per model on a CPU.
+            Defaults to `None`.
+        data_dir: Where to look for the data when `data` is `None`.
+            Defaults to `None`.
+        verbose: Keras' `fit` verbosity (1 shows progress bars). Defaults
+            to `0`.
+
+    Returns:
+        A `ComparisonResult`.
+
+    Examples:
+
+    >>> result = compare(seeds=3)  # doctest: +SKIP
+    >>> result.differences["smoothed"]["confidence"]["mean"]  # doctest: +SKIP
+    -0.08...
+
+    References:
+        Müller, Kornblith and Hinton, "When does label smoothing help?",
+        NeurIPS 2019. Lukasik et al., "Does label smoothing mitigate label
+        noise?", ICML 2020.
+    """
+    start = time.perf_counter()
+    epochs = _validation.check_int(epochs, "epochs", minimum=1)
+    batch_size = _validation.check_int(batch_size, "batch_size", minimum=1)
+    num_bins = _validation.check_int(num_bins, "num_bins", minimum=1)
+    label_noise = _validation.check_label_smoothing(label_noise, "label_noise")
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        seeds = list(range(_validation.check_int(seeds, "seeds", minimum=1)))
+    else:
+        seeds = [_validation.check_int(s, "seeds", minimum=0) for s in seeds]
+        if not seeds:
+            raise ValueError("`seeds` must not be empty. Received: seeds=[]")
+    if not callable(model):
+        _validation.check_choice(model, "model", MODELS)
+    if train_size is not None:
+        train_size = _validation.check_int(train_size, "train_size",
+                                           minimum=1)
+    variants = _variants(label_smoothing, schedule, epochs)
+    if jit_compile is None:
+        jit_compile = keras.backend.backend() != "torch"
+
+    dataset = "fashion_mnist" if data is None else "custom"
+    if data is None:
+        data = load_fashion_mnist(data_dir)
+    (x_train, y_train), (x_test, y_test) = data
+    if train_size is not None:
+        x_train, y_train = x_train[:train_size], y_train[:train_size]
+    x_train, x_test = _prepare_images(x_train), _prepare_images(x_test)
+    y_train = np.asarray(y_train).astype(np.int32).reshape(-1)
+    y_test = np.asarray(y_test).astype(np.int32).reshape(-1)
+    num_classes = int(max(y_train.max(), y_test.max())) + 1
+    if len(x_train) < batch_size:
+        raise ValueError(
+            f"`batch_size` must be at most the number of training examples "
+            f"({len(x_train)}). Received: batch_size={batch_size}"
+        )
+
+    def new_model():
+        if callable(model):
+            return model()
+        return build_model(model, input_shape=x_train.shape[1:],
+                           num_classes=num_classes)
+
+    metrics = {v: {m: [] for m in METRICS} for v in variants}
+    histories = {v: [] for v in variants}
+    examples, test_probs = {}, {}
+    for seed_index, seed in enumerate(seeds):
+        labels = y_train
+        if label_noise:
+            labels = flip_labels(y_train, label_noise,
+                                 num_classes=num_classes, seed=seed)
+        keras.utils.set_random_seed(seed)
+        initial_weights = new_model().get_weights()
+        probs_of_seed = {}
+        for name, (_, eps, sched) in variants.items():
+            if verbose:
+                print(f"seed {seed}: {name} ({variants[name][0]})")
+            net = new_model()
+            net.set_weights(initial_weights)
+            net.compile(
+                optimizer=keras.optimizers.Adam(learning_rate),
+                loss=LabelSmoothingCrossentropy(eps),
+                metrics=["accuracy"],
+                jit_compile=jit_compile,
+            )
+            history = net.fit(
+                as_dataset(x_train, labels, batch_size=batch_size,
+                           shuffle=True, seed=seed, drop_remainder=True),
+                epochs=epochs,
+                # The dataset shuffles itself, identically for every model
+                # of a seed; Keras would add its own (global-RNG) batch
+                # shuffle on top for a PyDataset.
+                shuffle=False,
+                callbacks=_callbacks(sched, x_test, y_test, num_bins,
+                                     batch_size),
+                verbose=verbose,
+            )
+            histories[name].append({
+                k: [float(v) for v in vals]
+                for k, vals in history.history.items()
+            })
+            logits = net.predict(x_test, batch_size=batch_size, verbose=0)
+            probs, log_probs = _softmax(logits)
+            stats = evaluate_predictions(y_test, probs, log_probs=log_probs,
+                                         num_bins=num_bins)
+            for m in METRICS:
+                metrics[name][m].append(stats[m])
+            probs_of_seed[name] = probs
+        if seed_index == 0:
+            test_probs = probs_of_seed
+            for name in variants:
+                if name != BASELINE:
+                    examples[name] = largest_confidence_drop(
+                        y_test, probs_of_seed[BASELINE], probs_of_seed[name]
+                    )
+    differences = {
+        name: {
+            m: paired_difference(metrics[BASELINE][m], metrics[name][m])
+            for m in METRICS
+        }
+        for name in variants if name != BASELINE
+    }
+    config = {
+        "dataset": dataset,
+        "model": model if isinstance(model, str) else getattr(
+            model, "__name__", "custom"),
+        "label_smoothing": label_smoothing,
+        "schedule": None if schedule is None else str(
+            variants["scheduled"][0].removeprefix("schedule ")),
+        "label_noise": label_noise,
+        "epochs": epochs,
+        "seeds": list(seeds),
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "num_bins": num_bins,
+        "train_size": train_size,
+        "jit_compile": jit_compile,
+        "backend": keras.backend.backend(),
+        "keras_version": keras.__version__,
+        "num_train": int(len(x_train)),
+        "num_test": int(len(x_test)),
+    }
+    return ComparisonResult(
+        config=config,
+        seeds=list(seeds),
+        variants={k: v[0] for k, v in variants.items()},
+        metrics=metrics,
+        differences=differences,
+        histories=histories,
+        examples=examples,
+        test_labels=y_test,
+        test_probs=test_probs,
+        seconds=time.perf_counter() - start,
+    )
