@@ -8,7 +8,8 @@ works in ``model.compile(metrics=[...])`` inside compiled/XLA ``fit`` and
 or one-hot targets (the argmax is taken as the class). Predictions are logits
 by default (``from_logits=True``); all statistics are computed in float32.
 ``sample_weight`` weights examples; a weight of 0 removes an example, which is
-how a padded last batch is made exact.
+how a padded last batch is made exact. (Keras passes sample weights only to
+metrics given as ``compile(weighted_metrics=...)``, not ``metrics=``.)
 
 Per-bin sums use a static-shaped one-hot matrix product rather than
 ``bincount``, which JAX cannot compile.
