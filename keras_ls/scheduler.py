@@ -317,13 +317,12 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         if self.update != "batch":
             return
+        # Counted here, not in on_train_batch_end: overriding that hook
+        # makes Keras turn off asynchronous dispatch and wait for every step.
+        self._seen_steps = batch + 1
         value = self._apply(self._global_step(batch))
         if batch == 0:
             self._announce(self._epoch, value)
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.update == "batch" and self._steps_per_epoch is None:
-            self._seen_steps = batch + 1
 
     def on_epoch_end(self, epoch, logs=None):
         if self.update == "batch" and self._steps_per_epoch is None:

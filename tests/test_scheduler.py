@@ -457,3 +457,11 @@ def test_config_round_trip():
     assert rebuilt.schedule == TwoStage(0.1, 3)
     assert (rebuilt.update, rebuilt.verbose, rebuilt.loss) == ("batch", 1,
                                                                None)
+
+
+def test_keeps_keras_asynchronous_dispatch():
+    """Overriding on_train_batch_end would make Keras wait for every step
+    (it pythonifies the logs); the scheduler must not override it."""
+    base = keras.callbacks.Callback
+    assert LabelSmoothingScheduler.on_train_batch_end is base.on_train_batch_end
+    assert LabelSmoothingScheduler.on_batch_end is base.on_batch_end
