@@ -8,7 +8,8 @@ import argparse
 import keras
 import numpy as np
 
-from keras_ls.data import as_dataset, load_fashion_mnist
+from keras_ls.data import as_dataset
+from keras_ls.data import load_fashion_mnist
 from keras_ls.experiment import build_model
 from keras_ls.losses import LabelSmoothingCrossentropy
 from keras_ls.monitor import ConfidenceMonitor
@@ -16,6 +17,8 @@ from keras_ls.monitor import ConfidenceMonitor
 parser = argparse.ArgumentParser()
 parser.add_argument("--small", action="store_true", help="tiny, fast run")
 args = parser.parse_args()
+# XLA on TensorFlow and JAX; on PyTorch True means torch.compile, slow on CPU.
+JIT = keras.backend.backend() != "torch"
 
 (x, y), (x_val, y_val) = load_fashion_mnist()
 epochs = 10
@@ -29,7 +32,7 @@ def train(label_smoothing, callbacks):
     keras.utils.set_random_seed(0)  # same initial weights for both models
     model = build_model("mlp")
     model.compile("adam", LabelSmoothingCrossentropy(label_smoothing),
-                  metrics=["accuracy"], jit_compile=True)
+                  metrics=["accuracy"], jit_compile=JIT)
     history = model.fit(
         as_dataset(x, y, batch_size=128, shuffle=True, seed=0,
                    drop_remainder=True),

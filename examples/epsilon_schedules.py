@@ -8,16 +8,20 @@ import argparse
 import keras
 import numpy as np
 
-from keras_ls.data import as_dataset, load_fashion_mnist
+from keras_ls.data import as_dataset
+from keras_ls.data import load_fashion_mnist
 from keras_ls.experiment import build_model
 from keras_ls.losses import LabelSmoothingCrossentropy
 from keras_ls.scheduler import LabelSmoothingScheduler
-from keras_ls.schedules import CosineDecay, TwoStage
+from keras_ls.schedules import CosineDecay
+from keras_ls.schedules import TwoStage
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--small", action="store_true", help="tiny, fast run")
 parser.add_argument("--out", default="epsilon_schedules.png")
 args = parser.parse_args()
+# XLA on TensorFlow and JAX; on PyTorch True means torch.compile, slow on CPU.
+JIT = keras.backend.backend() != "torch"
 
 (x, y), _ = load_fashion_mnist()
 epochs = 10
@@ -36,7 +40,7 @@ for name, schedule in schedules.items():
     model = build_model("mlp")
     # The initial ε is overwritten by the scheduler before the first step.
     model.compile("adam", LabelSmoothingCrossentropy(schedule(0)),
-                  metrics=["accuracy"], jit_compile=True)
+                  metrics=["accuracy"], jit_compile=JIT)
     history = model.fit(
         as_dataset(x, y, batch_size=128, shuffle=True, seed=0,
                    drop_remainder=True),

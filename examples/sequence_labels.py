@@ -17,6 +17,8 @@ from keras_ls.losses import LabelSmoothingCrossentropy
 parser = argparse.ArgumentParser()
 parser.add_argument("--small", action="store_true", help="tiny, fast run")
 args = parser.parse_args()
+# XLA on TensorFlow and JAX; on PyTorch True means torch.compile, slow on CPU.
+JIT = keras.backend.backend() != "torch"
 
 VOCAB, TIME, PAD = 16, 12, -1
 n, epochs = (256, 2) if args.small else (4096, 10)
@@ -37,7 +39,7 @@ model = keras.Sequential([
     keras.layers.Dense(VOCAB),  # logits, shape (batch, TIME, VOCAB)
 ])
 loss = LabelSmoothingCrossentropy(0.1, ignore_class=PAD)
-model.compile("adam", loss, jit_compile=True)
+model.compile("adam", loss, jit_compile=JIT)
 history = model.fit(x, y, batch_size=64, epochs=epochs, verbose=2)
 
 logits = model.predict(x[:256], verbose=0)
