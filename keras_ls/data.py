@@ -167,7 +167,8 @@ def _read_folder(files):
             raise IDXFormatError(
                 f"{files[yk]} holds a label {int(y.max())} outside 0-9."
             )
-    return (x_train, y_train), (x_test, y_test)
+    return (x_train, y_train.astype(np.int32)), (
+        x_test, y_test.astype(np.int32))
 
 
 def _from_tfds():
@@ -182,7 +183,7 @@ def _from_tfds():
     def convert(split):
         xs, ys = zip(*tfds.as_numpy(split))
         return (np.concatenate(xs).astype(np.uint8).reshape(-1, 28, 28),
-                np.concatenate(ys).astype(np.uint8))
+                np.concatenate(ys).astype(np.int32))
 
     return tuple(convert(split) for split in splits)
 
@@ -191,7 +192,8 @@ def _from_keras():
     (x_train, y_train), (x_test, y_test) = (
         keras.datasets.fashion_mnist.load_data()
     )
-    return (x_train, y_train), (x_test, y_test)
+    return (x_train, y_train.astype(np.int32)), (
+        x_test, y_test.astype(np.int32))
 
 
 def load_fashion_mnist(data_dir=None):
@@ -218,7 +220,8 @@ def load_fashion_mnist(data_dir=None):
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: uint8 images of shape
-        (N, 28, 28) and uint8 labels in 0-9.
+        (N, 28, 28) and int32 labels in 0-9 (not uint8 as in
+        `keras.datasets`: TensorFlow's sparse ops reject uint8 labels).
 
     Raises:
         DataNotFoundError: no source has the data; the message lists every

@@ -136,7 +136,7 @@ def test_load_from_data_dir(tmp_path, compress):
     np.testing.assert_array_equal(y_train, arrays[0][1])
     np.testing.assert_array_equal(x_test, arrays[1][0])
     np.testing.assert_array_equal(y_test, arrays[1][1])
-    assert x_train.dtype == np.uint8 and y_test.dtype == np.uint8
+    assert x_train.dtype == np.uint8 and y_test.dtype == np.int32
 
 
 def test_explicit_data_dir_does_not_fall_back(tmp_path):
@@ -202,6 +202,7 @@ def test_keras_fallback_calls_keras_datasets(monkeypatch):
     (x, _), (_, yt) = data._from_keras()
     np.testing.assert_array_equal(x, arrays[0][0])
     np.testing.assert_array_equal(yt, arrays[1][1])
+    assert yt.dtype == np.int32
 
 
 def test_tfds_source_offline_with_mock_data(no_sources, monkeypatch):
@@ -210,7 +211,7 @@ def test_tfds_source_offline_with_mock_data(no_sources, monkeypatch):
     with tfds.testing.mock_data(num_examples=7):
         (x, y), (xt, yt) = load_fashion_mnist()
     assert x.shape == (7, 28, 28) and xt.shape == (7, 28, 28)
-    assert x.dtype == np.uint8 and y.dtype == np.uint8
+    assert x.dtype == np.uint8 and y.dtype == np.int32
     assert y.shape == (7,) and 0 <= int(y.min()) and int(y.max()) <= 9
 
 
