@@ -157,6 +157,13 @@ def check_monitor(runs):
             close(run[f"val_{key}"], [ours[key]] * 2)
             close(run[f"baseline_val_{key}"], [base[key]] * 2)
             close(run[f"delta_val_{key}"], [ours[key] - base[key]] * 2)
+    parallel = {k: v for k, v in parallel.items() if k != "default_jit_error"}
     assert set(parallel) == set(single)
     for key in single:
         close(parallel[key], single[key])
+
+
+def check_monitor_default_jit_compile(runs):
+    """ConfidenceMonitor() with no jit_compile under the strategy."""
+    result = section(runs, "monitor")
+    assert result["parallel"]["default_jit_error"] is None

@@ -308,10 +308,32 @@ def check_monitor(setups):
             history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
                                 shuffle=False, callbacks=[monitor])
         out[name] = dict(history.history)
+        if isinstance(setup, _TFSetup) and setup.replicas > 1:
+            out[name]["default_jit_error"] = _monitor_default_jit(setup, x, y)
     out["baseline_weights"] = [
         w.tolist() for w in _random_model(seed=7).layers[0].get_weights()
     ]
     return out
+
+
+def _monitor_default_jit(setup, x, y):
+    """The error, if any, of ConfidenceMonitor with its default jit_compile."""
+    import keras
+
+    from keras_ls.losses import LabelSmoothingCrossentropy
+    from keras_ls.monitor import ConfidenceMonitor
+
+    with setup.scope():
+        model = _identity_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.0),
+                      loss=LabelSmoothingCrossentropy(0.1),
+                      jit_compile=False)
+        try:
+            model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0,
+                      callbacks=[ConfidenceMonitor((x, y), batch_size=BATCH)])
+        except Exception as e:  # reported to the test
+            return f"{type(e).__name__}: {str(e)[-300:]}"
+    return None
 
 
 CHECKS = {
