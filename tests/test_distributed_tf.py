@@ -43,7 +43,7 @@ def test_confidence_monitor_matches_one_device(runs):
     reason="ConfidenceMonitor resolves jit_compile='auto' to True on "
     "TensorFlow even under MirroredStrategy, where an XLA step fails "
     "('Trying to access resource ... located in device CPU:1 from device "
-    "CPU:0'); Keras' own 'auto' turns XLA off under a strategy",
+    "CPU:0'); Keras' own 'auto' is False on CPU-only machines",
 )
 def test_confidence_monitor_default_jit_compile_under_the_strategy(runs):
     distributed_checks.check_monitor_default_jit_compile(runs)
