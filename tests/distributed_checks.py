@@ -35,6 +35,22 @@ def run_worker(backend, extra_env=None):
     return result
 
 
+def run_example(backend):
+    """Runs examples/distributed_example.py --small; checks what it prints."""
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=ROOT)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples",
+                                      "distributed_example.py"), "--small"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"backend={backend} replicas=2" in proc.stdout
+    # TwoStage(0.1, switch=2) over 3 epochs.
+    assert "label_smoothing [0.1, 0.1, 0.0]" in proc.stdout
+    assert "val_ece [" in proc.stdout
+
+
 def section(runs, name):
     result = runs[name]
     assert "error" not in result, result.get("error")

@@ -39,3 +39,7 @@ def test_metrics_aggregate_bins_across_replicas(runs):
 
 def test_confidence_monitor_matches_one_device(runs):
     distributed_checks.check_monitor(runs)
+
+
+def test_the_documented_example_runs_on_2_devices():
+    distributed_checks.run_example("jax")

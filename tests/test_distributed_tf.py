@@ -38,6 +38,10 @@ def test_confidence_monitor_matches_one_device(runs):
     distributed_checks.check_monitor(runs)
 
 
+def test_the_documented_example_runs_on_2_devices():
+    distributed_checks.run_example("tensorflow")
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="ConfidenceMonitor resolves jit_compile='auto' to True on "
