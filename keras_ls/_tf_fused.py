@@ -47,7 +47,8 @@ def sparse_from_logits(logits, labels, spec):
             smooth = (tf.reduce_sum(z, -1) - z_y) / (k - 1)
             base, extra = 1.0 / (k - 1), k / (k - 1)
         elif spec.prior is not None:
-            smooth = tf.linalg.matvec(z, spec.prior)
+            # Not a matvec: GPUs would run it in TF32.
+            smooth = tf.reduce_sum(z * spec.prior, -1)
             base, extra = spec.prior, 1.0
         else:
             smooth = tf.reduce_mean(z, -1)

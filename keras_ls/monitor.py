@@ -69,9 +69,8 @@ class _PassStatistics(keras.metrics.Metric):
         ], axis=0)
         bins = ops.cast(ops.minimum(ops.floor(c * self.num_bins),
                                     self.num_bins - 1), "int32")
-        membership = ops.one_hot(bins, self.num_bins, dtype="float32")
-        binned = ops.matmul(ops.stack([w, w * c, w * a], axis=0),
-                            membership)
+        binned = ls_metrics.binned_sums(ops.stack([w, w * c, w * a], axis=0),
+                                        bins, self.num_bins)
         self.sums.assign_add(ops.concatenate(
             [ops.sum(per_example, axis=1), ops.reshape(binned, (-1,))]))
 
