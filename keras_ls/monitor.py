@@ -532,6 +532,12 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         jit = self.jit_compile
         if jit == "auto":
             jit = keras.backend.backend() in ("tensorflow", "jax")
+            if jit and keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                # An XLA step under tf.distribute reads resources across
+                # devices and fails (TF 2.21); Keras' own "auto" is off.
+                jit = not tf.distribute.has_strategy()
         stack = _Stack([member for _, member in members])
         stack.compile(
             weighted_metrics=[[metric] for metric in self._metrics],
@@ -557,6 +563,13 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         return values
 
     # Callback hooks -------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        # Check the data against every model before the first step, so a
+        # rejected fit leaves the weights untouched.
+        model = self.model
+        if self._stack is None or self._stack_owner is not model:
+            self._build(model)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}

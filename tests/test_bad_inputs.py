@@ -253,12 +253,6 @@ def test_confidence_monitor_with_a_different_number_of_classes():
             "`validation_data`", "to 5", "outputs 3")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ConfidenceMonitor checks the labels against the model's classes "
-    "in _build, first called from on_epoch_end, so fit trains one epoch "
-    "before it rejects the data; the check belongs in on_train_begin",
-)
 @pytest.mark.parametrize("labels", [ONE_HOT_7, IDS_UP_TO_5])
 def test_confidence_monitor_rejection_keeps_the_weights(labels):
     model = small_model()

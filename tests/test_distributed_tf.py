@@ -42,12 +42,5 @@ def test_the_documented_example_runs_on_2_devices():
     distributed_checks.run_example("tensorflow")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ConfidenceMonitor resolves jit_compile='auto' to True on "
-    "TensorFlow even under MirroredStrategy, where an XLA step fails "
-    "('Trying to access resource ... located in device CPU:1 from device "
-    "CPU:0'); Keras' own 'auto' is False on CPU-only machines",
-)
 def test_confidence_monitor_default_jit_compile_under_the_strategy(runs):
     distributed_checks.check_monitor_default_jit_compile(runs)
