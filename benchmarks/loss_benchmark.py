@@ -124,6 +124,8 @@ def main():
     parser.add_argument("--quick", action="store_true",
                         help="fewer repeats (a smoke run)")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--shapes", default=None,
+                        help="comma-separated NxK list, e.g. 1024x32768")
     parser.add_argument("--gpu-shapes", action="store_true",
                         help="also run N=8192, K=131072 (large GPU case)")
     args = parser.parse_args()
@@ -136,6 +138,9 @@ def main():
         on_gpu = jax.devices()[0].platform == "gpu"
         print("devices:", jax.devices())
     shapes = list(SHAPES)
+    if args.shapes:
+        shapes = [tuple(int(v) for v in item.split("x"))
+                  for item in args.shapes.split(",")]
     if args.gpu_shapes:
         shapes.append((8192, 131072))
     variants = ["xla", "no-xla"] if backend == "tensorflow" else ["default"]
