@@ -86,6 +86,10 @@ class Constant(LabelSmoothingSchedule):
 
     >>> Constant(0.1)(7)
     0.1
+
+    References:
+        - Szegedy et al., 2016. Rethinking the Inception Architecture for
+          Computer Vision.
     """
 
     def __init__(self, value):
@@ -140,6 +144,11 @@ class LinearDecay(_Interpolation):
     >>> schedule = LinearDecay(0.2, 0.0, duration=4)
     >>> [round(schedule(t), 3) for t in range(6)]
     [0.2, 0.15, 0.1, 0.05, 0.0, 0.0]
+
+    References:
+        - Szegedy et al., 2016. Rethinking the Inception Architecture for
+          Computer Vision.
+        - Xu et al., 2020. Towards Understanding Label Smoothing.
     """
 
     def __call__(self, step):
@@ -166,6 +175,11 @@ class CosineDecay(_Interpolation):
     >>> schedule = CosineDecay(0.2, 0.0, duration=4)
     >>> [round(schedule(t), 4) for t in range(5)]
     [0.2, 0.1707, 0.1, 0.0293, 0.0]
+
+    References:
+        - Loshchilov and Hutter, 2017. SGDR: Stochastic Gradient Descent
+          with Warm Restarts (the cosine shape).
+        - Xu et al., 2020. Towards Understanding Label Smoothing.
     """
 
     def __call__(self, step):
@@ -191,6 +205,9 @@ class ExponentialDecay(LabelSmoothingSchedule):
     >>> schedule = ExponentialDecay(0.2, rate=0.5)
     >>> [round(schedule(t), 3) for t in range(4)]
     [0.2, 0.1, 0.05, 0.025]
+
+    References:
+        - Xu et al., 2020. Towards Understanding Label Smoothing.
     """
 
     def __init__(self, initial, rate, final=0.0):
@@ -230,6 +247,9 @@ class PiecewiseConstant(LabelSmoothingSchedule):
     >>> schedule = PiecewiseConstant([2, 4], [0.2, 0.1, 0.0])
     >>> [schedule(t) for t in range(5)]
     [0.2, 0.2, 0.1, 0.1, 0.0]
+
+    References:
+        - Xu et al., 2020. Towards Understanding Label Smoothing.
     """
 
     def __init__(self, boundaries, values):
@@ -325,6 +345,10 @@ class LinearWarmup(LabelSmoothingSchedule):
     >>> schedule = LinearWarmup(0.1, duration=4)
     >>> [round(schedule(t), 3) for t in range(6)]
     [0.0, 0.025, 0.05, 0.075, 0.1, 0.1]
+
+    References:
+        - Müller, Kornblith and Hinton, 2019. When Does Label Smoothing
+          Help?
     """
 
     def __init__(self, final, duration):
