@@ -262,7 +262,8 @@ class PiecewiseConstant(LabelSmoothingSchedule):
             )
         if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
             raise ValueError(
-                f"`values` must be a list of numbers. Received: values={values!r}"
+                "`values` must be a list of numbers. "
+                f"Received: values={values!r}"
             )
         checked_b = [
             _validation.check_int(b, "boundaries", minimum=0)
