@@ -26,30 +26,23 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _fraction(text, alternatives=""):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number in [0, 1){alternatives}, got {text!r}"
+        ) from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
 def _epsilon(text):
     if text.lower() == "none":
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number in [0, 1) or 'none', got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(
-            f"expected a number in [0, 1), got {text!r}")
-    return value
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(
-            f"expected a number in [0, 1), got {text!r}")
-    return value
+    return _fraction(text, alternatives=" or 'none'")
 
 
 def _positive_int(text):
