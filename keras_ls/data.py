@@ -30,10 +30,11 @@ FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 HOW_TO_GET = (
-    "Install it with `sudo apt-get install dataset-fashion-mnist` "
-    "(Debian/Ubuntu), put the four IDX files (*-ubyte.gz) in a folder and "
-    f"pass it as `data_dir` or set ${ENV_VAR}, or run once with internet "
-    "access (tensorflow-datasets or keras.datasets download it)."
+    "Install it with `apt-get install dataset-fashion-mnist` as root (or "
+    "with sudo; Debian/Ubuntu), put the four IDX files (*-ubyte.gz) in a "
+    f"folder and pass it as `data_dir` or set ${ENV_VAR}, or run once with "
+    "internet access (keras.datasets downloads it, as does tfds when "
+    "tensorflow-datasets is installed)."
 )
 # IDX magic: two zero bytes, a type code (0x08 = uint8) and the rank.
 _IDX_UBYTE = 0x08
@@ -196,7 +197,7 @@ def _from_keras():
         x_test, y_test.astype(np.int32))
 
 
-def load_fashion_mnist(data_dir=None):
+def load_fashion_mnist(data_dir=None, *, return_source=False):
     """Loads Fashion-MNIST as numpy arrays, from the first available source.
 
     The sources, in order:
@@ -206,8 +207,9 @@ def load_fashion_mnist(data_dir=None):
     3. the Keras cache, ``~/.keras/datasets/fashion-mnist``;
     4. the Debian/Ubuntu package ``dataset-fashion-mnist``
        (``/usr/share/datasets/fashion-mnist``);
-    5. TensorFlow Datasets, ``tfds.load("fashion_mnist")`` (downloads when
-       online, as on Colab);
+    5. TensorFlow Datasets, ``tfds.load("fashion_mnist")``, when
+       ``tensorflow-datasets`` is installed (the ``datasets`` extra; it
+       downloads when online, as on Colab);
     6. ``keras.datasets.fashion_mnist.load_data()`` (downloads).
 
     Folders hold the original IDX files (``train-images-idx3-ubyte.gz`` …,
@@ -217,11 +219,18 @@ def load_fashion_mnist(data_dir=None):
     Args:
         data_dir: A folder with the four IDX files, or `None` to search.
             Defaults to `None`.
+        return_source: Whether to also return a short description of the
+            source actually used, e.g.
+            ``"/usr/share/datasets/fashion-mnist (package
+            dataset-fashion-mnist)"``, ``"data_dir=/x"``,
+            ``"$KERAS_LS_DATA_DIR=/x"``, ``"Keras cache /root/.keras/..."``,
+            ``"tfds"`` or ``"keras.datasets"``. Defaults to `False`.
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: uint8 images of shape
         (N, 28, 28) and int32 labels in 0-9 (not uint8 as in
         `keras.datasets`: TensorFlow's sparse ops reject uint8 labels).
+        With ``return_source=True``, the pair ``(data, source)``.
 
     Raises:
         DataNotFoundError: no source has the data; the message lists every
@@ -234,43 +243,64 @@ def load_fashion_mnist(data_dir=None):
     ... # doctest: +SKIP
     >>> x_train.shape, x_test.shape  # doctest: +SKIP
     ((60000, 28, 28), (10000, 28, 28))
+    >>> _, source = load_fashion_mnist(return_source=True)  # doctest: +SKIP
+    >>> source  # doctest: +SKIP
+    '/usr/share/datasets/fashion-mnist (package dataset-fashion-mnist)'
     """
+    arrays, source = _load(data_dir)
+    return (arrays, source) if return_source else arrays
+
+
+def _load(data_dir):
+    """Returns ``(arrays, source)`` from the first source that has them."""
     if data_dir is not None:
         data_dir = os.fspath(data_dir)
         files, why = _find_files(data_dir)
         if files is None:
             raise DataNotFoundError([(f"data_dir={data_dir}", why)])
-        return _read_folder(files)
+        return _read_folder(files), f"data_dir={data_dir}"
     tried = []
     folders = []
     if os.environ.get(ENV_VAR):
-        folders.append((f"${ENV_VAR}={os.environ[ENV_VAR]}",
-                        os.environ[ENV_VAR]))
+        env_dir = os.environ[ENV_VAR]
+        folders.append((f"${ENV_VAR}={env_dir}", env_dir,
+                        f"${ENV_VAR}={env_dir}"))
     else:
         tried.append((f"${ENV_VAR}", "not set"))
-    folders.append(("Keras cache " + keras_cache_dir(), keras_cache_dir()))
+    cache = keras_cache_dir()
+    folders.append(("Keras cache " + cache, cache, "Keras cache " + cache))
     folders.append(("package dataset-fashion-mnist " + SYSTEM_DIR,
-                    SYSTEM_DIR))
-    for label, folder in folders:
+                    SYSTEM_DIR,
+                    f"{SYSTEM_DIR} (package dataset-fashion-mnist)"))
+    for label, folder, source in folders:
         files, why = _find_files(folder)
         if files is not None:
-            return _read_folder(files)
+            return _read_folder(files), source
         tried.append((label, why))
-    for label, loader in (
-        ('tfds.load("fashion_mnist")', _from_tfds),
-        ("keras.datasets.fashion_mnist.load_data()", _from_keras),
+    for label, loader, source in (
+        ('tfds.load("fashion_mnist")', _from_tfds, "tfds"),
+        ("keras.datasets.fashion_mnist.load_data()", _from_keras,
+         "keras.datasets"),
     ):
         try:
-            return loader()
-        except Exception as e:  # offline, missing package, bad download
+            return loader(), source
+        except ImportError as e:  # tensorflow-datasets is an extra
+            name = getattr(e, "name", None)
+            tried.append((label, f"{name} not installed" if name
+                          else _short(e)))
+        except Exception as e:  # offline, bad download
             tried.append((label, _short(e)))
     raise DataNotFoundError(tried)
 
 
-def _short(error):
-    text = str(error).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(error).__name__}: {first[:120]}"
+def _short(error, limit=240):
+    """The error's type and first line, cut at a word boundary."""
+    lines = str(error).strip().splitlines()
+    first = " ".join(lines[0].split()) if lines else ""
+    if len(first) > limit:
+        cut = first[:limit].rsplit(" ", 1)[0]
+        first = (cut if cut else first[:limit]) + " …"
+    return f"{type(error).__name__}: {first}"
 
 
 class ArrayBatches(keras.utils.PyDataset):

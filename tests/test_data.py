@@ -173,6 +173,65 @@ def test_source_order(no_sources, monkeypatch):
     np.testing.assert_array_equal(x, env_arrays[0][0])
 
 
+def test_return_source_names_what_was_used(no_sources, monkeypatch):
+    tmp = no_sources
+    write_folder(str(tmp / "system"), small_arrays(seed=1))
+    _, source = load_fashion_mnist(return_source=True)
+    assert source == f"{tmp / 'system'} (package dataset-fashion-mnist)"
+    write_folder(data.keras_cache_dir(), small_arrays(seed=2))
+    _, source = load_fashion_mnist(return_source=True)
+    assert source == f"Keras cache {data.keras_cache_dir()}"
+    env_dir = write_folder(str(tmp / "env"), small_arrays(seed=3))
+    monkeypatch.setenv(data.ENV_VAR, env_dir)
+    ((x, _), _), source = load_fashion_mnist(return_source=True)
+    assert source == f"$KERAS_LS_DATA_DIR={env_dir}"
+    np.testing.assert_array_equal(x, small_arrays(seed=3)[0][0])
+    own = write_folder(str(tmp / "own"), small_arrays(seed=4))
+    (arrays, source) = load_fashion_mnist(own, return_source=True)
+    assert source == f"data_dir={own}"
+    np.testing.assert_array_equal(arrays[1][1], small_arrays(seed=4)[1][1])
+    # Without return_source: the arrays only, as before.
+    (x, y), (xt, yt) = load_fashion_mnist(own)
+    assert x.shape == (40, 28, 28) and yt.shape == (12,)
+
+
+def test_return_source_of_the_downloaders(no_sources, monkeypatch):
+    arrays = small_arrays(seed=6)
+    monkeypatch.setattr(data, "_from_keras", lambda: arrays)
+    assert load_fashion_mnist(return_source=True)[1] == "keras.datasets"
+    monkeypatch.setattr(data, "_from_tfds", lambda: arrays)
+    assert load_fashion_mnist(return_source=True)[1] == "tfds"
+
+
+def test_missing_tfds_is_reported_as_not_installed(no_sources, monkeypatch):
+    def no_tfds():
+        raise ModuleNotFoundError("No module named 'tensorflow_datasets'",
+                                  name="tensorflow_datasets")
+
+    monkeypatch.setattr(data, "_from_tfds", no_tfds)
+    with pytest.raises(DataNotFoundError) as info:
+        load_fashion_mnist()
+    assert ('tfds.load("fashion_mnist")',
+            "tensorflow_datasets not installed") in info.value.tried
+
+
+def test_short_error_text_ends_at_a_word_boundary():
+    # keras.datasets' offline error, as measured on a machine without
+    # network: the old 120-character cut ended in "None -- [Er".
+    error = Exception(
+        "URL fetch failure on https://storage.googleapis.com/tensorflow/"
+        "tf-keras-datasets/train-labels-idx1-ubyte.gz: None -- [Errno -3] "
+        "Temporary failure in name resolution\nsecond line")
+    text = data._short(error)
+    assert text == ("Exception: URL fetch failure on https://storage."
+                    "googleapis.com/tensorflow/tf-keras-datasets/train-labels"
+                    "-idx1-ubyte.gz: None -- [Errno -3] Temporary failure in "
+                    "name resolution")
+    long = Exception(" ".join(["word"] * 60))
+    text = data._short(long, limit=40)
+    assert text == "Exception: " + " ".join(["word"] * 8) + " …"
+
+
 def test_no_source_lists_every_place_and_how_to_get_data(no_sources):
     with pytest.raises(DataNotFoundError) as info:
         load_fashion_mnist()
