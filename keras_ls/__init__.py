@@ -5,25 +5,40 @@ The package follows the data flow of a training run:
 ``LabelSmoothingScheduler`` (write ε) → ``metrics`` and the
 ``ConfidenceMonitor`` (read predictions) → ``calibration``, ``experiment``,
 reports and plots. Public names are listed in ``__all__``.
+
+Names are resolved lazily (PEP 562), so ``keras_ls.cli`` can parse its
+arguments and choose a Keras backend before Keras is imported. A library
+import still imports every public module at once, as before: that
+registers the public classes for serialization, so
+``keras.saving.load_model`` finds ``keras_ls>…`` objects right after
+``import keras_ls``. Only the ``keras-ls`` command (the console script and
+``python -m keras_ls``) defers it until it has chosen the backend.
 """
 
-from keras_ls import calibration
-from keras_ls import callbacks
-from keras_ls import data
-from keras_ls import experiment
-from keras_ls import losses
-from keras_ls import metrics
-from keras_ls import schedules
-from keras_ls.callbacks import ConfidenceMonitor
-from keras_ls.callbacks import LabelSmoothingScheduler
-from keras_ls.data import load_fashion_mnist
-from keras_ls.experiment import compare
-from keras_ls.losses import BinaryLabelSmoothingCrossentropy
-from keras_ls.losses import LabelSmoothingCrossentropy
-from keras_ls.losses import label_smoothing_crossentropy
-from keras_ls.losses import minimum_loss
+import importlib
+import os
+import sys
 
 __version__ = "0.1.0"
+
+# Public names defined in a submodule: name -> submodule.
+_EXPORTS = {
+    "BinaryLabelSmoothingCrossentropy": "losses",
+    "ConfidenceMonitor": "callbacks",
+    "LabelSmoothingCrossentropy": "losses",
+    "LabelSmoothingScheduler": "callbacks",
+    "compare": "experiment",
+    "label_smoothing_crossentropy": "losses",
+    "load_fashion_mnist": "data",
+    "minimum_loss": "losses",
+}
+# Submodules reachable as attributes (``keras_ls.report``) without an
+# import statement of their own.
+_SUBMODULES = (
+    "calibration", "callbacks", "cli", "data", "experiment", "losses",
+    "metrics", "monitor", "plots", "plots_experiment", "report",
+    "scheduler", "schedules",
+)
 
 __all__ = [
     "BinaryLabelSmoothingCrossentropy",
@@ -43,3 +58,54 @@ __all__ = [
     "minimum_loss",
     "schedules",
 ]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        value = getattr(module, name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
+
+
+def _started_as_command(argv=None, orig_argv=None):
+    """Whether this process is the ``keras-ls`` command line.
+
+    True for the console script (``sys.argv[0]`` is ``…/keras-ls``) and
+    for ``python -m keras_ls``, during whose package import
+    ``sys.argv[0]`` is ``"-m"`` (see the Python docs of ``-m``).
+    """
+    argv = sys.argv if argv is None else argv
+    orig_argv = getattr(sys, "orig_argv", []) if orig_argv is None else (
+        orig_argv)
+    if not argv:
+        return False
+    name = os.path.basename(argv[0])
+    if name in ("keras-ls", "keras-ls.exe", "keras-ls-script.py"):
+        return True
+    if argv[0] != "-m":
+        return False
+    for i, arg in enumerate(orig_argv):
+        if arg == "-m":
+            return orig_argv[i + 1:i + 2] == [__name__]
+        if arg == "-m" + __name__:
+            return True
+    return False
+
+
+if "keras" in sys.modules or not _started_as_command():
+    # Import every public module now: this registers the serializable
+    # classes, and Keras is (or will be) imported with the backend the
+    # caller chose, as for any Keras library.
+    for _name in __all__:
+        if _name not in globals():
+            __getattr__(_name)
+    del _name
