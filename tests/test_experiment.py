@@ -170,7 +170,7 @@ def test_zero_smoothing_variant_reproduces_the_baseline_exactly():
 def test_smoothing_lowers_confidence_and_the_result_serializes(tmp_path):
     data = separable_data()
     result = compare(data, label_smoothing=0.3, epochs=3, seeds=2,
-                     batch_size=32, verbose=0)
+                     batch_size=32, validation_size=0, verbose=0)
     conf = result.metrics
     # A perfectly fitted model at ε = 0.3, K = 4 has confidence
     # 1 - 0.3 + 0.3 / 4 = 0.775 (Adam overshoots it early in training);
@@ -264,7 +264,189 @@ def test_scheduled_variant_and_monitor_curves():
     for key in ("val_ece", "val_nll", "val_confidence"):
         assert len(history[key]) == 2
         assert all(isinstance(v, float) for v in history[key])
-    # The monitor's last validation pass is the final test evaluation.
-    assert history["val_nll"][-1] == pytest.approx(
-        result.metrics["scheduled"]["nll"][0], rel=1e-4, abs=1e-5)
     assert result.config["schedule"] == "two-stage:0.2:1"
+
+
+def marked_data(n_train=240, n_test=64):
+    """separable_data whose test images carry a value (77) that no
+    training image has anywhere: its last row."""
+    (x, y), (x_test, y_test) = separable_data(n_train=n_train,
+                                              n_test=n_test)
+    x_test = x_test.copy()
+    x_test[:, -1, :] = 77
+    assert not (x == 77).any()
+    return (x, y), (x_test, y_test)
+
+
+def has_marker(x):
+    return bool(np.isclose(np.asarray(x, np.float64) * 255, 77).any())
+
+
+def test_test_set_is_used_only_after_training(monkeypatch):
+    """Everything watched during training comes from a split of the
+    training data; the test images reach the model only in the final
+    evaluation, after `fit` has returned."""
+    from keras_ls import monitor
+
+    events, fitted, watched = [], [], []
+
+    class SpyMonitor(monitor.ConfidenceMonitor):
+        def __init__(self, validation_data, **kwargs):
+            watched.append(validation_data)
+            super().__init__(validation_data, **kwargs)
+
+        def on_epoch_end(self, epoch, logs=None):
+            events.append("validation")
+            super().on_epoch_end(epoch, logs)
+
+    original_as_dataset = experiment.as_dataset
+
+    def spy_as_dataset(x, y, **kwargs):
+        fitted.append((x, y))
+        return original_as_dataset(x, y, **kwargs)
+
+    original_fit = keras.Model.fit
+    original_test = experiment._evaluate_on_test
+
+    def spy_fit(self, *args, **kwargs):
+        assert kwargs.get("validation_data") is None
+        events.append("fit")
+        return original_fit(self, *args, **kwargs)
+
+    def spy_test(net, data, **kwargs):
+        assert has_marker(data.x_test)
+        events.append("test")
+        return original_test(net, data, **kwargs)
+
+    monkeypatch.setattr(monitor, "ConfidenceMonitor", SpyMonitor)
+    monkeypatch.setattr(experiment, "as_dataset", spy_as_dataset)
+    monkeypatch.setattr(keras.Model, "fit", spy_fit)
+    monkeypatch.setattr(experiment, "_evaluate_on_test", spy_test)
+    data = marked_data()
+    result = compare(data, label_smoothing=0.1, epochs=2, seeds=[0, 1],
+                     batch_size=32, validation_size=40)
+    # 2 seeds x 2 models, each: fit, 2 watched epochs, then the test set.
+    assert events == ["fit", "validation", "validation", "test"] * 4
+    assert len(watched) == len(fitted) == 4
+    x_train = data[0][0].astype(np.float32) / 255
+    rows = {r.tobytes() for r in x_train.reshape(len(x_train), -1)}
+    for (x_val, y_val), (x_fit, y_fit) in zip(watched, fitted):
+        assert not has_marker(x_val) and not has_marker(x_fit)
+        assert len(x_val) == 40 and len(x_fit) == 200
+        val_rows = {r.tobytes() for r in x_val.reshape(40, -1)}
+        fit_rows = {r.tobytes() for r in x_fit.reshape(200, -1)}
+        assert val_rows <= rows and fit_rows <= rows
+        assert not val_rows & fit_rows
+    # Both models of a seed watch the same split; the seeds differ.
+    np.testing.assert_array_equal(watched[0][0], watched[1][0])
+    np.testing.assert_array_equal(watched[2][0], watched[3][0])
+    assert not np.array_equal(watched[0][0], watched[2][0])
+    assert result.config["num_train"] == 200
+    assert result.config["num_validation"] == 40
+    assert result.config["num_test"] == 64
+    history = result.histories["baseline"][0]
+    assert len(history["val_top1_accuracy"]) == 2
+
+
+def test_validation_size_default_and_zero():
+    data = separable_data(n_train=240, n_test=32)
+    result = compare(data, epochs=1, seeds=1, batch_size=32)
+    # 1/12 of the training examples, as 5000 of Fashion-MNIST's 60000.
+    assert result.config["num_validation"] == 20
+    assert result.config["num_train"] == 220
+    assert experiment.default_validation_size(60000) == 5000
+    nothing = compare(data, epochs=1, seeds=1, batch_size=32,
+                      validation_size=0)
+    assert nothing.config["num_train"] == 240
+    assert not any(k.startswith("val_")
+                   for k in nothing.histories["baseline"][0])
+    with pytest.raises(ValueError, match="batch_size.*validation_size=230"
+                                         ".*10 of 240.*batch_size=32"):
+        compare(data, validation_size=230, batch_size=32)
+    with pytest.raises(ValueError, match="validation_size.*Received: "
+                                         "validation_size=-1"):
+        compare(data, validation_size=-1)
+
+
+def test_fixed_epsilon_and_constant_schedule_train_bitwise_identical():
+    """A fixed ε = 0.1 and `constant:0.1` must be the same computation:
+    before ε was model state in both, XLA folded the fixed ε as a constant
+    on JAX and the weights differed by ~6e-8 after one fit."""
+    from keras_ls import schedules
+
+    (x, y), _ = separable_data(n_train=512)
+    x = x[..., None].astype(np.float32) / 255
+    keras.utils.set_random_seed(0)
+    initial = build_model("mlp", input_shape=x.shape[1:],
+                          num_classes=4).get_weights()
+    trained = []
+    for variant in (experiment.Variant("fixed", 0.1),
+                    experiment.Variant("constant", 0.1,
+                                       schedules.Constant(0.1))):
+        net = build_model("mlp", input_shape=x.shape[1:], num_classes=4)
+        net.set_weights(initial)
+        experiment._train_variant(
+            net, variant, (x, y.astype(np.int32)), None, seed=0, epochs=2,
+            batch_size=32, learning_rate=1e-3, num_bins=15,
+            jit_compile=keras.backend.backend() != "torch", verbose=0)
+        trained.append(net.get_weights())
+    assert not np.array_equal(trained[0][0], initial[0])
+    for a, b in zip(*trained):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fixed_and_constant_schedule_give_the_same_result():
+    result = compare(separable_data(n_train=256, n_test=64),
+                     label_smoothing=0.1, schedule="constant:0.1", epochs=2,
+                     seeds=1, batch_size=32)
+    np.testing.assert_array_equal(result.test_probs["smoothed"],
+                                  result.test_probs["scheduled"])
+    assert (result.metrics["smoothed"]["nll"]
+            == result.metrics["scheduled"]["nll"])
+
+
+@pytest.mark.parametrize("schedule, epochs", [
+    ("two-stage:0.1:3", 3), ("two-stage:0.1:7", 3), (None, 4)])
+def test_two_stage_switch_at_or_after_the_end_warns(schedule, epochs):
+    from keras_ls import schedules
+
+    if schedule is None:  # a schedule object, not a spec
+        schedule = schedules.TwoStage(0.2, switch=4)
+    data = separable_data(n_train=64, n_test=16)
+    with pytest.warns(UserWarning, match=r"switches to ε = 0 at epoch "
+                      r"\d.*only \d epochs"):
+        # batch_size fails after the schedule is checked, before training.
+        with pytest.raises(ValueError, match="batch_size"):
+            compare(data, schedule=schedule, epochs=epochs, batch_size=1000)
+
+
+def test_two_stage_switch_before_the_end_does_not_warn():
+    import warnings
+
+    data = separable_data(n_train=64, n_test=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="batch_size"):
+            compare(data, schedule="two-stage:0.1:2", epochs=3,
+                    batch_size=1000)
+
+
+def test_result_records_the_call_data_source_and_versions():
+    import importlib
+
+    import keras_ls
+
+    result = compare(separable_data(n_train=128, n_test=32), epochs=1,
+                     seeds=[2], batch_size=32, label_noise=0.1)
+    assert result.config["call"] == (
+        "keras_ls.compare(data=<arrays>, label_noise=0.1, epochs=1, "
+        "seeds=[2], batch_size=32)")
+    assert result.config["data_source"] == "arrays passed as `data`"
+    env = result.environment
+    backend = keras.backend.backend()
+    assert env["backend"] == backend
+    assert env["backend_version"] == importlib.import_module(
+        backend).__version__
+    assert env["keras"] == keras.__version__
+    assert env["keras_ls"] == keras_ls.__version__
+    assert json.loads(report.to_json(result))["environment"] == env
