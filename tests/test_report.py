@@ -1,0 +1,92 @@
+import io
+import json
+import os
+
+import pytest
+
+from keras_ls import report
+from tests.fake_results import fake_result
+
+
+def test_table_does_not_wrap_the_intervals_in_a_narrow_non_terminal():
+    rich = pytest.importorskip("rich.console")
+    result = fake_result()
+    out = io.StringIO()
+    # What a CI log gets: not a terminal, and much narrower than the table.
+    console = rich.Console(file=out, width=40, force_terminal=False,
+                           color_system=None)
+    report.print_table(result, console=console)
+    text = out.getvalue()
+    intervals = [row[-1] for row in report.rows(result)]
+    assert len(intervals) == 6 and all(i.startswith("[") for i in intervals)
+    lines = text.splitlines()
+    for interval in intervals:
+        assert any(interval in line for line in lines), interval
+    for row in report.rows(result):
+        assert any(row[1] in line and row[4] in line for line in lines)
+    assert console.width == 40  # the caller's console is left as it was
+
+
+@pytest.mark.parametrize("epochs, seeds, epoch_text, seed_text", [
+    (1, [0], "1 epoch,", "1 seed,"), (3, [0, 1], "3 epochs,", "2 seeds,")])
+def test_counts_are_singular_or_plural(epochs, seeds, epoch_text,
+                                       seed_text):
+    pytest.importorskip("rich")
+    result = fake_result(epochs=epochs, seeds=seeds)
+    text = report.markdown(result)
+    assert f"`mlp`, {epoch_text}" in text
+    assert "1 epochs" not in text
+    out = io.StringIO()
+    from rich.console import Console
+
+    report.print_table(result, console=Console(file=out, width=200))
+    title = out.getvalue().splitlines()[0]
+    assert epoch_text in title and seed_text in title
+    assert "1 epochs" not in title and "1 seeds" not in title
+
+
+def test_report_and_json_record_source_versions_and_command(tmp_path):
+    result = fake_result()
+    command = "keras-ls compare --backend jax --seeds 3"
+    paths = report.write(result, tmp_path, command=command, plots=False)
+    assert [os.path.basename(p) for p in paths] == ["results.json",
+                                                    "report.md"]
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["command"] == command
+    assert record["config"]["data_source"] == "/data/fm (test)"
+    assert record["environment"] == result.environment
+    text = (tmp_path / "report.md").read_text()
+    assert f"Command:\n\n```\n{command}\n```" in text
+    assert "data: /data/fm (test)" in text
+    for piece in ("keras_ls 0.1.0", "Keras 3.15.1", "jax 0.10.2"):
+        assert piece in text
+    assert "55000 training / 5000 validation / 60 test examples" in text
+
+
+def test_library_call_is_recorded_when_there_is_no_command(tmp_path):
+    result = fake_result()
+    report.write(result, tmp_path, plots=False)
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["command"] == "keras_ls.compare(seeds=3)"
+    text = (tmp_path / "report.md").read_text()
+    assert "Python call:\n\n```\nkeras_ls.compare(seeds=3)\n```" in text
+
+
+def test_report_links_every_png_it_wrote(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = fake_result(seeds=[4, 5])
+    paths = report.write(result, tmp_path)
+    pngs = [os.path.basename(p) for p in paths if p.endswith(".png")]
+    assert sorted(pngs) == sorted([
+        "reliability.png", "confidence_histogram.png", "example.png",
+        "val_curves.png"])
+    text = (tmp_path / "report.md").read_text()
+    for name in pngs:
+        assert f"]({name})" in text
+        with open(tmp_path / name, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # The links say what each figure shows: the test set of seed 4, or
+    # the validation split averaged over both seeds.
+    assert "(test set, seed 4)](reliability.png)" in text
+    assert "(mean of 2 seeds, band: lowest to highest)](val_curves.png)" in (
+        text)
