@@ -1,26 +1,21 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole keras_ls test suite, once per Keras backend.
 # Usage: bash scripts/test.sh [extra pytest args]
+#
+# It uses the project environment .venv (the one the README's first
+# command makes), creating it when missing, and installs the package with
+# its `all` and `test` extras into it (scripts/setup.sh; that also installs
+# the real Fashion-MNIST files where apt can, else the tests needing them
+# skip). No `python` on PATH is needed, and nothing is installed into a
+# system Python.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-# Real Fashion-MNIST for the tests that need it (Debian/Ubuntu package).
-if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    (apt-get update -q && apt-get install -y -q dataset-fashion-mnist) \
-      >/tmp/keras_ls_apt.log 2>&1 \
-      || echo "note: dataset-fashion-mnist not installed; real-data tests skip"
-  else
-    echo "note: run as root (or sudo apt-get install dataset-fashion-mnist)"
-    echo "      to run the real-data tests"
-  fi
-fi
-
-python -m pip install -q -c ci/constraints.txt -e ".[all,test]" || exit 1
+bash scripts/setup.sh all,test || exit 1
 
 status=0
 for backend in tensorflow jax torch; do
   echo "=== KERAS_BACKEND=$backend"
-  KERAS_BACKEND=$backend python -m pytest -q "$@" || status=1
+  KERAS_BACKEND=$backend .venv/bin/python -m pytest -q "$@" || status=1
 done
 exit $status
