@@ -74,16 +74,20 @@ def _epsilon(text):
     return _fraction(text, alternatives=" or 'none'")
 
 
-def _positive_int(text):
+def _positive_int(text, minimum=1):
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
+            f"expected an integer >= {minimum}, got {text!r}") from None
+    if value < minimum:
         raise argparse.ArgumentTypeError(
-            f"expected an integer >= 1, got {text!r}")
+            f"expected an integer >= {minimum}, got {text!r}")
     return value
+
+
+def _count(text):
+    return _positive_int(text, minimum=0)
 
 
 def _schedule(text):
@@ -181,6 +185,12 @@ def build_parser(backend_help=""):
                      metavar="N",
                      help="train on the first N training examples only "
                           "(default: all)")
+    cmp.add_argument("--validation-size", type=_count, default=None,
+                     metavar="N",
+                     help="hold out N of the training examples to watch "
+                          "during training (0: none); the test set is used "
+                          "only at the end (default: 1/12 of them, 5000 of "
+                          "60000)")
     cmp.add_argument("--out", default="runs/compare", metavar="DIR",
                      help="output folder (default: %(default)s)")
     cmp.add_argument("--quiet", action="store_true",
@@ -364,6 +374,7 @@ def _compare(args, argv):
             seeds=args.seeds,
             batch_size=args.batch_size,
             train_size=args.train_size,
+            validation_size=args.validation_size,
             data_dir=args.data_dir,
             verbose=0 if args.quiet else 1,
         )

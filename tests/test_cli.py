@@ -50,6 +50,8 @@ def run_main(capsys, *argv):
     (["compare", "--epochs", "-1"], "--epochs: expected an integer >= 1"),
     (["compare", "--epochs", "0"], "--epochs: expected an integer >= 1"),
     (["compare", "--seeds", "two"], "--seeds: expected an integer"),
+    (["compare", "--validation-size", "-1"],
+     "--validation-size: expected an integer >= 0, got '-1'"),
     (["compare", "--label-smoothing", "1.5"], "--label-smoothing"),
     (["compare", "--label-noise", "-0.1"], "--label-noise"),
     (["compare", "--schedule", "zigzag:0.1"], "--schedule.*two-stage"),
@@ -149,7 +151,8 @@ def test_compare_writes_results_report_and_plots(capsys, tmp_path):
     status, out, err = run_main(
         capsys, "compare", "--data-dir", folder, "--epochs", "2",
         "--seeds", "1", "--batch-size", "32", "--schedule", "two-stage:0.1:1",
-        "--label-noise", "0.1", "--out", str(out_dir), "--quiet")
+        "--label-noise", "0.1", "--validation-size", "20", "--out",
+        str(out_dir), "--quiet")
     assert status == 0, err
     report = (out_dir / "report.md").read_text()
     # Every PNG is linked from report.md, and nothing else is written.
@@ -163,6 +166,7 @@ def test_compare_writes_results_report_and_plots(capsys, tmp_path):
     results = json.loads((out_dir / "results.json").read_text())
     assert results["config"]["epochs"] == 2
     assert results["config"]["label_noise"] == 0.1
+    assert results["config"]["validation_size"] == 20
     assert results["config"]["backend"] == keras.backend.backend()
     assert results["seeds"] == [0]
     assert set(results["metrics"]) == {"baseline", "smoothed", "scheduled"}
@@ -206,7 +210,7 @@ def test_cli_mirrors_agree_with_the_experiment():
                 inspect.signature(experiment.compare).parameters.items()}
     args = cli.build_parser().parse_args(["compare"])
     for name in ("model", "label_smoothing", "label_noise", "epochs",
-                 "seeds", "batch_size", "train_size"):
+                 "seeds", "batch_size", "train_size", "validation_size"):
         assert getattr(args, name) == defaults[name], name
 
 
