@@ -34,7 +34,12 @@ locks its state; this is the one place keras_ls touches Keras internals, and
 so a future Keras change fails loudly instead of silently freezing ε.
 """
 
+import inspect
+import warnings
+
 import keras
+import numpy as np
+from keras import ops
 
 HOLDER_NAME = "keras_ls_label_smoothing_state"
 
@@ -120,3 +125,278 @@ def track_label_smoothing(model, variables):
             "train step would not see its changes."
         )
     return holder
+
+
+# Outputs that are probabilities -------------------------------------------
+#
+# keras_ls losses, metrics and ConfidenceMonitor default to logits
+# (`from_logits=True`), while a Keras user ends a classifier in softmax,
+# because Keras' own losses default to probabilities. Softmax outputs read as
+# logits train without an error but badly, so they are checked once:
+#
+# - structurally, where the model is known: a loss or metric finds the
+#   keras.Model that calls it by walking the Python frames up to the model's
+#   `compute_loss`/`compute_metrics`/`train_step`/`test_step`. Keras calls
+#   both once symbolically before the first step of `fit` and `evaluate` (its
+#   symbolic build, which also runs before `torch.compile`), and compiled
+#   steps run Python only while tracing, so the walk costs nothing per step;
+# - by value, where values are concrete (eager PyTorch, a TensorFlow eager
+#   step, standalone calls): once per object, on its first concrete call.
+#
+# Keras itself detects this only on TensorFlow, through an attribute that
+# its softmax attaches to TF tensors; frames and layers work everywhere.
+
+_STEP_FUNCTIONS = frozenset(
+    ("compute_loss", "compute_metrics", "train_step", "test_step")
+)
+_SQUASHING = ("softmax", "sigmoid")
+_CHECKED = "_keras_ls_logits_checked"
+# Enough rows to tell probabilities from logits, few enough that copying
+# them to the host once is free even for language-model logits.
+_VALUE_ROWS = 256
+
+
+def calling_model(max_depth=24):
+    """The keras.Model whose training or evaluation step called us, or None.
+
+    Looks for a `compute_loss`, `compute_metrics`, `train_step` or
+    `test_step` frame whose `self` is a keras.Model, at most `max_depth`
+    frames up; only those frames' locals are read.
+    """
+    frame = inspect.currentframe()
+    try:
+        frame = frame.f_back
+        for _ in range(max_depth):
+            if frame is None:
+                return None
+            if frame.f_code.co_name in _STEP_FUNCTIONS:
+                owner = frame.f_locals.get("self")
+                if isinstance(owner, keras.Model):
+                    return owner
+            frame = frame.f_back
+        return None
+    finally:
+        del frame
+
+
+def _squashing_activation(layer):
+    """"softmax" or "sigmoid" if `layer` ends in one, else None."""
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", None)
+    if callable(activation) and name in _SQUASHING:
+        return name
+    # `keras.ops.softmax(x)` in a functional model is an op, not a layer.
+    name = type(layer).__name__.lower()
+    if name in _SQUASHING and isinstance(layer, keras.Operation):
+        return name
+    return None
+
+
+def _output_layers(model):
+    """[(operation producing an output, its shape or None)] of `model`."""
+    if isinstance(model, keras.Sequential):
+        return [(model.layers[-1], None)] if model.layers else []
+    try:
+        outputs = model.outputs
+    except AttributeError:  # a subclassed model: `call` is arbitrary code
+        return []
+    found = []
+    for tensor in keras.tree.flatten(outputs):
+        history = getattr(tensor, "_keras_history", None)
+        if history is not None:
+            found.append((history.operation, tuple(tensor.shape)))
+    return found
+
+
+def _final_layer(operation, depth=0):
+    """The innermost operation producing `operation`'s output."""
+    if isinstance(operation, keras.Model) and depth < 8:
+        inner = _output_layers(operation)
+        if len(inner) == 1:
+            return _final_layer(inner[0][0], depth + 1)
+    wrapped = getattr(operation, "layer", None)
+    if isinstance(operation, keras.layers.Wrapper) and wrapped is not None:
+        return _final_layer(wrapped, depth + 1)
+    return operation
+
+
+def _same_shape(a, b):
+    return len(a) == len(b) and all(
+        x is None or y is None or x == y for x, y in zip(a[1:], b[1:])
+    )
+
+
+def probability_output(model, y_pred_shape=None):
+    """(activation, layer) if `model`'s output is softmax or sigmoid.
+
+    With several outputs, only those shaped like `y_pred_shape` are
+    candidates, and all of them must squash; a model whose structure is not
+    known (subclassed) gives None.
+    """
+    outputs = _output_layers(model)
+    if len(outputs) > 1 and y_pred_shape is not None:
+        outputs = [
+            (op, shape) for op, shape in outputs
+            if shape is not None and _same_shape(shape, y_pred_shape)
+        ]
+    if not outputs:
+        return None
+    found = []
+    for operation, _ in outputs:
+        layer = _final_layer(operation)
+        activation = _squashing_activation(layer)
+        if activation is None:
+            return None
+        found.append((activation, layer))
+    return found[0]
+
+
+def probability_error(owner_name, activation, layer, of="the model"):
+    return ValueError(
+        f"The output layer {layer.name!r} of {of} applies {activation}, so "
+        f"its outputs are probabilities, but {owner_name} has "
+        "from_logits=True."
+        " Remove the activation (recommended: the loss then applies it "
+        "stably) or pass from_logits=False."
+    )
+
+
+def check_model_outputs(model, owner_name, y_pred_shape=None,
+                        of="the model"):
+    """Raises the ValueError above if `model` ends in softmax or sigmoid."""
+    found = probability_output(model, y_pred_shape)
+    if found is not None:
+        raise probability_error(owner_name, *found, of=of)
+
+
+def _values_kind(x):
+    """"concrete", "traced" (symbolic: trace or shape inference) or
+    "compiling" (inside torch.compile, where Python must stay out)."""
+    if isinstance(x, keras.KerasTensor):
+        return "traced"
+    if isinstance(x, (np.ndarray, np.generic, list, tuple, float, int)):
+        return "concrete"
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        if torch.compiler.is_compiling():
+            return "compiling"
+        return "traced" if getattr(x, "is_meta", False) else "concrete"
+    if backend == "jax":
+        import jax
+
+        return "traced" if isinstance(_primal(x), jax.core.Tracer) else (
+            "concrete")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if tf.is_symbolic_tensor(x):
+            return "traced"
+    return "concrete"
+
+
+def _primal(x):
+    """The value under JAX's autodiff tracers: `fit` without jit runs each
+    step under `jax.value_and_grad` alone, whose tracers wrap real arrays."""
+    import jax
+
+    while isinstance(x, jax.core.Tracer) and hasattr(x, "primal"):
+        x = x.primal
+    return x
+
+
+def logits_check_needed(owner, y_pred):
+    """Whether `check_logits` has anything left to do for this call.
+
+    False, after the first concrete call, for concrete values and inside
+    `torch.compile`: so an eager PyTorch step pays one attribute read, and
+    a compiled step nothing.
+    """
+    if not getattr(owner, _CHECKED, False):
+        return True
+    return _values_kind(y_pred) == "traced"
+
+
+def _rows_look_like_probabilities(values, binary):
+    """Whether rows (class axis last) could be softmax/sigmoid outputs."""
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        return False
+    if values.min() < 0.0 or values.max() > 1.0:
+        return False
+    if binary:
+        return bool(np.any((values > 0.0) & (values < 1.0)))
+    # 1e-2 covers the rounding of a float16 or bfloat16 softmax.
+    return bool(np.all(np.abs(values.sum(axis=-1) - 1.0) < 1e-2))
+
+
+def _first_rows(x, axis):
+    """A float64 numpy copy of at most `_VALUE_ROWS` rows of `x`, with the
+    class axis last; only those rows leave the device."""
+    if not isinstance(x, np.ndarray):
+        x = ops.convert_to_tensor(x)
+        if len(x.shape) > 1:
+            x = ops.moveaxis(x, axis, -1)
+            x = ops.reshape(x, (-1, x.shape[-1]))[:_VALUE_ROWS]
+        x = ops.convert_to_numpy(ops.cast(x, "float32"))
+    else:
+        x = np.moveaxis(x, axis, -1) if x.ndim > 1 else x
+        x = x.reshape(-1, x.shape[-1])[:_VALUE_ROWS] if x.ndim else x
+    return np.asarray(x, dtype=np.float64)
+
+
+def warn_if_probabilities(owner_name, values, *, binary=False, axis=-1,
+                          stacklevel=3):
+    """UserWarning if concrete `values` look like probabilities."""
+    values = _first_rows(values, axis)
+    if values.ndim == 0 or not _rows_look_like_probabilities(values, binary):
+        return False
+    kind = (
+        "every value lies in [0, 1], like sigmoid probabilities" if binary
+        else "every row lies in [0, 1] and sums to 1, like softmax "
+        "probabilities"
+    )
+    warnings.warn(
+        f"{owner_name} has from_logits=True, but {kind}. If these are "
+        "probabilities, remove the output activation (recommended) or pass "
+        "from_logits=False; if they are logits, ignore this warning.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return True
+
+
+def check_logits(owner, y_pred, *, binary=False, axis=-1):
+    """Errors or warns if `owner` (from_logits=True) gets probabilities.
+
+    Raises the structural ValueError whenever a calling model is found whose
+    output squashes; warns on the first concrete call if the values look
+    like probabilities. Call it only when `logits_check_needed` says so.
+    Inside `torch.compile` it does nothing: a frame walk or a host copy
+    there would break the compiled graph, and Keras' symbolic build has
+    already run the structural check before `fit` or `evaluate` compiles.
+    """
+    kind = _values_kind(y_pred)
+    if kind == "compiling":
+        return
+    name = type(owner).__name__
+    model = calling_model()
+    if model is not None:
+        shape = getattr(y_pred, "shape", None)
+        try:
+            check_model_outputs(
+                model, name, None if shape is None else tuple(shape)
+            )
+        except ValueError:
+            # Keep checking: PyTorch's shape inference retries a failed
+            # call with real tensors, which must fail the same way.
+            setattr(owner, _CHECKED, False)
+            raise
+    if kind == "concrete":
+        setattr(owner, _CHECKED, True)
+        if keras.backend.backend() == "jax":
+            y_pred = _primal(y_pred)
+        warn_if_probabilities(name, y_pred, binary=binary, axis=axis,
+                              stacklevel=4)

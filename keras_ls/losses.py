@@ -17,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from keras_ls import _closed_form
+from keras_ls import _tracking
 from keras_ls import _validation
 from keras_ls._api import register
 from keras_ls._reduction import REDUCTIONS
@@ -266,9 +267,17 @@ class _SmoothingLoss(keras.losses.Loss):
         """Boolean mask of positions to keep, or None (no ignore_class)."""
         return None
 
+    # Whether probabilities reach this loss as sigmoid outputs (binary) or
+    # softmax rows (categorical); see `_tracking.check_logits`.
+    _binary = False
+
     def __call__(self, y_true, y_pred, sample_weight=None):
         mask = keras_mask_of(y_pred)
         values = self.call(y_true, y_pred)
+        if self.from_logits and _tracking.logits_check_needed(self, y_pred):
+            _tracking.check_logits(
+                self, y_pred, binary=self._binary, axis=self.axis
+            )
         valid = self._ignored_positions_mask(y_true, values)
         if valid is not None:
             mask = valid if mask is None else ops.logical_and(
@@ -548,6 +557,8 @@ class BinaryLabelSmoothingCrossentropy(_SmoothingLoss):
         )
         self.from_logits = from_logits
         self.axis = int(axis)
+
+    _binary = True
 
     def call(self, y_true, y_pred):
         return binary_label_smoothing_crossentropy(

@@ -18,6 +18,7 @@ Per-bin sums use a static-shaped one-hot matrix product rather than
 import keras
 from keras import ops
 
+from keras_ls import _tracking
 from keras_ls import _validation
 from keras_ls._api import register
 
@@ -148,7 +149,10 @@ class _TopLabelMetric(keras.metrics.Metric):
         self._dtype_arg = dtype
 
     def _batch(self, y_true, y_pred, sample_weight):
-        return _Batch(y_true, y_pred, sample_weight, self.from_logits)
+        batch = _Batch(y_true, y_pred, sample_weight, self.from_logits)
+        if self.from_logits and _tracking.logits_check_needed(self, y_pred):
+            _tracking.check_logits(self, y_pred)
+        return batch
 
     def _zeros_variable(self, name, shape=()):
         return self.add_variable(

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_ls import _tracking
 from keras_ls import _validation
 from keras_ls import metrics as ls_metrics
 from keras_ls._api import register
@@ -352,7 +353,9 @@ def _check_labels(labels, num_classes, name):
                 f"(ids 0 to {num_classes - 1})")
 
 
-def _output_classes(model, x, name):
+def _output_classes(model, x, name, from_logits=False):
+    if from_logits:
+        _tracking.check_model_outputs(model, "ConfidenceMonitor", of=name)
     output = model(x, training=False)
     if isinstance(output, (list, tuple, dict)):
         raise ValueError(f"{name} must have a single output. Received "
@@ -362,7 +365,7 @@ def _output_classes(model, x, name):
         raise ValueError(f"{name} must output at least 2 classes (logits "
                          f"or probabilities). Received output shape "
                          f"{tuple(output.shape)}")
-    return int(k)
+    return int(k), output
 
 
 @register
@@ -498,6 +501,7 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         self._stack_owner = None
         self.last_statistics = None
         self._warned_collision = False
+        self._warned_probabilities = False
 
     # Keys ---------------------------------------------------------------
 
@@ -523,8 +527,13 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         labels = self._data.first_y
         for name, member in members:
             title = "the model" if name == "model" else f"compare[{name!r}]"
-            k = _output_classes(member, self._data.first_x, title)
+            k, output = _output_classes(member, self._data.first_x, title,
+                                        self.from_logits)
             _check_labels(labels, k, title)
+            if self.from_logits and not self._warned_probabilities:
+                self._warned_probabilities = _tracking.warn_if_probabilities(
+                    f"ConfidenceMonitor (checking {title})", output,
+                    stacklevel=4)
         self._metrics = [
             _PassStatistics(self.num_bins, self.from_logits, f"m{i}")
             for i in range(len(members))
