@@ -75,6 +75,9 @@ def calibration_report(y_true, probs, num_bins=15):
 
     Bins are equal-width over [0, 1]: bin b holds confidences in
     [b/B, (b+1)/B), and a confidence of exactly 1.0 goes in the last bin.
+    The bin is ⌊c·B⌋ with c rounded to float32 and the product computed in
+    float32, the streaming metrics' rule to the bit, so a confidence on an
+    edge (float32(0.7) with 10 bins) lands in the same bin in both.
     With n_b, acc_b and conf_b the count, accuracy and mean confidence of
     bin b: ECE = Σ_b (n_b/n)·|acc_b - conf_b|, RMS = sqrt(Σ_b (n_b/n)·
     (acc_b - conf_b)²) and MCE = max over non-empty bins of |acc_b - conf_b|.
@@ -126,10 +129,11 @@ def calibration_report(y_true, probs, num_bins=15):
     confidence = p.max(axis=1)
     correct = (p.argmax(axis=1) == labels).astype(np.float64)
     edges = np.linspace(0.0, 1.0, num_bins + 1)
-    # floor(c·B) rather than a search over rounded edges: 0.7 belongs to
-    # [0.7, 0.8), but linspace puts that edge at 0.7000000000000001.
-    bins = np.minimum(np.floor(confidence * num_bins), num_bins - 1).astype(
-        np.int64)
+    # The streaming metrics' rule, to the bit: ⌊c·B⌋ in float32. In float64,
+    # float32(0.7)·10 = 6.99999988 would floor to 6 while the metric's
+    # float32 product rounds to 7.0.
+    scaled = confidence.astype(np.float32) * np.float32(num_bins)
+    bins = np.minimum(np.floor(scaled), num_bins - 1).astype(np.int64)
     counts = np.zeros(num_bins)
     conf_sums = np.zeros(num_bins)
     correct_sums = np.zeros(num_bins)

@@ -69,8 +69,23 @@ def _is_integer(x):
     return "int" in keras.backend.standardize_dtype(x.dtype)
 
 
-def _resolve_sparse(y_true, y_pred, sparse):
-    """Decides whether `y_true` holds class ids, and checks its shape."""
+def _class_axis(axis, rank):
+    """`axis` as a non-negative index into a tensor of rank `rank`."""
+    if not -rank <= axis < rank:
+        raise ValueError(
+            f"`axis` must index a dimension of `y_pred`, which has rank "
+            f"{rank}. Received: axis={axis}"
+        )
+    return axis % rank
+
+
+def _resolve_sparse(y_true, y_pred, sparse, axis):
+    """Decides whether `y_true` holds class ids, and checks its shape.
+
+    Both tensors are still in the caller's layout, with the classes of
+    `y_pred` on `axis` (non-negative), so dense targets are checked against
+    `y_pred` before either is moved to class-last.
+    """
     pred_shape = tuple(y_pred.shape)
     true_shape = tuple(y_true.shape)
     if sparse is None:
@@ -79,16 +94,16 @@ def _resolve_sparse(y_true, y_pred, sparse):
         elif len(true_shape) == len(pred_shape):
             # (batch, 1) integer ids against (batch, K) logits, as Keras'
             # sparse losses accept; K == 1 is rejected elsewhere.
-            sparse = _is_integer(y_true) and true_shape[-1] == 1 != (
-                pred_shape[-1]
+            sparse = _is_integer(y_true) and true_shape[axis] == 1 != (
+                pred_shape[axis]
             )
         else:
             sparse = False
     if sparse:
-        if len(true_shape) == len(pred_shape) and true_shape[-1] == 1:
-            y_true = ops.squeeze(y_true, axis=-1)
-            true_shape = true_shape[:-1]
-        expected = pred_shape[:-1]
+        if len(true_shape) == len(pred_shape) and true_shape[axis] == 1:
+            y_true = ops.squeeze(y_true, axis=axis)
+            true_shape = true_shape[:axis] + true_shape[axis + 1:]
+        expected = pred_shape[:axis] + pred_shape[axis + 1:]
     else:
         expected = pred_shape
     compatible = len(true_shape) == len(expected) and all(
@@ -98,8 +113,8 @@ def _resolve_sparse(y_true, y_pred, sparse):
         kind = "class ids" if sparse else "one-hot or soft targets"
         raise ValueError(
             f"`y_true` does not fit `y_pred`: for {kind} with `y_pred` of "
-            f"shape {pred_shape}, `y_true` must have shape {expected}. "
-            f"Received: y_true.shape={true_shape}"
+            f"shape {pred_shape} (classes on axis {axis}), `y_true` must "
+            f"have shape {expected}. Received: y_true.shape={true_shape}"
         )
     return y_true, sparse
 
@@ -184,12 +199,14 @@ def label_smoothing_crossentropy(
     if not keras.backend.is_float_dtype(y_pred.dtype):
         y_pred = ops.cast(y_pred, _F32)
     y_true = ops.convert_to_tensor(y_true)
-    if axis not in (-1, len(y_pred.shape) - 1):
+    rank = len(y_pred.shape)
+    axis = _class_axis(axis, rank)
+    y_true, sparse = _resolve_sparse(y_true, y_pred, sparse, axis)
+    if axis != rank - 1:
         y_pred = ops.moveaxis(y_pred, axis, -1)
+        if not sparse:
+            y_true = ops.moveaxis(y_true, axis, -1)
     k = _num_classes(y_pred)
-    y_true, sparse = _resolve_sparse(y_true, y_pred, sparse)
-    if not sparse and axis not in (-1, len(y_true.shape) - 1):
-        y_true = ops.moveaxis(y_true, axis, -1)
     if prior is not None and len(prior) != k:
         raise ValueError(
             f"`prior` must have one entry per class ({k}). "
@@ -318,9 +335,10 @@ class LabelSmoothingCrossentropy(_SmoothingLoss):
 
     Args:
         label_smoothing: ε in [0, 1). Defaults to `0.1`.
-        from_logits: Whether `y_pred` holds logits; probabilities are
-            renormalised and clipped to [1e-7, 1 - 1e-7] like Keras.
-            Defaults to `True`.
+        from_logits: Whether `y_pred` holds logits (the usual Keras model
+            ends in softmax: then remove the activation, or pass `False`);
+            probabilities are renormalised and clipped to [1e-7, 1 - 1e-7]
+            like Keras. Defaults to `True`.
         sparse: `True` for integer class ids shaped like `y_pred` without
             its class axis, `False` for one-hot or soft targets, `None` to
             infer from rank and dtype. Integer ids are never cast to a float
@@ -331,7 +349,9 @@ class LabelSmoothingCrossentropy(_SmoothingLoss):
         ignore_class: Optional class id (sparse labels) whose positions
             contribute 0 and are left out of the mean; may lie outside
             [0, K), e.g. -100. Defaults to `None`.
-        axis: The class axis. Defaults to `-1`.
+        axis: The class axis of `y_pred`, e.g. `1` for PyTorch-style
+            channel-first outputs; dense `y_true` has `y_pred`'s layout,
+            class ids lack that axis (or have a 1 there). Defaults to `-1`.
         reduction: One of `"sum_over_batch_size"`, `"sum"`, `"mean"`,
             `"mean_with_sample_weight"`, `"none"` or `None`, as in Keras.
             Defaults to `"sum_over_batch_size"`.
@@ -358,6 +378,14 @@ class LabelSmoothingCrossentropy(_SmoothingLoss):
         jit_compile=True,
     )
     ```
+
+    Raises:
+        ValueError: For an invalid option; for `y_true` that does not fit
+            `y_pred`; and, with `from_logits=True`, when the model that
+            trains or evaluates with this loss ends in softmax or sigmoid
+            (raised before the first step). Probabilities passed as logits
+            where values are visible (eager or standalone calls) give a
+            `UserWarning` instead, once.
 
     References:
         - Szegedy et al., 2016. Rethinking the Inception Architecture for
@@ -425,7 +453,8 @@ class LabelSmoothingCrossentropy(_SmoothingLoss):
             return None
         labels = ops.convert_to_tensor(y_true)
         if len(labels.shape) == len(values.shape) + 1:
-            labels = ops.squeeze(labels, axis=-1)
+            # Ids shaped like y_pred, with a 1 on its class axis.
+            labels = ops.squeeze(labels, axis=self.axis)
         return ops.not_equal(labels, ops.cast(self.ignore_class, labels.dtype))
 
     def get_config(self):
@@ -441,6 +470,31 @@ class LabelSmoothingCrossentropy(_SmoothingLoss):
         return config
 
 
+def _same_shape_targets(targets, logits):
+    """`targets` shaped like `logits`, or a ValueError naming both shapes.
+
+    As Keras' BinaryCrossentropy, a trailing 1 is added or removed to match
+    ranks, and nothing else: broadcasting (3, 1) labels against (3, 3)
+    outputs would silently score every label against every output.
+    """
+    true_shape, pred_shape = tuple(targets.shape), tuple(logits.shape)
+    if len(true_shape) == len(pred_shape) - 1 and pred_shape[-1] in (1, None):
+        targets = ops.expand_dims(targets, -1)
+    elif len(true_shape) == len(pred_shape) + 1 and true_shape[-1] == 1:
+        targets = ops.squeeze(targets, -1)
+    shape = tuple(targets.shape)
+    if len(shape) != len(pred_shape) or any(
+        a is not None and b is not None and a != b
+        for a, b in zip(shape, pred_shape)
+    ):
+        raise ValueError(
+            "`y_true` and `y_pred` must have the same shape (up to a "
+            f"trailing 1). Received: y_true.shape={true_shape}, "
+            f"y_pred.shape={pred_shape}"
+        )
+    return targets
+
+
 def binary_label_smoothing_crossentropy(
     y_true, y_pred, label_smoothing=0.1, *, from_logits=True, axis=-1
 ):
@@ -449,7 +503,8 @@ def binary_label_smoothing_crossentropy(
     target = y·(1 - ε) + ε/2 (Keras' convention), averaged over `axis`.
 
     Args:
-        y_true: Binary or soft targets shaped like `y_pred`.
+        y_true: Binary or soft targets shaped like `y_pred` (a trailing 1
+            may be added or missing, nothing else is broadcast).
         y_pred: Logits (or probabilities with `from_logits=False`).
         label_smoothing: ε in [0, 1): a float, tensor or `keras.Variable`.
             Defaults to `0.1`.
@@ -472,15 +527,7 @@ def binary_label_smoothing_crossentropy(
     y_pred = ops.convert_to_tensor(y_pred)
     logits = ops.cast(y_pred, _F32)
     targets = ops.cast(ops.convert_to_tensor(y_true), _F32)
-    if tuple(targets.shape) != tuple(logits.shape):
-        if len(targets.shape) == len(logits.shape) - 1:
-            targets = ops.expand_dims(targets, -1)
-        if len(targets.shape) != len(logits.shape):
-            raise ValueError(
-                "`y_true` must have the shape of `y_pred`. Received: "
-                f"y_true.shape={tuple(targets.shape)}, "
-                f"y_pred.shape={tuple(logits.shape)}"
-            )
+    targets = _same_shape_targets(targets, logits)
     targets = targets * (1.0 - eps) + 0.5 * eps
     if from_logits:
         # max(z, 0) - z·t + log(1 + exp(-|z|)): stable for any |z|.
@@ -507,7 +554,8 @@ class BinaryLabelSmoothingCrossentropy(_SmoothingLoss):
 
     Args:
         label_smoothing: ε in [0, 1). Defaults to `0.1`.
-        from_logits: Whether `y_pred` holds logits. Defaults to `True`.
+        from_logits: Whether `y_pred` holds logits rather than sigmoid
+            outputs. Defaults to `True`.
         axis: Axis to average over. Defaults to `-1`.
         reduction: As in Keras. Defaults to `"sum_over_batch_size"`.
         name: Name of the loss. Defaults to
@@ -528,6 +576,13 @@ class BinaryLabelSmoothingCrossentropy(_SmoothingLoss):
         loss=keras_ls.losses.BinaryLabelSmoothingCrossentropy(0.1),
     )
     ```
+
+    Raises:
+        ValueError: When `y_true` and `y_pred` differ in shape beyond a
+            trailing 1 (Keras' rule: nothing is broadcast), and, with
+            `from_logits=True`, when the model ends in sigmoid or softmax
+            (before the first step; values that look like probabilities in
+            an eager or standalone call warn once instead).
 
     References:
         - Szegedy et al., 2016. Rethinking the Inception Architecture for

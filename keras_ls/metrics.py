@@ -6,7 +6,11 @@ works in ``model.compile(metrics=[...])`` inside compiled/XLA ``fit`` and
 ``evaluate`` on TensorFlow, JAX and PyTorch. Labels may be integer class ids
 (shaped like the predictions without their class axis, or with a trailing 1)
 or one-hot targets (the argmax is taken as the class). Predictions are logits
-by default (``from_logits=True``); all statistics are computed in float32.
+by default (``from_logits=True``), unlike Keras' default of probabilities: a
+metric with ``from_logits=True`` refuses a model whose output layer applies
+softmax or sigmoid (a ValueError before the first step of ``fit`` or
+``evaluate``), and warns once if concrete values look like probabilities.
+All statistics are computed in float32.
 ``sample_weight`` weights examples; a weight of 0 removes an example, which is
 how a padded last batch is made exact. (Keras passes sample weights only to
 metrics given as ``compile(weighted_metrics=...)``, not ``metrics=``.)
@@ -84,7 +88,12 @@ class _Batch:
             eps = keras.config.epsilon()
             self.log_probs = ops.log(ops.clip(self.probs, eps, 1.0 - eps))
         self.labels = labels
-        self.confidence = ops.max(self.probs, axis=-1)
+        # Given probabilities are binned as given, not renormalised: a
+        # float32 renormalisation moves a confidence such as 0.7 by an ulp,
+        # across its bin edge, away from `calibration_report`'s value.
+        self.confidence = ops.max(
+            self.probs if from_logits else scores, axis=-1
+        )
         predicted = ops.cast(ops.argmax(self.probs, axis=-1), "int32")
         self.correct = ops.cast(ops.equal(predicted, labels), _F32)
         ones = ops.ones_like(self.confidence)
@@ -133,6 +142,19 @@ def binned_sums(values, bins, num_bins):
     return ops.sum(
         ops.expand_dims(values, -1) * ops.expand_dims(membership, 0), axis=1
     )
+
+
+def confidence_bins(confidence, num_bins):
+    """Bin ids of confidences: b = min(⌊c·B⌋, B - 1), computed in float32.
+
+    The one binning rule of keras_ls (also in `calibration_report` and
+    ConfidenceMonitor): the confidence is rounded to float32 and multiplied
+    by B in float32, so float32(0.7)·10 = 7.0 puts 0.7 in [0.7, 0.8) on
+    every backend and in the float64 report alike, and a confidence of
+    exactly 1.0 joins the last bin.
+    """
+    scaled = ops.cast(confidence, _F32) * ops.cast(num_bins, _F32)
+    return ops.cast(ops.minimum(ops.floor(scaled), num_bins - 1), "int32")
 
 
 class _TopLabelMetric(keras.metrics.Metric):
@@ -197,9 +219,11 @@ class ExpectedCalibrationError(_TopLabelMetric):
     """Top-label expected calibration error with equal-width bins.
 
     ECE = Σ_b (n_b / n) · |acc_b - conf_b|, where bin b holds the examples
-    whose confidence max_k p_k lies in [b/B, (b+1)/B) (a confidence of
+    whose confidence c = max_k p_k lies in [b/B, (b+1)/B) (a confidence of
     exactly 1.0 goes in the last bin), acc_b is their accuracy and conf_b
-    their mean confidence. `norm="l2"` gives the RMS calibration error
+    their mean confidence. The bin is ⌊c·B⌋ computed in float32 (see
+    `confidence_bins`), exactly as `calibration_report` computes it.
+    `norm="l2"` gives the RMS calibration error
     sqrt(Σ_b (n_b / n)·(acc_b - conf_b)²) and `norm="max"` the maximum
     calibration error max_b |acc_b - conf_b| over non-empty bins. State is
     three float32 vectors of length `num_bins`: weighted counts, confidence
@@ -262,13 +286,7 @@ class ExpectedCalibrationError(_TopLabelMetric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         batch = self._batch(y_true, y_pred, sample_weight)
-        bins = ops.cast(
-            ops.minimum(
-                ops.floor(batch.confidence * self.num_bins),
-                self.num_bins - 1,
-            ),
-            "int32",
-        )
+        bins = confidence_bins(batch.confidence, self.num_bins)
         w = batch.weight
         sums = binned_sums(
             ops.stack([w, w * batch.confidence, w * batch.correct], axis=0),

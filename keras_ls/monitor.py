@@ -68,8 +68,7 @@ class _PassStatistics(keras.metrics.Metric):
             w, w * c, w * a, -w * batch.label_log_prob(), w * (brier + 1.0),
             w * entropy, w * c * a, w * miss, w * c * miss,
         ], axis=0)
-        bins = ops.cast(ops.minimum(ops.floor(c * self.num_bins),
-                                    self.num_bins - 1), "int32")
+        bins = ls_metrics.confidence_bins(c, self.num_bins)
         binned = ls_metrics.binned_sums(ops.stack([w, w * c, w * a], axis=0),
                                         bins, self.num_bins)
         self.sums.assign_add(ops.concatenate(
@@ -398,11 +397,17 @@ class ConfidenceMonitor(keras.callbacks.Callback):
     see keys that earlier ones wrote.
 
     Predictions must be logits (`from_logits`) or probabilities of a single
-    softmax output. The pass calls the models with `training=False`. Its
-    batches have one fixed size: the last, partial batch is padded with
-    zero-weight examples, so nothing retraces from epoch to epoch. Epochs
-    that are not logged have no such keys; CSVLogger fixes its columns at
-    the first epoch, so keep `every=1` when using it.
+    softmax output. With `from_logits=True`, a model (or `compare=` model)
+    whose output layer applies softmax or sigmoid is refused with a
+    ValueError at train begin, and a first batch of outputs that looks like
+    probabilities gives a UserWarning.
+
+    The pass calls the models with `training=False`. Its batches have one
+    fixed size: the last, partial batch is padded with zero-weight examples,
+    so nothing retraces from epoch to epoch. Epochs that are not logged have
+    no such keys; CSVLogger fixes its columns at the first epoch, so keep
+    `every=1` when using it. Keras' TensorBoard callback needs TensorFlow
+    installed, on every backend; CSVLogger and History do not.
 
     Args:
         validation_data: `(x, y)` or `(x, y, sample_weight)` numpy arrays, a
@@ -433,7 +438,7 @@ class ConfidenceMonitor(keras.callbacks.Callback):
     history = model.fit(x, y, epochs=10, callbacks=[
         monitor,
         keras.callbacks.EarlyStopping(monitor="val_ece", mode="min"),
-        keras.callbacks.TensorBoard("logs"),  # after the monitor
+        keras.callbacks.CSVLogger("history.csv"),  # after the monitor
     ])
     history.history["val_ece"], history.history["delta_val_confidence"]
     ```

@@ -21,14 +21,27 @@ def smoothed_loss(labels, logits, eps, k=None):
     return reference.dense_ce(targets, logits)
 
 
+def confidence_bins(conf, num_bins):
+    """keras_ls' one binning rule, written out: ⌊c·B⌋ with c rounded to
+    float32 and the product rounded to float32 (IEEE round-to-nearest, as
+    every backend multiplies), the last bin closed at 1.0."""
+    product = np.asarray(conf, np.float32) * np.float32(num_bins)
+    return np.minimum(np.floor(product), num_bins - 1).astype(int)
+
+
 def calibration(labels, logits, num_bins):
     """ECE, MCE, NLL, confidence, gap and Brier of softmax(logits)."""
-    p = softmax(logits)
+    return calibration_of_probabilities(labels, softmax(logits), num_bins)
+
+
+def calibration_of_probabilities(labels, p, num_bins):
+    """The statistics of `calibration` for given probabilities `p`."""
+    p = np.asarray(p, np.float64)
     labels = np.asarray(labels)
     n = len(labels)
     conf = p.max(-1)
     correct = (p.argmax(-1) == labels).astype(np.float64)
-    bins = np.minimum(np.floor(conf * num_bins), num_bins - 1).astype(int)
+    bins = confidence_bins(conf, num_bins)
     ece, mce = 0.0, 0.0
     for b in range(num_bins):
         inside = bins == b

@@ -292,6 +292,33 @@ def test_binary_matches_keras():
                                float(keras_bce(targets, probs)), rtol=1e-4)
 
 
+@pytest.mark.parametrize("true_shape", [(3, 1), (3, 2), (3,), (3, 3, 2)])
+def test_binary_refuses_targets_that_would_broadcast(true_shape):
+    # (3, 1) labels against (3, 3) outputs returned 1.797 (issue 9): every
+    # label was scored against every output. Keras raises; so do we.
+    y_true = np.zeros(true_shape, "float32")
+    y_pred = np.zeros((3, 3), "float32")
+    with pytest.raises(ValueError) as error:
+        BinaryLabelSmoothingCrossentropy(0.1)(y_true, y_pred)
+    assert f"y_true.shape={true_shape}" in str(error.value)
+    assert "y_pred.shape=(3, 3)" in str(error.value)
+
+
+@pytest.mark.parametrize("true_shape, pred_shape", [
+    ((4,), (4, 1)), ((4, 1), (4,)), ((4, 1), (4, 1)),
+])
+def test_binary_accepts_a_trailing_one_on_either_side(true_shape,
+                                                      pred_shape):
+    targets = np.array([1.0, 0.0, 1.0, 0.0], "float32")
+    logits = np.array([2.0, -1.0, 0.5, 3.0], "float32")
+    eps = 0.2
+    smoothed = targets * (1 - eps) + eps / 2
+    expected = np.mean(np.logaddexp(0.0, logits) - smoothed * logits)
+    loss = BinaryLabelSmoothingCrossentropy(eps)(
+        targets.reshape(true_shape), logits.reshape(pred_shape))
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-6)
+
+
 def test_label_smoothing_property_reads_and_assigns_the_variable():
     loss = LabelSmoothingCrossentropy(0.2)
     var = loss.label_smoothing_variable

@@ -7,6 +7,7 @@ accuracy without a word. Each check below runs on every backend, with
 `jit_compile` on and off.
 """
 
+import os
 import warnings
 
 import keras
@@ -24,6 +25,17 @@ from keras_ls.monitor import ConfidenceMonitor
 
 BACKEND = keras.backend.backend()
 FROM_LOGITS = "from_logits"
+# Tests that train under jit_compile=True: on PyTorch that is torch.compile,
+# 20-50 s per test on the 2-core CPU, so it runs only on request. (The
+# rejections below fail before torch.compile starts, and always run.)
+TRAINING_JIT = [
+    False,
+    pytest.param(True, marks=pytest.mark.skipif(
+        BACKEND == "torch"
+        and os.environ.get("KERAS_LS_TORCH_COMPILE") != "1",
+        reason="torch.compile training takes 20-50 s per test on the "
+        "2-core CI CPU; set KERAS_LS_TORCH_COMPILE=1 to run it")),
+]
 
 
 def data(n=32, k=3, seed=0):
@@ -93,7 +105,7 @@ def test_evaluate_alone_rejects_a_softmax_model(jit):
         model.evaluate(x, y, verbose=0)
 
 
-@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("jit", TRAINING_JIT)
 def test_a_logits_model_trains_without_any_probability_warning(jit):
     x, y = data(n=48)
     model = dense_model(None)
@@ -279,7 +291,7 @@ def test_from_logits_false_is_never_checked():
     assert probability_messages(records) == []
 
 
-@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("jit", TRAINING_JIT)
 def test_the_check_runs_a_fixed_number_of_times_not_per_step(
     jit, monkeypatch
 ):
