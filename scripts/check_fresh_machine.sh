@@ -91,12 +91,19 @@ cleanup() {
   done
   rm -f "/etc/sudoers.d/$SUDO_USER_NAME"
   if [ "$had_sudo" = 0 ] && command -v sudo >/dev/null; then
-    apt-get remove -y -q sudo >>"$work/restore.log" 2>&1
+    remove_sudo >>"$work/restore.log" 2>&1 \
+      || echo "warning: could not remove sudo (see $work/restore.log)"
   fi
   # The environments are large; the logs stay.
   rm -rf "$work"/case*/clone/.venv
 }
 trap cleanup EXIT
+
+# Debian's sudo refuses its own removal while root has no password, unless
+# told that root is reachable otherwise (it is: we are root).
+remove_sudo() {
+  SUDO_FORCE_REMOVE=yes apt-get purge -y -q sudo && ! command -v sudo
+}
 
 apt_get() {  # apt_get ARGS...: quietly, updating the lists when needed
   apt-get "$@" >>"$work/apt.log" 2>&1 \
@@ -106,8 +113,8 @@ apt_get() {  # apt_get ARGS...: quietly, updating the lists when needed
 
 seconds() { date +%s.%N; }
 
-printf '%-6s %-28s %-9s %6s  %9s  %s\n' case who command status \
-  "wall" "last line of output" >"$summary"
+printf '%-6s %-28s %-5s %-5s %-8s %6s  %9s  %s\n' case who sudo data \
+  command status "wall" "last line of output" >"$summary"
 failed=0
 
 # run_case NAME USER COMMAND_NUMBER COMMAND EXPECT: runs COMMAND in the
@@ -116,8 +123,11 @@ failed=0
 run_case() {
   local name="$1" user="$2" number="$3" command="$4" expect="$5"
   local dir="$work/$name" log="$work/$name/command$number.log"
-  local start end status wall last who
-  echo "--- $name, command $number as $user: $command"
+  local start end status wall last who sudo data
+  sudo=no; command -v sudo >/dev/null && sudo=yes
+  data=no; [ -d "$DATA_DIR" ] && data=yes
+  echo "--- $name, command $number as $user (sudo installed: $sudo," \
+       "data package before: $data): $command"
   start="$(seconds)"
   if [ "$user" = root ]; then
     (cd "$dir/clone" && env -i PATH="$STOCK_PATH" HOME="$dir/home" \
@@ -133,8 +143,8 @@ run_case() {
   last="$(grep -v '^[[:space:]]*$' "$log" | tail -n 1 | cut -c1-150)"
   who="$user"
   [ "$status" = "$expect" ] || { failed=1; who="$user (EXPECTED $expect)"; }
-  printf '%-6s %-28s %-9s %6s  %9s  %s\n' "$name" "$who" "$number" \
-    "$status" "$wall" "$last" >>"$summary"
+  printf '%-6s %-28s %-5s %-5s %-8s %6s  %9s  %s\n' "$name" "$who" \
+    "$sudo" "$data" "$number" "$status" "$wall" "$last" >>"$summary"
   echo "    status $status (expected $expect), $wall; log: $log"
   return "$status"
 }
@@ -203,7 +213,8 @@ tail -n 1 "$work/case3/command1.log" | grep -q \
 # Case 4: root, without sudo, without the data package: command 1 must
 # install it again.
 if [ "$had_sudo" = 0 ]; then
-  apt-get remove -y -q sudo >>"$work/apt.log" 2>&1
+  remove_sudo >>"$work/apt.log" 2>&1 \
+    || { echo "error: could not remove sudo for case 4" >&2; exit 1; }
 fi
 new_case case4 root
 run_case case4 root 1 "$command1" 0
