@@ -96,6 +96,20 @@ def test_softmax_or_sigmoid_output_is_rejected_before_the_first_step(
         np.testing.assert_array_equal(old, new)
 
 
+def test_monitor_rejects_a_softmax_comparison_model():
+    x, y = data()
+    model = dense_model(None)
+    model.compile(optimizer="sgd", loss=LabelSmoothingCrossentropy())
+    baseline = dense_model("softmax", name="baseline_probs")
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match="'baseline_probs' of compare"
+                       "\\['baseline'\\] applies softmax"):
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[
+            ConfidenceMonitor((x, y), compare={"baseline": baseline})])
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
 @pytest.mark.parametrize("jit", [False, True])
 def test_evaluate_alone_rejects_a_softmax_model(jit):
     x, y = data()
