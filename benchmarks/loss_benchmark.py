@@ -121,13 +121,20 @@ def bandwidth_floor_ms(z, repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer repeats (a smoke run)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repeats (a smoke run)"
+    )
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--shapes", default=None,
-                        help="comma-separated NxK list, e.g. 1024x32768")
-    parser.add_argument("--gpu-shapes", action="store_true",
-                        help="also run N=8192, K=131072 (large GPU case)")
+    parser.add_argument(
+        "--shapes",
+        default=None,
+        help="comma-separated NxK list, e.g. 1024x32768",
+    )
+    parser.add_argument(
+        "--gpu-shapes",
+        action="store_true",
+        help="also run N=8192, K=131072 (large GPU case)",
+    )
     args = parser.parse_args()
     backend = keras.backend.backend()
     repeats = args.repeats or (3 if args.quick else 15)
@@ -139,13 +146,17 @@ def main():
         print("devices:", jax.devices())
     shapes = list(SHAPES)
     if args.shapes:
-        shapes = [tuple(int(v) for v in item.split("x"))
-                  for item in args.shapes.split(",")]
+        shapes = [
+            tuple(int(v) for v in item.split("x"))
+            for item in args.shapes.split(",")
+        ]
     if args.gpu_shapes:
         shapes.append((8192, 131072))
     variants = ["xla", "no-xla"] if backend == "tensorflow" else ["default"]
-    print(f"backend={backend} keras={keras.__version__} eps={EPS} "
-          f"repeats={repeats} (median ms of value+grad w.r.t. logits)")
+    print(
+        f"backend={backend} keras={keras.__version__} eps={EPS} "
+        f"repeats={repeats} (median ms of value+grad w.r.t. logits)"
+    )
     rows = []
     rng = np.random.default_rng(0)
     for n, k in shapes:
@@ -175,9 +186,14 @@ def main():
                 base_b = times["(b) keras sparse"]
                 for name, ms in times.items():
                     row = {
-                        "N": n, "K": k, "dtype": dtype, "variant": variant,
-                        "loss": name, "ms": ms,
-                        "vs_a": ms / base_a, "vs_b": ms / base_b,
+                        "N": n,
+                        "K": k,
+                        "dtype": dtype,
+                        "variant": variant,
+                        "loss": name,
+                        "ms": ms,
+                        "vs_a": ms / base_a,
+                        "vs_b": ms / base_b,
                     }
                     if "(c) torch F.cross_entropy" in times:
                         row["vs_c"] = ms / times["(c) torch F.cross_entropy"]
@@ -193,17 +209,22 @@ def main():
 
 
 def _format(row):
-    text = (f"N={row['N']:5d} K={row['K']:6d} {row['dtype']:8s} "
-            f"{row['variant']:7s} {row['loss']:26s} {row['ms']:9.2f} ms  "
-            f"x(a)={row['vs_a']:.2f}  x(b)={row['vs_b']:.2f}")
+    text = (
+        f"N={row['N']:5d} K={row['K']:6d} {row['dtype']:8s} "
+        f"{row['variant']:7s} {row['loss']:26s} {row['ms']:9.2f} ms  "
+        f"x(a)={row['vs_a']:.2f}  x(b)={row['vs_b']:.2f}"
+    )
     if "vs_c" in row:
         text += f"  x(c)={row['vs_c']:.2f}"
     if "temp_bytes" in row:
-        text += (f"  temp={row['temp_bytes'] / 1e6:8.2f} MB "
-                 f"({100 * row['temp_vs_logits']:.2f}% of logits)")
+        text += (
+            f"  temp={row['temp_bytes'] / 1e6:8.2f} MB "
+            f"({100 * row['temp_vs_logits']:.2f}% of logits)"
+        )
     if "vs_floor" in row:
-        text += (f"  floor={row['floor_ms']:.2f} ms "
-                 f"x(floor)={row['vs_floor']:.2f}")
+        text += (
+            f"  floor={row['floor_ms']:.2f} ms x(floor)={row['vs_floor']:.2f}"
+        )
     return text
 
 

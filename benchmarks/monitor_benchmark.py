@@ -32,12 +32,14 @@ from keras_ls.monitor import ConfidenceMonitor
 
 def mlp(seed):
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((784,)),
-        keras.layers.Dense(256, activation="relu"),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dense(10),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
 
 
 def all_metrics():
@@ -71,8 +73,15 @@ def timed_round_robin(runs, repeats):
             fn()
             wall[label].append(time.perf_counter() - start)
             cpu[label].append(time.process_time() - start_cpu)
-    return [(label, min(wall[label]), statistics.median(wall[label]),
-             statistics.median(cpu[label])) for label, _ in runs]
+    return [
+        (
+            label,
+            min(wall[label]),
+            statistics.median(wall[label]),
+            statistics.median(cpu[label]),
+        )
+        for label, _ in runs
+    ]
 
 
 def main():
@@ -96,38 +105,54 @@ def main():
     bs, reps = args.batch_size, args.repeats
     model = compiled(["accuracy"])
     monitor = ConfidenceMonitor((x, y), batch_size=bs)
-    paired = ConfidenceMonitor((x, y), batch_size=bs,
-                               compare={"baseline": mlp(1)})
+    paired = ConfidenceMonitor(
+        (x, y), batch_size=bs, compare={"baseline": mlp(1)}
+    )
     runs = [
-        ("model.evaluate (loss + accuracy)",
-         lambda: model.evaluate(x, y, batch_size=bs, verbose=0)),
+        (
+            "model.evaluate (loss + accuracy)",
+            lambda: model.evaluate(x, y, batch_size=bs, verbose=0),
+        ),
         ("ConfidenceMonitor pass, 1 model", lambda: monitor.evaluate(model)),
-        ("ConfidenceMonitor pass, model + 1 compare",
-         lambda: paired.evaluate(model)),
+        (
+            "ConfidenceMonitor pass, model + 1 compare",
+            lambda: paired.evaluate(model),
+        ),
     ]
     for label, metrics in (
-        ("evaluate, metrics=[accuracy] (same as row 1: noise check)",
-         ["accuracy"]),
-        ("evaluate, metrics=[ExpectedCalibrationError()]",
-         [ls_metrics.ExpectedCalibrationError()]),
+        (
+            "evaluate, metrics=[accuracy] (same as row 1: noise check)",
+            ["accuracy"],
+        ),
+        (
+            "evaluate, metrics=[ExpectedCalibrationError()]",
+            [ls_metrics.ExpectedCalibrationError()],
+        ),
         ("evaluate, all 10 keras_ls metrics", all_metrics()),
     ):
         other = compiled(metrics)
-        runs.append((label, lambda m=other: m.evaluate(
-            x, y, batch_size=bs, verbose=0)))
+        runs.append(
+            (label, lambda m=other: m.evaluate(x, y, batch_size=bs, verbose=0))
+        )
     rows = timed_round_robin(runs, reps)
     base_min, base_median, base_cpu = rows[0][1:]
 
-    print(f"backend={keras.backend.backend()} jit_compile={jit} "
-          f"examples={args.examples} batch_size={bs} repeats={reps} "
-          f"keras={keras.__version__}")
-    print("| run | min wall s | ratio | median wall s | ratio "
-          "| median CPU s | ratio |")
+    print(
+        f"backend={keras.backend.backend()} jit_compile={jit} "
+        f"examples={args.examples} batch_size={bs} repeats={reps} "
+        f"keras={keras.__version__}"
+    )
+    print(
+        "| run | min wall s | ratio | median wall s | ratio "
+        "| median CPU s | ratio |"
+    )
     print("|---|---|---|---|---|---|---|")
     for label, low, median, cpu in rows:
-        print(f"| {label} | {low:.3f} | {low / base_min:.2f}x "
-              f"| {median:.3f} | {median / base_median:.2f}x "
-              f"| {cpu:.3f} | {cpu / base_cpu:.2f}x |")
+        print(
+            f"| {label} | {low:.3f} | {low / base_min:.2f}x "
+            f"| {median:.3f} | {median / base_median:.2f}x "
+            f"| {cpu:.3f} | {cpu / base_cpu:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -63,12 +63,14 @@ class TimedScheduler(LabelSmoothingScheduler):
 
 def build(jit_compile):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((784,)),
-        keras.layers.Dense(256, activation="relu"),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dense(10),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=LabelSmoothingCrossentropy(0.2),
@@ -82,8 +84,9 @@ def callbacks_for(variant, epochs, steps):
         return []
     if variant == "epoch":
         return [TimedScheduler(LinearDecay(0.2, 0.0, epochs))]
-    return [TimedScheduler(
-        LinearDecay(0.2, 0.0, epochs * steps), update="batch")]
+    return [
+        TimedScheduler(LinearDecay(0.2, 0.0, epochs * steps), update="batch")
+    ]
 
 
 def main():
@@ -104,50 +107,73 @@ def main():
 
     models = {v: build(jit_compile) for v in VARIANTS}
     for variant, model in models.items():  # trace/compile, not timed
-        model.fit(x[: args.batch_size * 4], y[: args.batch_size * 4],
-                  batch_size=args.batch_size, epochs=1, verbose=0,
-                  callbacks=callbacks_for(variant, 1, 4))
+        model.fit(
+            x[: args.batch_size * 4],
+            y[: args.batch_size * 4],
+            batch_size=args.batch_size,
+            epochs=1,
+            verbose=0,
+            callbacks=callbacks_for(variant, 1, 4),
+        )
         # The partial last batch is another input signature: trace it too.
         rest = args.samples % args.batch_size
         if rest:
-            model.fit(x[:rest], y[:rest], batch_size=args.batch_size,
-                      epochs=1, verbose=0,
-                      callbacks=callbacks_for(variant, 1, 1))
+            model.fit(
+                x[:rest],
+                y[:rest],
+                batch_size=args.batch_size,
+                epochs=1,
+                verbose=0,
+                callbacks=callbacks_for(variant, 1, 1),
+            )
 
     times = {v: [] for v in VARIANTS}
     hooks = {v: [] for v in VARIANTS}
     for r in range(args.repeats):
-        order = VARIANTS[r % 3:] + VARIANTS[: r % 3]
+        order = VARIANTS[r % 3 :] + VARIANTS[: r % 3]
         for variant in order:
             TimedScheduler.spent = 0.0
             start = time.perf_counter()
             models[variant].fit(
-                x, y, batch_size=args.batch_size, epochs=args.epochs,
-                verbose=0, shuffle=True,
-                callbacks=callbacks_for(variant, args.epochs, steps))
+                x,
+                y,
+                batch_size=args.batch_size,
+                epochs=args.epochs,
+                verbose=0,
+                shuffle=True,
+                callbacks=callbacks_for(variant, args.epochs, steps),
+            )
             times[variant].append(time.perf_counter() - start)
             hooks[variant].append(TimedScheduler.spent)
 
     base = statistics.median(times["none"])
     base_min = min(times["none"])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"load average {load:.1f} at the end (other processes share the "
-          "CPUs; ratios within one run are comparable)")
-    print(f"backend={backend} keras={keras.__version__} "
-          f"jit_compile={jit_compile} batch_size={args.batch_size} "
-          f"steps/epoch={steps} epochs={args.epochs} "
-          f"repeats={args.repeats} cpus={os.cpu_count()}")
+    print(
+        f"load average {load:.1f} at the end (other processes share the "
+        "CPUs; ratios within one run are comparable)"
+    )
+    print(
+        f"backend={backend} keras={keras.__version__} "
+        f"jit_compile={jit_compile} batch_size={args.batch_size} "
+        f"steps/epoch={steps} epochs={args.epochs} "
+        f"repeats={args.repeats} cpus={os.cpu_count()}"
+    )
     # The min is the least disturbed by other processes; both are shown.
-    print(f"{'variant':<8} {'median s':>9} {'min s':>8} {'max s':>8} "
-          f"{'overhead (median)':>18} {'overhead (min)':>15} "
-          f"{'in hooks':>9}")
+    print(
+        f"{'variant':<8} {'median s':>9} {'min s':>8} {'max s':>8} "
+        f"{'overhead (median)':>18} {'overhead (min)':>15} "
+        f"{'in hooks':>9}"
+    )
     for variant in VARIANTS:
         t = times[variant]
         med = statistics.median(t)
-        print(f"{variant:<8} {med:9.2f} {min(t):8.2f} {max(t):8.2f} "
-              f"{(med / base - 1) * 100:+17.1f}% "
-              f"{(min(t) / base_min - 1) * 100:+14.1f}% "
-              f"{statistics.median(hooks[variant]) / med * 100:8.2f}%")
+        print(
+            f"{variant:<8} {med:9.2f} {min(t):8.2f} {max(t):8.2f} "
+            f"{(med / base - 1) * 100:+17.1f}% "
+            f"{(min(t) / base_min - 1) * 100:+14.1f}% "
+            f"{statistics.median(hooks[variant]) / med * 100:8.2f}%"
+        )
 
 
 if __name__ == "__main__":

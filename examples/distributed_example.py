@@ -10,6 +10,7 @@ the top. The loss, the ε schedule, the calibration metrics and the
 ConfidenceMonitor need no change: they are created under the strategy (or
 distribution) like any Keras object. See docs/distributed.md.
 """
+
 import argparse
 import os
 import sys
@@ -17,8 +18,10 @@ import sys
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 if BACKEND == "jax":
     # Must be set before JAX is imported; harmless with 2+ real GPUs.
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + " --xla_force_host_platform_device_count=2")
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "")
+        + " --xla_force_host_platform_device_count=2"
+    )
 elif BACKEND == "tensorflow":
     import tensorflow as tf
 
@@ -26,10 +29,13 @@ elif BACKEND == "tensorflow":
     if len(gpus) < 2:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+        )
 else:
-    sys.exit("This example needs the tensorflow or jax backend: "
-             "keras.distribution does not support PyTorch.")
+    sys.exit(
+        "This example needs the tensorflow or jax backend: "
+        "keras.distribution does not support PyTorch."
+    )
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -49,8 +55,14 @@ def distribution_scope():
     """The scope to build, compile and fit in, and the number of replicas."""
     if BACKEND == "tensorflow":
         gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in (gpus if len(gpus) >= 2 else
-                                    tf.config.list_logical_devices("CPU"))]
+        devices = [
+            d.name
+            for d in (
+                gpus
+                if len(gpus) >= 2
+                else tf.config.list_logical_devices("CPU")
+            )
+        ]
         strategy = tf.distribute.MirroredStrategy(devices)
         return strategy.scope(), strategy.num_replicas_in_sync
     import jax
@@ -72,26 +84,35 @@ scope, replicas = distribution_scope()
 print(f"backend={BACKEND} replicas={replicas}")
 with scope:
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((32,)),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(10),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((32,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
     model.compile(
         optimizer="adam",
         loss=LabelSmoothingCrossentropy(0.1),
-        metrics=[ls_metrics.ExpectedCalibrationError(name="ece"),
-                 ls_metrics.NegativeLogLikelihood(name="nll")],
+        metrics=[
+            ls_metrics.ExpectedCalibrationError(name="ece"),
+            ls_metrics.NegativeLogLikelihood(name="nll"),
+        ],
         # XLA steps under MirroredStrategy fail in TensorFlow 2.21 (variables
         # on another device); JAX always compiles with XLA.
         jit_compile=BACKEND == "jax",
     )
     history = model.fit(
-        x, y, batch_size=128, epochs=epochs, verbose=2,
+        x,
+        y,
+        batch_size=128,
+        epochs=epochs,
+        verbose=2,
         callbacks=[
             LabelSmoothingScheduler(TwoStage(0.1, switch=epochs - 1)),
-            ConfidenceMonitor((x_val, y_val), batch_size=128,
-                              jit_compile=BACKEND == "jax"),
+            ConfidenceMonitor(
+                (x_val, y_val), batch_size=128, jit_compile=BACKEND == "jax"
+            ),
         ],
     )
 

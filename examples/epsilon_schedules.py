@@ -3,6 +3,7 @@ actually used in each epoch read back from `history.history`.
 
     python examples/epsilon_schedules.py [--small] [--out schedules.png]
 """
+
 import argparse
 
 import keras
@@ -39,13 +40,21 @@ for name, schedule in schedules.items():
     keras.utils.set_random_seed(0)
     model = build_model("mlp")
     # The initial ε is overwritten by the scheduler before the first step.
-    model.compile("adam", LabelSmoothingCrossentropy(schedule(0)),
-                  metrics=["accuracy"], jit_compile=JIT)
+    model.compile(
+        "adam",
+        LabelSmoothingCrossentropy(schedule(0)),
+        metrics=["accuracy"],
+        jit_compile=JIT,
+    )
     history = model.fit(
-        as_dataset(x, y, batch_size=128, shuffle=True, seed=0,
-                   drop_remainder=True),
-        epochs=epochs, shuffle=False, verbose=2,
-        callbacks=[LabelSmoothingScheduler(schedule, verbose=1)])
+        as_dataset(
+            x, y, batch_size=128, shuffle=True, seed=0, drop_remainder=True
+        ),
+        epochs=epochs,
+        shuffle=False,
+        verbose=2,
+        callbacks=[LabelSmoothingScheduler(schedule, verbose=1)],
+    )
     histories[name] = history.history
     print(name, [round(e, 3) for e in history.history["label_smoothing"]])
 

@@ -2,6 +2,7 @@
 Training is watched on a validation split held out from the training data;
 the test set is used only after training. Run with --small for a quick
 smoke run (10 epochs and 5 seeds otherwise)."""
+
 import argparse
 
 import keras
@@ -24,7 +25,11 @@ JIT = keras.backend.backend() != "torch"
 epochs, seeds = 10, 5
 if args.small:
     (x, y), (x_test, y_test), epochs, seeds = (
-        (x[:1024], y[:1024]), (x_test[:256], y_test[:256]), 1, 2)
+        (x[:1024], y[:1024]),
+        (x_test[:256], y_test[:256]),
+        1,
+        2,
+    )
 x, x_test = x[..., None] / np.float32(255), x_test[..., None] / np.float32(255)
 # Hold out 1/12 of the training data (5,000 of 60,000) for the monitor.
 held_out = len(x) // 12
@@ -38,18 +43,33 @@ for seed in range(seeds):
     for eps in (0.0, 0.1):
         model = build_model("mlp")
         model.set_weights(initial)
-        model.compile("adam", LabelSmoothingCrossentropy(eps),
-                      metrics=["accuracy"], jit_compile=JIT)
+        model.compile(
+            "adam",
+            LabelSmoothingCrossentropy(eps),
+            metrics=["accuracy"],
+            jit_compile=JIT,
+        )
         # The smoothed model is compared with the trained baseline.
         monitor = ConfidenceMonitor((x_val, y_val), compare=dict(models))
-        model.fit(as_dataset(x, y, batch_size=128, shuffle=True, seed=seed,
-                             drop_remainder=True),
-                  epochs=epochs, shuffle=False, callbacks=[monitor],
-                  verbose=2)
+        model.fit(
+            as_dataset(
+                x,
+                y,
+                batch_size=128,
+                shuffle=True,
+                seed=seed,
+                drop_remainder=True,
+            ),
+            epochs=epochs,
+            shuffle=False,
+            callbacks=[monitor],
+            verbose=2,
+        )
         models[f"eps{eps}"] = model
         # The test set, once, after training.
         probs = keras.ops.convert_to_numpy(
-            keras.ops.softmax(model.predict(x_test, verbose=0)))
+            keras.ops.softmax(model.predict(x_test, verbose=0))
+        )
         acc[eps].append(float((probs.argmax(-1) == y_test).mean()))
         conf[eps].append(float(probs.max(-1).mean()))
         if seed == 0:
@@ -57,8 +77,12 @@ for seed in range(seeds):
 
 for name, values in (("accuracy", acc), ("mean confidence", conf)):
     d = paired_difference(values[0.0], values[0.1])
-    print(f"{name}: {np.mean(values[0.0]):.4f} -> {np.mean(values[0.1]):.4f}"
-          f", paired Δ {d['mean']:+.4f} ± {d['half_width']:.4f} (95% CI)")
+    print(
+        f"{name}: {np.mean(values[0.0]):.4f} -> {np.mean(values[0.1]):.4f}"
+        f", paired Δ {d['mean']:+.4f} ± {d['half_width']:.4f} (95% CI)"
+    )
 ex = largest_confidence_drop(y_test, first[0.0], first[0.1])
-print(f"test example {ex['index']} (class {ex['label']}): confidence "
-      f"{ex['confidence_baseline']:.0%} -> {ex['confidence_other']:.0%}")
+print(
+    f"test example {ex['index']} (class {ex['label']}): confidence "
+    f"{ex['confidence_baseline']:.0%} -> {ex['confidence_other']:.0%}"
+)

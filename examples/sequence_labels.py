@@ -7,6 +7,7 @@ counting sequence.
 
     python examples/sequence_labels.py [--small]
 """
+
 import argparse
 
 import keras
@@ -32,12 +33,14 @@ padding = np.arange(TIME) >= lengths[:, None]
 x[padding], y[padding] = 0, PAD
 
 keras.utils.set_random_seed(0)
-model = keras.Sequential([
-    keras.Input((TIME,), dtype="int32"),
-    keras.layers.Embedding(VOCAB, 32),
-    keras.layers.GRU(64, return_sequences=True),
-    keras.layers.Dense(VOCAB),  # logits, shape (batch, TIME, VOCAB)
-])
+model = keras.Sequential(
+    [
+        keras.Input((TIME,), dtype="int32"),
+        keras.layers.Embedding(VOCAB, 32),
+        keras.layers.GRU(64, return_sequences=True),
+        keras.layers.Dense(VOCAB),  # logits, shape (batch, TIME, VOCAB)
+    ]
+)
 loss = LabelSmoothingCrossentropy(0.1, ignore_class=PAD)
 model.compile("adam", loss, jit_compile=JIT)
 history = model.fit(x, y, batch_size=64, epochs=epochs, verbose=2)
@@ -45,9 +48,10 @@ history = model.fit(x, y, batch_size=64, epochs=epochs, verbose=2)
 logits = model.predict(x[:256], verbose=0)
 valid = y[:256] != PAD
 accuracy = (logits.argmax(-1) == y[:256])[valid].mean()
-print(f"loss {history.history['loss'][-1]:.4f}; next-token accuracy on "
-      f"{valid.sum()} real positions: {accuracy:.3f}")
+print(
+    f"loss {history.history['loss'][-1]:.4f}; next-token accuracy on "
+    f"{valid.sum()} real positions: {accuracy:.3f}"
+)
 # The loss averages over real positions only: a fully padded batch adds 0.
 all_padding = np.full((2, TIME), PAD, "int32")
-print("loss of an all-padding batch:",
-      float(loss(all_padding, logits[:2])))
+print("loss of an all-padding batch:", float(loss(all_padding, logits[:2])))

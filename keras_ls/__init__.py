@@ -35,9 +35,19 @@ _EXPORTS = {
 # Submodules reachable as attributes (``keras_ls.report``) without an
 # import statement of their own.
 _SUBMODULES = (
-    "calibration", "callbacks", "cli", "data", "experiment", "losses",
-    "metrics", "monitor", "plots", "plots_experiment", "report",
-    "scheduler", "schedules",
+    "calibration",
+    "callbacks",
+    "cli",
+    "data",
+    "experiment",
+    "losses",
+    "metrics",
+    "monitor",
+    "plots",
+    "plots_experiment",
+    "report",
+    "scheduler",
+    "schedules",
 )
 
 __all__ = [
@@ -84,8 +94,9 @@ def _started_as_command(argv=None, orig_argv=None):
     ``sys.argv[0]`` is ``"-m"`` (see the Python docs of ``-m``).
     """
     argv = sys.argv if argv is None else argv
-    orig_argv = getattr(sys, "orig_argv", []) if orig_argv is None else (
-        orig_argv)
+    orig_argv = (
+        getattr(sys, "orig_argv", []) if orig_argv is None else (orig_argv)
+    )
     if not argv:
         return False
     name = os.path.basename(argv[0])
@@ -95,7 +106,7 @@ def _started_as_command(argv=None, orig_argv=None):
         return False
     for i, arg in enumerate(orig_argv):
         if arg == "-m":
-            return orig_argv[i + 1:i + 2] == [__name__]
+            return orig_argv[i + 1 : i + 2] == [__name__]
         if arg == "-m" + __name__:
             return True
     return False

@@ -28,7 +28,8 @@ class SmoothingSpec:
         self.k = num_classes
         self.convention = convention
         self.prior = (
-            None if prior is None
+            None
+            if prior is None
             else ops.convert_to_tensor(np.asarray(prior, np.float32))
         )
 
@@ -36,9 +37,7 @@ class SmoothingSpec:
         """Σ_k q_k and Σ_k q_k·s_k, given Σ t, Σ t·s and the scores s."""
         if self.convention == "others":
             other_mass = (self.k - target_mass) / (self.k - 1)
-            other_dot = (ops.sum(scores(), axis=-1) - target_dot) / (
-                self.k - 1
-            )
+            other_dot = (ops.sum(scores(), axis=-1) - target_dot) / (self.k - 1)
         elif self.prior is not None:
             other_mass = ops.ones_like(target_mass)
             other_dot = ops.sum(scores() * self.prior, axis=-1)
@@ -98,7 +97,7 @@ def from_logits(logits, spec, labels=None, targets=None):
             else:
                 hard = targets
             upstream = ops.expand_dims(ops.cast(upstream, F32), -1)
-            g = (probs * ops.expand_dims(mass, -1) - spec.target(hard))
+            g = probs * ops.expand_dims(mass, -1) - spec.target(hard)
             return ops.cast(g * upstream, z.dtype)
 
         return values, grad

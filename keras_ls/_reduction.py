@@ -77,8 +77,9 @@ def _scale_for_replicas(value):
     return value
 
 
-def reduce_weighted(values, sample_weight=None, mask=None,
-                    reduction="sum_over_batch_size"):
+def reduce_weighted(
+    values, sample_weight=None, mask=None, reduction="sum_over_batch_size"
+):
     """Weights, masks and reduces per-position float32 loss `values`.
 
     Matches ``keras.losses.Loss``: masked positions are left out of the

@@ -180,7 +180,7 @@ def calling_model(max_depth=24):
 
 
 def _squashing_activation(layer):
-    """"softmax" or "sigmoid" if `layer` ends in one, else None."""
+    """ "softmax" or "sigmoid" if `layer` ends in one, else None."""
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
     activation = getattr(layer, "activation", None)
@@ -238,7 +238,8 @@ def probability_output(model, y_pred_shape=None):
     outputs = _output_layers(model)
     if len(outputs) > 1 and y_pred_shape is not None:
         outputs = [
-            (op, shape) for op, shape in outputs
+            (op, shape)
+            for op, shape in outputs
             if shape is not None and _same_shape(shape, y_pred_shape)
         ]
     if not outputs:
@@ -263,8 +264,7 @@ def probability_error(owner_name, activation, layer, of="the model"):
     )
 
 
-def check_model_outputs(model, owner_name, y_pred_shape=None,
-                        of="the model"):
+def check_model_outputs(model, owner_name, y_pred_shape=None, of="the model"):
     """Raises the ValueError above if `model` ends in softmax or sigmoid."""
     found = probability_output(model, y_pred_shape)
     if found is not None:
@@ -272,7 +272,7 @@ def check_model_outputs(model, owner_name, y_pred_shape=None,
 
 
 def _values_kind(x):
-    """"concrete", "traced" (symbolic: trace or shape inference) or
+    """ "concrete", "traced" (symbolic: trace or shape inference) or
     "compiling" (inside torch.compile, where Python must stay out)."""
     if isinstance(x, keras.KerasTensor):
         return "traced"
@@ -288,8 +288,11 @@ def _values_kind(x):
     if backend == "jax":
         import jax
 
-        return "traced" if isinstance(_primal(x), jax.core.Tracer) else (
-            "concrete")
+        return (
+            "traced"
+            if isinstance(_primal(x), jax.core.Tracer)
+            else ("concrete")
+        )
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -347,14 +350,16 @@ def _first_rows(x, axis):
     return np.asarray(x, dtype=np.float64)
 
 
-def warn_if_probabilities(owner_name, values, *, binary=False, axis=-1,
-                          stacklevel=3):
+def warn_if_probabilities(
+    owner_name, values, *, binary=False, axis=-1, stacklevel=3
+):
     """UserWarning if concrete `values` look like probabilities."""
     values = _first_rows(values, axis)
     if values.ndim == 0 or not _rows_look_like_probabilities(values, binary):
         return False
     kind = (
-        "every value lies in [0, 1], like sigmoid probabilities" if binary
+        "every value lies in [0, 1], like sigmoid probabilities"
+        if binary
         else "every row lies in [0, 1] and sums to 1, like softmax "
         "probabilities"
     )
@@ -398,5 +403,6 @@ def check_logits(owner, y_pred, *, binary=False, axis=-1):
         setattr(owner, _CHECKED, True)
         if keras.backend.backend() == "jax":
             y_pred = _primal(y_pred)
-        warn_if_probabilities(name, y_pred, binary=binary, axis=axis,
-                              stacklevel=4)
+        warn_if_probabilities(
+            name, y_pred, binary=binary, axis=axis, stacklevel=4
+        )

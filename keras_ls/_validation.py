@@ -15,9 +15,13 @@ def _is_real_number(value):
         return False
     if isinstance(value, numbers.Real):
         return True
-    return isinstance(value, np.ndarray) and value.shape == () and (
-        np.issubdtype(value.dtype, np.floating)
-        or np.issubdtype(value.dtype, np.integer)
+    return (
+        isinstance(value, np.ndarray)
+        and value.shape == ()
+        and (
+            np.issubdtype(value.dtype, np.floating)
+            or np.issubdtype(value.dtype, np.integer)
+        )
     )
 
 

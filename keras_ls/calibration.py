@@ -38,8 +38,10 @@ def _as_2d_scores(values, name):
             f"classes. Received: {name}.shape={values.shape}"
         )
     if not np.all(np.isfinite(values)):
-        raise ValueError(f"`{name}` must be finite. Received non-finite "
-                         f"values in {name} of shape {values.shape}")
+        raise ValueError(
+            f"`{name}` must be finite. Received non-finite "
+            f"values in {name} of shape {values.shape}"
+        )
     return values.reshape(-1, values.shape[-1])
 
 
@@ -123,8 +125,10 @@ def calibration_report(y_true, probs, num_bins=15):
     labels = _as_class_ids(y_true, shape)
     n = p.shape[0]
     if n == 0:
-        raise ValueError("`probs` must contain at least one prediction. "
-                         f"Received: probs.shape={shape}")
+        raise ValueError(
+            "`probs` must contain at least one prediction. "
+            f"Received: probs.shape={shape}"
+        )
 
     confidence = p.max(axis=1)
     correct = (p.argmax(axis=1) == labels).astype(np.float64)
@@ -160,7 +164,7 @@ def calibration_report(y_true, probs, num_bins=15):
     return {
         "ece": float(np.sum(share * gaps)),
         "mce": float(gaps[filled].max()),
-        "rmsce": float(math.sqrt(np.sum(share * gaps ** 2))),
+        "rmsce": float(math.sqrt(np.sum(share * gaps**2))),
         "accuracy": float(correct.mean()),
         "confidence": float(confidence.mean()),
         "confidence_gap": float(confidence.mean() - correct.mean()),
@@ -218,10 +222,14 @@ def fit_temperature(logits, labels, *, bounds=(0.01, 100.0), tol=1e-6):
         Networks. ICML 2017.
     """
     low, high = _check_bounds(bounds)
-    if not (isinstance(tol, (int, float)) and not isinstance(tol, bool)
-            and 0 < tol < 1):
-        raise ValueError(f"`tol` must be a number in (0, 1). Received: "
-                         f"tol={tol!r}")
+    if not (
+        isinstance(tol, (int, float))
+        and not isinstance(tol, bool)
+        and 0 < tol < 1
+    ):
+        raise ValueError(
+            f"`tol` must be a number in (0, 1). Received: tol={tol!r}"
+        )
     shape = np.shape(logits)
     z = _as_2d_scores(logits, "logits")
     ids = _as_class_ids(labels, shape, name="labels")
@@ -247,11 +255,15 @@ def _check_bounds(bounds):
     try:
         low, high = (float(v) for v in bounds)
     except (TypeError, ValueError):
-        raise ValueError("`bounds` must be a pair (lowest, highest) of "
-                         f"temperatures. Received: bounds={bounds!r}") from None
+        raise ValueError(
+            "`bounds` must be a pair (lowest, highest) of "
+            f"temperatures. Received: bounds={bounds!r}"
+        ) from None
     if not (0 < low < high < math.inf):
-        raise ValueError("`bounds` must satisfy 0 < lowest < highest < inf. "
-                         f"Received: bounds={bounds!r}")
+        raise ValueError(
+            "`bounds` must satisfy 0 < lowest < highest < inf. "
+            f"Received: bounds={bounds!r}"
+        )
     return low, high
 
 
@@ -280,11 +292,15 @@ def apply_temperature(logits, temperature):
         Guo, Pleiss, Sun, Weinberger. On Calibration of Modern Neural
         Networks. ICML 2017.
     """
-    if isinstance(temperature, bool) or not _validation._is_real_number(
-        temperature
-    ) or not (0 < float(temperature) < math.inf):
-        raise ValueError("`temperature` must be a finite number > 0. "
-                         f"Received: temperature={temperature!r}")
+    if (
+        isinstance(temperature, bool)
+        or not _validation._is_real_number(temperature)
+        or not (0 < float(temperature) < math.inf)
+    ):
+        raise ValueError(
+            "`temperature` must be a finite number > 0. "
+            f"Received: temperature={temperature!r}"
+        )
     temperature = float(temperature)
     if isinstance(logits, (list, tuple, np.ndarray, np.generic)):
         logits = np.asarray(logits)

@@ -64,7 +64,8 @@ def _fraction(text, alternatives=""):
         ) from None
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(
-            f"expected a number in [0, 1), got {text!r}")
+            f"expected a number in [0, 1), got {text!r}"
+        )
     return value
 
 
@@ -79,10 +80,12 @@ def _positive_int(text, minimum=1):
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected an integer >= {minimum}, got {text!r}") from None
+            f"expected an integer >= {minimum}, got {text!r}"
+        ) from None
     if value < minimum:
         raise argparse.ArgumentTypeError(
-            f"expected an integer >= {minimum}, got {text!r}")
+            f"expected an integer >= {minimum}, got {text!r}"
+        )
     return value
 
 
@@ -97,7 +100,8 @@ def _schedule(text):
     if name not in SCHEDULE_FORMS:
         raise argparse.ArgumentTypeError(
             f"expected one of {', '.join(SCHEDULE_FORMS.values())}; "
-            f"got {text!r}")
+            f"got {text!r}"
+        )
     form = SCHEDULE_FORMS[name]
     fields = form.replace("[", "").replace("]", "").split(":")[1:]
     required = form.split("[")[0].count(":")
@@ -114,7 +118,8 @@ def _schedule(text):
         integers = [f for f in fields if "EPOCH" in f]
         note = f"; {' and '.join(integers)} an integer" if integers else ""
         raise argparse.ArgumentTypeError(
-            f"expected {form} (numbers{note}); got {text!r}")
+            f"expected {form} (numbers{note}); got {text!r}"
+        )
     return text
 
 
@@ -137,64 +142,114 @@ def build_parser(backend_help=""):
         description="Label smoothing, measured: keras_ls command line.",
     )
     parser.add_argument("--version", action="version", version=_version())
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND",
-                                     parser_class=_Parser)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser
+    )
     cmp = commands.add_parser(
         "compare",
         help="train a baseline and label-smoothed models from identical "
-             "initial weights, over several seeds, and compare them",
+        "initial weights, over several seeds, and compare them",
         description="Trains, for each seed, a baseline (ε = 0) and smoothed "
-                    "models from identical initial weights and in identical "
-                    "data order, and reports paired differences with 95% "
-                    "confidence intervals.",
+        "models from identical initial weights and in identical "
+        "data order, and reports paired differences with 95% "
+        "confidence intervals.",
     )
-    cmp.add_argument("--backend", default=None, choices=BACKENDS,
-                     help="Keras backend (default: $KERAS_BACKEND, else "
-                          "keras.json, else tensorflow, else the first "
-                          f"installed of {', '.join(PREFERENCE)}"
-                          f"{backend_help.replace('%', '%%')})")
-    cmp.add_argument("--dataset", default="fashion_mnist", choices=DATASETS,
-                     help="data set (default: %(default)s)")
-    cmp.add_argument("--data-dir", default=None, metavar="DIR",
-                     help="folder with the four Fashion-MNIST IDX files "
-                          "(default: search $KERAS_LS_DATA_DIR, the Keras "
-                          "cache, /usr/share/datasets/fashion-mnist, tfds "
-                          "if installed, then keras.datasets, which "
-                          "downloads)")
-    cmp.add_argument("--model", default="mlp", choices=MODELS,
-                     help="built-in network (default: %(default)s)")
-    cmp.add_argument("--label-smoothing", type=_epsilon, default=0.1,
-                     metavar="EPS",
-                     help="ε of the fixed-smoothing variant, or 'none' "
-                          "(default: %(default)s)")
-    cmp.add_argument("--schedule", type=_schedule, default=None,
-                     metavar="SPEC",
-                     help="add a scheduled variant: " + ", ".join(
-                         SCHEDULE_FORMS.values()))
-    cmp.add_argument("--label-noise", type=_fraction, default=0.0,
-                     metavar="FRACTION",
-                     help="flip this fraction of training labels to a "
-                          "random other class (default: %(default)s)")
-    cmp.add_argument("--epochs", type=_positive_int, default=10,
-                     help="training epochs (default: %(default)s)")
-    cmp.add_argument("--seeds", type=_positive_int, default=DEFAULT_SEEDS,
-                     help="number of paired seeds (default: %(default)s)")
-    cmp.add_argument("--batch-size", type=_positive_int, default=128,
-                     help="training batch size (default: %(default)s)")
-    cmp.add_argument("--train-size", type=_positive_int, default=None,
-                     metavar="N",
-                     help="train on the first N training examples only "
-                          "(default: all)")
-    cmp.add_argument("--validation-size", type=_count, default=None,
-                     metavar="N",
-                     help="hold out N of the training examples to watch "
-                          "during training (0: none); the test set is used "
-                          "only at the end (default: 1/12 of them, 5000 of "
-                          "60000)")
-    cmp.add_argument("--out", default="runs/compare", metavar="DIR",
-                     help="output folder (default: %(default)s)")
-    cmp.add_argument("--quiet", action="store_true",
-                     help="no progress bars")
+    cmp.add_argument(
+        "--backend",
+        default=None,
+        choices=BACKENDS,
+        help="Keras backend (default: $KERAS_BACKEND, else "
+        "keras.json, else tensorflow, else the first "
+        f"installed of {', '.join(PREFERENCE)}"
+        f"{backend_help.replace('%', '%%')})",
+    )
+    cmp.add_argument(
+        "--dataset",
+        default="fashion_mnist",
+        choices=DATASETS,
+        help="data set (default: %(default)s)",
+    )
+    cmp.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="folder with the four Fashion-MNIST IDX files "
+        "(default: search $KERAS_LS_DATA_DIR, the Keras "
+        "cache, /usr/share/datasets/fashion-mnist, tfds "
+        "if installed, then keras.datasets, which "
+        "downloads)",
+    )
+    cmp.add_argument(
+        "--model",
+        default="mlp",
+        choices=MODELS,
+        help="built-in network (default: %(default)s)",
+    )
+    cmp.add_argument(
+        "--label-smoothing",
+        type=_epsilon,
+        default=0.1,
+        metavar="EPS",
+        help="ε of the fixed-smoothing variant, or 'none' "
+        "(default: %(default)s)",
+    )
+    cmp.add_argument(
+        "--schedule",
+        type=_schedule,
+        default=None,
+        metavar="SPEC",
+        help="add a scheduled variant: " + ", ".join(SCHEDULE_FORMS.values()),
+    )
+    cmp.add_argument(
+        "--label-noise",
+        type=_fraction,
+        default=0.0,
+        metavar="FRACTION",
+        help="flip this fraction of training labels to a "
+        "random other class (default: %(default)s)",
+    )
+    cmp.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=10,
+        help="training epochs (default: %(default)s)",
+    )
+    cmp.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=DEFAULT_SEEDS,
+        help="number of paired seeds (default: %(default)s)",
+    )
+    cmp.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=128,
+        help="training batch size (default: %(default)s)",
+    )
+    cmp.add_argument(
+        "--train-size",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="train on the first N training examples only (default: all)",
+    )
+    cmp.add_argument(
+        "--validation-size",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="hold out N of the training examples to watch "
+        "during training (0: none); the test set is used "
+        "only at the end (default: 1/12 of them, 5000 of "
+        "60000)",
+    )
+    cmp.add_argument(
+        "--out",
+        default="runs/compare",
+        metavar="DIR",
+        help="output folder (default: %(default)s)",
+    )
+    cmp.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
@@ -244,8 +299,10 @@ def choose_backend(requested=None):
             ``$KERAS_BACKEND``) is not installed, or no backend is.
     """
     installed = [b for b in PREFERENCE if _installed(b)]
-    hint = ("install one, e.g. pip install jax (or tensorflow, torch), "
-            "then choose it with --backend")
+    hint = (
+        "install one, e.g. pip install jax (or tensorflow, torch), "
+        "then choose it with --backend"
+    )
     if requested is not None:
         source = f"--backend {requested}"
     elif os.environ.get("KERAS_BACKEND"):
@@ -260,17 +317,22 @@ def choose_backend(requested=None):
             raise UsageError(
                 f"{source}: {requested} is not installed (installed "
                 f"backends: {others}); pip install {requested}, or choose "
-                "another with --backend")
+                "another with --backend"
+            )
         return requested, None
     configured = _config_backend()
     wanted = configured or KERAS_DEFAULT_BACKEND
     if wanted not in BACKENDS or _installed(wanted):
         return wanted, None
     if not installed:
-        raise UsageError(f"no Keras backend is installed (jax, tensorflow "
-                         f"or torch); {hint}")
-    why = (f"{keras_config_path()} names {wanted}, which" if configured else
-           f"KERAS_BACKEND is not set and Keras' default, {wanted},")
+        raise UsageError(
+            f"no Keras backend is installed (jax, tensorflow or torch); {hint}"
+        )
+    why = (
+        f"{keras_config_path()} names {wanted}, which"
+        if configured
+        else f"KERAS_BACKEND is not set and Keras' default, {wanted},"
+    )
     return installed[0], f"{why} is not installed"
 
 
@@ -297,12 +359,16 @@ def _activate_backend(requested):
             raise UsageError(
                 f"--backend {requested}: Keras is already imported in this "
                 f"process with the {current} backend; run {PROG} in a new "
-                "process")
+                "process"
+            )
         return current
     backend, why = choose_backend(requested)
     if why:
-        print(f"{PROG}: using the {backend} backend: {why} (choose one "
-              "with --backend or KERAS_BACKEND)", file=sys.stderr)
+        print(
+            f"{PROG}: using the {backend} backend: {why} (choose one "
+            "with --backend or KERAS_BACKEND)",
+            file=sys.stderr,
+        )
     os.environ["KERAS_BACKEND"] = backend
     return backend
 
@@ -323,18 +389,22 @@ def data_not_found_message(error, data_dir=None):
     tried = "; ".join(f"{src} ({why})" for src, why in error.tried)
     if data_dir is not None:
         why = error.tried[0][1] if error.tried else "not found"
-        return (f"Fashion-MNIST was not found in --data-dir {data_dir} "
-                f"({why}); it needs the "
-                "four IDX files train-images-idx3-ubyte.gz, "
-                "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
-                "t10k-labels-idx1-ubyte.gz (gzipped or not)")
+        return (
+            f"Fashion-MNIST was not found in --data-dir {data_dir} "
+            f"({why}); it needs the "
+            "four IDX files train-images-idx3-ubyte.gz, "
+            "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
+            "t10k-labels-idx1-ubyte.gz (gzipped or not)"
+        )
     root = hasattr(os, "geteuid") and os.geteuid() == 0
     apt = f"'{APT_COMMAND}'" if root else f"'sudo {APT_COMMAND}'"
-    return (f"Fashion-MNIST was not found; install it with {apt} "
-            "(Debian/Ubuntu), or pass --data-dir DIR (a folder with the "
-            f"four *-ubyte.gz IDX files) or set ${ENV_VAR}, or rerun with "
-            "internet access (keras.datasets downloads it). "
-            f"Tried: {tried}")
+    return (
+        f"Fashion-MNIST was not found; install it with {apt} "
+        "(Debian/Ubuntu), or pass --data-dir DIR (a folder with the "
+        f"four *-ubyte.gz IDX files) or set ${ENV_VAR}, or rerun with "
+        "internet access (keras.datasets downloads it). "
+        f"Tried: {tried}"
+    )
 
 
 def _command_line(argv, args, backend):
@@ -350,8 +420,9 @@ def _command_line(argv, args, backend):
 def _compare(args, argv):
     _check_data_dir(args.data_dir)
     if args.label_smoothing is None and args.schedule is None:
-        raise UsageError("nothing to compare: give --label-smoothing or "
-                         "--schedule")
+        raise UsageError(
+            "nothing to compare: give --label-smoothing or --schedule"
+        )
     backend = _activate_backend(args.backend)
 
     from keras_ls import experiment
@@ -383,10 +454,14 @@ def _compare(args, argv):
     except (IDXFormatError, ValueError) as e:
         raise UsageError(str(e)) from None
     if not _installed("matplotlib"):
-        print("note: no PNG plots (matplotlib is not installed; it is the "
-              "'plot' extra)", file=sys.stderr)
-    paths = report.write(result, args.out,
-                         command=_command_line(argv, args, backend))
+        print(
+            "note: no PNG plots (matplotlib is not installed; it is the "
+            "'plot' extra)",
+            file=sys.stderr,
+        )
+    paths = report.write(
+        result, args.out, command=_command_line(argv, args, backend)
+    )
     report.print_table(result)
     print(f"Wrote {', '.join(paths)} in {result.seconds:.0f} s.")
     return 0

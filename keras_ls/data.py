@@ -20,8 +20,16 @@ from keras_ls import _validation
 ENV_VAR = "KERAS_LS_DATA_DIR"
 SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
 CLASS_NAMES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -123,7 +131,7 @@ def read_idx(path, rank=None):
     if len(data) < header:
         raise IDXFormatError(f"{path} is truncated inside its header.")
     shape = tuple(
-        int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big")
+        int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big")
         for i in range(file_rank)
     )
     expected = header + math.prod(shape)
@@ -156,8 +164,10 @@ def _read_folder(files):
     y_train = read_idx(files["y_train"], rank=1)
     x_test = read_idx(files["x_test"], rank=3)
     y_test = read_idx(files["y_test"], rank=1)
-    for x, y, xk, yk in ((x_train, y_train, "x_train", "y_train"),
-                         (x_test, y_test, "x_test", "y_test")):
+    for x, y, xk, yk in (
+        (x_train, y_train, "x_train", "y_train"),
+        (x_test, y_test, "x_test", "y_test"),
+    ):
         if x.shape[1:] != (28, 28) or len(x) != len(y):
             raise IDXFormatError(
                 f"{files[xk]} holds images of shape {x.shape} and "
@@ -169,7 +179,9 @@ def _read_folder(files):
                 f"{files[yk]} holds a label {int(y.max())} outside 0-9."
             )
     return (x_train, y_train.astype(np.int32)), (
-        x_test, y_test.astype(np.int32))
+        x_test,
+        y_test.astype(np.int32),
+    )
 
 
 def _from_tfds():
@@ -178,13 +190,19 @@ def _from_tfds():
     # Batches of a fixed size rather than batch_size=-1: the latter batches
     # by the split's size, which TF 2.21 cannot handle for generated (mock)
     # splits of unknown size (it aborts the process).
-    splits = tfds.load("fashion_mnist", split=["train", "test"],
-                       as_supervised=True, batch_size=10000)
+    splits = tfds.load(
+        "fashion_mnist",
+        split=["train", "test"],
+        as_supervised=True,
+        batch_size=10000,
+    )
 
     def convert(split):
         xs, ys = zip(*tfds.as_numpy(split))
-        return (np.concatenate(xs).astype(np.uint8).reshape(-1, 28, 28),
-                np.concatenate(ys).astype(np.int32))
+        return (
+            np.concatenate(xs).astype(np.uint8).reshape(-1, 28, 28),
+            np.concatenate(ys).astype(np.int32),
+        )
 
     return tuple(convert(split) for split in splits)
 
@@ -194,7 +212,9 @@ def _from_keras():
         keras.datasets.fashion_mnist.load_data()
     )
     return (x_train, y_train.astype(np.int32)), (
-        x_test, y_test.astype(np.int32))
+        x_test,
+        y_test.astype(np.int32),
+    )
 
 
 def load_fashion_mnist(data_dir=None, *, return_source=False):
@@ -263,15 +283,20 @@ def _load(data_dir):
     folders = []
     if os.environ.get(ENV_VAR):
         env_dir = os.environ[ENV_VAR]
-        folders.append((f"${ENV_VAR}={env_dir}", env_dir,
-                        f"${ENV_VAR}={env_dir}"))
+        folders.append(
+            (f"${ENV_VAR}={env_dir}", env_dir, f"${ENV_VAR}={env_dir}")
+        )
     else:
         tried.append((f"${ENV_VAR}", "not set"))
     cache = keras_cache_dir()
     folders.append(("Keras cache " + cache, cache, "Keras cache " + cache))
-    folders.append(("package dataset-fashion-mnist " + SYSTEM_DIR,
-                    SYSTEM_DIR,
-                    f"{SYSTEM_DIR} (package dataset-fashion-mnist)"))
+    folders.append(
+        (
+            "package dataset-fashion-mnist " + SYSTEM_DIR,
+            SYSTEM_DIR,
+            f"{SYSTEM_DIR} (package dataset-fashion-mnist)",
+        )
+    )
     for label, folder, source in folders:
         files, why = _find_files(folder)
         if files is not None:
@@ -279,15 +304,19 @@ def _load(data_dir):
         tried.append((label, why))
     for label, loader, source in (
         ('tfds.load("fashion_mnist")', _from_tfds, "tfds"),
-        ("keras.datasets.fashion_mnist.load_data()", _from_keras,
-         "keras.datasets"),
+        (
+            "keras.datasets.fashion_mnist.load_data()",
+            _from_keras,
+            "keras.datasets",
+        ),
     ):
         try:
             return loader(), source
         except ImportError as e:  # tensorflow-datasets is an extra
             name = getattr(e, "name", None)
-            tried.append((label, f"{name} not installed" if name
-                          else _short(e)))
+            tried.append(
+                (label, f"{name} not installed" if name else _short(e))
+            )
         except Exception as e:  # offline, bad download
             tried.append((label, _short(e)))
     raise DataNotFoundError(tried)
@@ -321,8 +350,16 @@ class ArrayBatches(keras.utils.PyDataset):
             to `False`.
     """
 
-    def __init__(self, x, y, *, batch_size=32, shuffle=False, seed=None,
-                 drop_remainder=False):
+    def __init__(
+        self,
+        x,
+        y,
+        *,
+        batch_size=32,
+        shuffle=False,
+        seed=None,
+        drop_remainder=False,
+    ):
         super().__init__()
         self.x, self.y = x, y
         self.batch_size = batch_size
@@ -341,8 +378,9 @@ class ArrayBatches(keras.utils.PyDataset):
         return int(n) if self.drop_remainder else math.ceil(n)
 
     def __getitem__(self, index):
-        rows = self._order[index * self.batch_size:
-                           (index + 1) * self.batch_size]
+        rows = self._order[
+            index * self.batch_size : (index + 1) * self.batch_size
+        ]
         return self.x[rows], self.y[rows]
 
     def __iter__(self):
@@ -353,8 +391,9 @@ class ArrayBatches(keras.utils.PyDataset):
         self._order = self._new_order()
 
 
-def as_dataset(x, y, *, batch_size=32, shuffle=False, seed=None,
-               drop_remainder=False):
+def as_dataset(
+    x, y, *, batch_size=32, shuffle=False, seed=None, drop_remainder=False
+):
     """Batches numpy arrays for `model.fit` on the current backend.
 
     Under TensorFlow it returns a ``tf.data.Dataset`` (shuffled with a
@@ -393,14 +432,23 @@ def as_dataset(x, y, *, batch_size=32, shuffle=False, seed=None,
             f"Received: len(x)={len(x)}, len(y)={len(y)}"
         )
     if keras.backend.backend() != "tensorflow":
-        return ArrayBatches(x, y, batch_size=batch_size, shuffle=shuffle,
-                            seed=seed, drop_remainder=drop_remainder)
+        return ArrayBatches(
+            x,
+            y,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            drop_remainder=drop_remainder,
+        )
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
-        ds = ds.shuffle(len(x), seed=0 if seed is None else seed,
-                        reshuffle_each_iteration=True)
+        ds = ds.shuffle(
+            len(x),
+            seed=0 if seed is None else seed,
+            reshuffle_each_iteration=True,
+        )
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(
         tf.data.AUTOTUNE
     )

@@ -28,17 +28,46 @@ from keras_ls.losses import LabelSmoothingCrossentropy
 
 MODELS = ("mlp", "cnn")
 METRICS = (
-    "accuracy", "nll", "ece", "confidence", "confidence_correct",
+    "accuracy",
+    "nll",
+    "ece",
+    "confidence",
+    "confidence_correct",
     "confidence_incorrect",
 )
 BASELINE = "baseline"
 # Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30.
 _T975 = (
-    12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624,
-    2.306004, 2.262157, 2.228139, 2.200985, 2.178813, 2.160369, 2.144787,
-    2.13145, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963, 2.079614,
-    2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407,
-    2.04523, 2.042272,
+    12.706205,
+    4.302653,
+    3.182446,
+    2.776445,
+    2.570582,
+    2.446912,
+    2.364624,
+    2.306004,
+    2.262157,
+    2.228139,
+    2.200985,
+    2.178813,
+    2.160369,
+    2.144787,
+    2.13145,
+    2.119905,
+    2.109816,
+    2.100922,
+    2.093024,
+    2.085963,
+    2.079614,
+    2.073873,
+    2.068658,
+    2.063899,
+    2.059539,
+    2.055529,
+    2.051831,
+    2.048407,
+    2.04523,
+    2.042272,
 )
 
 
@@ -59,10 +88,10 @@ def t_quantile_975(df):
     if df <= len(_T975):
         return _T975[df - 1]
     z = 1.959963984540054
-    g1 = (z ** 3 + z) / 4
-    g2 = (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96
-    g3 = (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / 384
-    return z + g1 / df + g2 / df ** 2 + g3 / df ** 3
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    return z + g1 / df + g2 / df**2 + g3 / df**3
 
 
 def paired_difference(baseline, treated):
@@ -102,8 +131,12 @@ def paired_difference(baseline, treated):
     else:
         half = math.nan
     return {
-        "mean": mean, "half_width": half, "low": mean - half,
-        "high": mean + half, "n": int(n), "values": [float(v) for v in d],
+        "mean": mean,
+        "half_width": half,
+        "low": mean - half,
+        "high": mean + half,
+        "n": int(n),
+        "values": [float(v) for v in d],
     }
 
 
@@ -217,7 +250,8 @@ def evaluate_predictions(y_true, probs, *, log_probs=None, num_bins=15):
     stats = calibration_report(y, probs, num_bins=num_bins)
     if log_probs is not None:
         true_log_probs = np.take_along_axis(
-            np.asarray(log_probs, np.float32), y[:, None], -1)
+            np.asarray(log_probs, np.float32), y[:, None], -1
+        )
         stats["nll"] = float(-true_log_probs.mean())
     correct = probs.argmax(-1) == y
     # calibration_report gives 0.0 when there is no such prediction; a mean
@@ -462,9 +496,7 @@ def parse_schedule(spec, *, epochs):
         "two-stage": (2, lambda v: schedules.TwoStage(v[0], int(v[1]))),
         "linear": (2, lambda v: schedules.LinearDecay(v[0], v[1], epochs)),
         "cosine": (2, lambda v: schedules.CosineDecay(v[0], v[1], epochs)),
-        "exponential": (
-            2, lambda v: schedules.ExponentialDecay(v[0], v[1])
-        ),
+        "exponential": (2, lambda v: schedules.ExponentialDecay(v[0], v[1])),
         "warmup": (
             (1, 2),
             lambda v: schedules.LinearWarmup(
@@ -487,10 +519,7 @@ def parse_schedule(spec, *, epochs):
     try:
         return build(values)
     except (TypeError, ValueError) as e:
-        raise ValueError(
-            f"Invalid `schedule` {spec!r}: {e}"
-        ) from None
-
+        raise ValueError(f"Invalid `schedule` {spec!r}: {e}") from None
 
 
 def default_validation_size(num_train):
@@ -510,8 +539,7 @@ def default_validation_size(num_train):
 
 def _split(num_examples, validation_size, seed):
     """A seeded random (fit, validation) split of the training rows."""
-    order = np.random.default_rng([int(seed), 2021]).permutation(
-        num_examples)
+    order = np.random.default_rng([int(seed), 2021]).permutation(num_examples)
     return np.sort(order[validation_size:]), np.sort(order[:validation_size])
 
 
@@ -541,8 +569,14 @@ def _prepare_data(data, data_dir, train_size):
     y_train = np.asarray(y_train).astype(np.int32).reshape(-1)
     y_test = np.asarray(y_test).astype(np.int32).reshape(-1)
     num_classes = int(max(y_train.max(), y_test.max())) + 1
-    return _Data(_prepare_images(x_train), y_train, _prepare_images(x_test),
-                 y_test, num_classes, source)
+    return _Data(
+        _prepare_images(x_train),
+        y_train,
+        _prepare_images(x_test),
+        y_test,
+        num_classes,
+        source,
+    )
 
 
 def _callbacks(schedule, validation, num_bins, batch_size):
@@ -555,14 +589,28 @@ def _callbacks(schedule, validation, num_bins, batch_size):
     if schedule is not None:
         callbacks.append(LabelSmoothingScheduler(schedule))
     if validation is not None:
-        callbacks.append(ConfidenceMonitor(validation, num_bins=num_bins,
-                                           batch_size=batch_size))
+        callbacks.append(
+            ConfidenceMonitor(
+                validation, num_bins=num_bins, batch_size=batch_size
+            )
+        )
     return callbacks
 
 
-def _train_variant(net, variant, fit_data, validation, *, seed, epochs,
-                   batch_size, learning_rate, num_bins, jit_compile,
-                   verbose):
+def _train_variant(
+    net,
+    variant,
+    fit_data,
+    validation,
+    *,
+    seed,
+    epochs,
+    batch_size,
+    learning_rate,
+    num_bins,
+    jit_compile,
+    verbose,
+):
     """Compiles and fits `net` (already holding the seed's initial weights).
 
     Returns:
@@ -583,15 +631,22 @@ def _train_variant(net, variant, fit_data, validation, *, seed, epochs,
     _tracking.track_label_smoothing(net, [loss.label_smoothing_variable])
     x, y = fit_data
     return net.fit(
-        as_dataset(x, y, batch_size=batch_size, shuffle=True, seed=seed,
-                   drop_remainder=True),
+        as_dataset(
+            x,
+            y,
+            batch_size=batch_size,
+            shuffle=True,
+            seed=seed,
+            drop_remainder=True,
+        ),
         epochs=epochs,
         # The dataset shuffles itself, identically for every model of a
         # seed; Keras would add its own (global-RNG) batch shuffle on top
         # for a PyDataset.
         shuffle=False,
-        callbacks=_callbacks(variant.schedule, validation, num_bins,
-                             batch_size),
+        callbacks=_callbacks(
+            variant.schedule, validation, num_bins, batch_size
+        ),
         verbose=verbose,
     )
 
@@ -600,8 +655,9 @@ def _evaluate_on_test(net, data, *, batch_size, num_bins):
     """The only place the test set is used: after training ends."""
     logits = net.predict(data.x_test, batch_size=batch_size, verbose=0)
     probs, log_probs = _softmax(logits)
-    stats = evaluate_predictions(data.y_test, probs, log_probs=log_probs,
-                                 num_bins=num_bins)
+    stats = evaluate_predictions(
+        data.y_test, probs, log_probs=log_probs, num_bins=num_bins
+    )
     return stats, probs
 
 
@@ -614,7 +670,8 @@ def _python_call(arguments):
         if value is parameters[name].default:
             continue
         if isinstance(value, (bool, int, float, str, type(None))) and (
-                value == parameters[name].default):
+            value == parameters[name].default
+        ):
             continue
         if name == "data":
             text = "<arrays>"
@@ -729,11 +786,11 @@ def compare(
     if not callable(model):
         _validation.check_choice(model, "model", MODELS)
     if train_size is not None:
-        train_size = _validation.check_int(train_size, "train_size",
-                                           minimum=1)
+        train_size = _validation.check_int(train_size, "train_size", minimum=1)
     if validation_size is not None:
         validation_size = _validation.check_int(
-            validation_size, "validation_size", minimum=0)
+            validation_size, "validation_size", minimum=0
+        )
     variants = _variants(label_smoothing, schedule, epochs)
     if jit_compile is None:
         jit_compile = keras.backend.backend() != "torch"
@@ -753,8 +810,11 @@ def compare(
     def new_model():
         if callable(model):
             return model()
-        return build_model(model, input_shape=data.x_train.shape[1:],
-                           num_classes=data.num_classes)
+        return build_model(
+            model,
+            input_shape=data.x_train.shape[1:],
+            num_classes=data.num_classes,
+        )
 
     metrics = {v: {m: [] for m in METRICS} for v in variants}
     histories = {v: [] for v in variants}
@@ -763,8 +823,9 @@ def compare(
         fit_rows, val_rows = _split(num_train, validation_size, seed)
         labels = data.y_train[fit_rows]
         if label_noise:
-            labels = flip_labels(labels, label_noise,
-                                 num_classes=data.num_classes, seed=seed)
+            labels = flip_labels(
+                labels, label_noise, num_classes=data.num_classes, seed=seed
+            )
         validation = None
         if validation_size:
             validation = (data.x_train[val_rows], data.y_train[val_rows])
@@ -778,17 +839,27 @@ def compare(
             net = new_model()
             net.set_weights(initial_weights)
             history = _train_variant(
-                net, variant, fit_data, validation, seed=seed,
-                epochs=epochs, batch_size=batch_size,
-                learning_rate=learning_rate, num_bins=num_bins,
-                jit_compile=jit_compile, verbose=verbose,
+                net,
+                variant,
+                fit_data,
+                validation,
+                seed=seed,
+                epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                num_bins=num_bins,
+                jit_compile=jit_compile,
+                verbose=verbose,
             )
-            histories[name].append({
-                k: [float(v) for v in vals]
-                for k, vals in history.history.items()
-            })
+            histories[name].append(
+                {
+                    k: [float(v) for v in vals]
+                    for k, vals in history.history.items()
+                }
+            )
             stats, probs_of_seed[name] = _evaluate_on_test(
-                net, data, batch_size=batch_size, num_bins=num_bins)
+                net, data, batch_size=batch_size, num_bins=num_bins
+            )
             for m in METRICS:
                 metrics[name][m].append(stats[m])
         if seed_index == 0:
@@ -796,25 +867,29 @@ def compare(
             for name in variants:
                 if name != BASELINE:
                     examples[name] = largest_confidence_drop(
-                        data.y_test, probs_of_seed[BASELINE],
-                        probs_of_seed[name]
+                        data.y_test,
+                        probs_of_seed[BASELINE],
+                        probs_of_seed[name],
                     )
     differences = {
         name: {
             m: paired_difference(metrics[BASELINE][m], metrics[name][m])
             for m in METRICS
         }
-        for name in variants if name != BASELINE
+        for name in variants
+        if name != BASELINE
     }
     env = environment()
     config = {
         "dataset": "fashion_mnist" if data.source != _CUSTOM else "custom",
         "data_source": data.source,
-        "model": model if isinstance(model, str) else getattr(
-            model, "__name__", "custom"),
+        "model": model
+        if isinstance(model, str)
+        else getattr(model, "__name__", "custom"),
         "label_smoothing": label_smoothing,
-        "schedule": None if schedule is None else str(
-            variants["scheduled"].description.removeprefix("schedule ")),
+        "schedule": None
+        if schedule is None
+        else str(variants["scheduled"].description.removeprefix("schedule ")),
         "label_noise": label_noise,
         "epochs": epochs,
         "seeds": list(seeds),

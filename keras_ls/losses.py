@@ -94,16 +94,17 @@ def _resolve_sparse(y_true, y_pred, sparse, axis):
         elif len(true_shape) == len(pred_shape):
             # (batch, 1) integer ids against (batch, K) logits, as Keras'
             # sparse losses accept; K == 1 is rejected elsewhere.
-            sparse = _is_integer(y_true) and true_shape[axis] == 1 != (
-                pred_shape[axis]
+            sparse = (
+                _is_integer(y_true)
+                and true_shape[axis] == 1 != (pred_shape[axis])
             )
         else:
             sparse = False
     if sparse:
         if len(true_shape) == len(pred_shape) and true_shape[axis] == 1:
             y_true = ops.squeeze(y_true, axis=axis)
-            true_shape = true_shape[:axis] + true_shape[axis + 1:]
-        expected = pred_shape[:axis] + pred_shape[axis + 1:]
+            true_shape = true_shape[:axis] + true_shape[axis + 1 :]
+        expected = pred_shape[:axis] + pred_shape[axis + 1 :]
     else:
         expected = pred_shape
     compatible = len(true_shape) == len(expected) and all(
@@ -297,8 +298,10 @@ class _SmoothingLoss(keras.losses.Loss):
             )
         valid = self._ignored_positions_mask(y_true, values)
         if valid is not None:
-            mask = valid if mask is None else ops.logical_and(
-                ops.cast(mask, "bool"), valid
+            mask = (
+                valid
+                if mask is None
+                else ops.logical_and(ops.cast(mask, "bool"), valid)
             )
         loss = reduce_weighted(
             values, sample_weight, mask=mask, reduction=self.reduction

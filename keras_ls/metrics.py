@@ -264,7 +264,12 @@ class ExpectedCalibrationError(_TopLabelMetric):
     """
 
     def __init__(
-        self, num_bins=15, norm="l1", *, from_logits=True, name=None,
+        self,
+        num_bins=15,
+        norm="l1",
+        *,
+        from_logits=True,
+        name=None,
         dtype=None,
     ):
         num_bins = _validation.check_int(num_bins, "num_bins", minimum=1)
@@ -359,8 +364,7 @@ class MeanConfidence(_WeightedMean):
         NeurIPS 2019.
     """
 
-    def __init__(self, subset=None, *, from_logits=True, name=None,
-                 dtype=None):
+    def __init__(self, subset=None, *, from_logits=True, name=None, dtype=None):
         if subset is not None and subset not in SUBSETS:
             raise ValueError(
                 "`subset` must be one of None, 'correct', 'incorrect'. "
@@ -419,8 +423,7 @@ class TopLabelAccuracy(_WeightedMean):
         Networks. ICML 2017.
     """
 
-    def __init__(self, *, from_logits=True, name="top1_accuracy",
-                 dtype=None):
+    def __init__(self, *, from_logits=True, name="top1_accuracy", dtype=None):
         super().__init__(from_logits=from_logits, name=name, dtype=dtype)
 
     def _values(self, batch):
@@ -461,8 +464,7 @@ class ConfidenceGap(_TopLabelMetric):
         Networks. ICML 2017.
     """
 
-    def __init__(self, *, from_logits=True, name="confidence_gap",
-                 dtype=None):
+    def __init__(self, *, from_logits=True, name="confidence_gap", dtype=None):
         super().__init__(from_logits=from_logits, name=name, dtype=dtype)
         self.confidence_sum = self._zeros_variable("confidence_sum")
         self.correct_sum = self._zeros_variable("correct_sum")

@@ -52,27 +52,44 @@ class _PassStatistics(keras.metrics.Metric):
         self.num_bins = num_bins
         self.from_logits = from_logits
         self.sums = self.add_variable(
-            shape=(len(_SUMS) + 3 * num_bins,), initializer="zeros",
-            dtype="float32", name="sums",
+            shape=(len(_SUMS) + 3 * num_bins,),
+            initializer="zeros",
+            dtype="float32",
+            name="sums",
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        batch = ls_metrics._Batch(y_true, y_pred, sample_weight,
-                                  self.from_logits)
+        batch = ls_metrics._Batch(
+            y_true, y_pred, sample_weight, self.from_logits
+        )
         w, c, a = batch.weight, batch.confidence, batch.correct
         miss = 1.0 - a
         probs = batch.probs
         brier = ops.sum(probs * probs, axis=-1) - 2.0 * batch.label_prob()
         entropy = -ops.sum(probs * batch.log_probs, axis=-1)
-        per_example = ops.stack([
-            w, w * c, w * a, -w * batch.label_log_prob(), w * (brier + 1.0),
-            w * entropy, w * c * a, w * miss, w * c * miss,
-        ], axis=0)
+        per_example = ops.stack(
+            [
+                w,
+                w * c,
+                w * a,
+                -w * batch.label_log_prob(),
+                w * (brier + 1.0),
+                w * entropy,
+                w * c * a,
+                w * miss,
+                w * c * miss,
+            ],
+            axis=0,
+        )
         bins = ls_metrics.confidence_bins(c, self.num_bins)
-        binned = ls_metrics.binned_sums(ops.stack([w, w * c, w * a], axis=0),
-                                        bins, self.num_bins)
-        self.sums.assign_add(ops.concatenate(
-            [ops.sum(per_example, axis=1), ops.reshape(binned, (-1,))]))
+        binned = ls_metrics.binned_sums(
+            ops.stack([w, w * c, w * a], axis=0), bins, self.num_bins
+        )
+        self.sums.assign_add(
+            ops.concatenate(
+                [ops.sum(per_example, axis=1), ops.reshape(binned, (-1,))]
+            )
+        )
 
     def reset_state(self):
         self.sums.assign(ops.zeros(self.sums.shape, "float32"))
@@ -82,12 +99,22 @@ class _PassStatistics(keras.metrics.Metric):
 
     def statistics(self):
         """({statistic: float}, (bin counts, accuracy, confidence))."""
-        return _derive(np.asarray(ops.convert_to_numpy(self.sums)),
-                       self.num_bins)
+        return _derive(
+            np.asarray(ops.convert_to_numpy(self.sums)), self.num_bins
+        )
 
 
-_SUMS = ("weight", "confidence", "correct", "nll", "brier", "entropy",
-         "confidence_correct", "incorrect", "confidence_incorrect")
+_SUMS = (
+    "weight",
+    "confidence",
+    "correct",
+    "nll",
+    "brier",
+    "entropy",
+    "confidence_correct",
+    "incorrect",
+    "confidence_incorrect",
+)
 
 
 def _ratio(numerator, denominator):
@@ -96,7 +123,7 @@ def _ratio(numerator, denominator):
 
 def _derive(sums, num_bins):
     totals = dict(zip(_SUMS, sums[: len(_SUMS)].astype(np.float64)))
-    binned = sums[len(_SUMS):].astype(np.float64).reshape(3, num_bins)
+    binned = sums[len(_SUMS) :].astype(np.float64).reshape(3, num_bins)
     counts = binned[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = np.where(counts > 0, binned[2] / counts, 0.0)
@@ -112,10 +139,12 @@ def _derive(sums, num_bins):
         "confidence": _ratio(totals["confidence"], n),
         "confidence_gap": _ratio(totals["confidence"] - totals["correct"], n),
         "top1_accuracy": _ratio(totals["correct"], n),
-        "confidence_correct": _ratio(totals["confidence_correct"],
-                                     totals["correct"]),
-        "confidence_incorrect": _ratio(totals["confidence_incorrect"],
-                                       totals["incorrect"]),
+        "confidence_correct": _ratio(
+            totals["confidence_correct"], totals["correct"]
+        ),
+        "confidence_incorrect": _ratio(
+            totals["confidence_incorrect"], totals["incorrect"]
+        ),
     }
     return stats, (counts, accuracy, confidence)
 
@@ -218,10 +247,16 @@ def _pad_batch(batch, batch_size):
             f"batch size {batch_size} fixed by its first batch or by "
             "`batch_size`. Pass a larger `batch_size` to ConfidenceMonitor."
         )
-    weight = np.ones((n,), "float32") if weight is None else np.asarray(
-        weight, "float32").reshape(n)
-    return _pad_rows(x, batch_size), _pad_rows(y, batch_size), _pad_rows(
-        weight, batch_size)
+    weight = (
+        np.ones((n,), "float32")
+        if weight is None
+        else np.asarray(weight, "float32").reshape(n)
+    )
+    return (
+        _pad_rows(x, batch_size),
+        _pad_rows(y, batch_size),
+        _pad_rows(weight, batch_size),
+    )
 
 
 def _tf_padded(dataset, batch_size):
@@ -229,8 +264,9 @@ def _tf_padded(dataset, batch_size):
 
     spec = dataset.element_spec
     if not isinstance(spec, tuple) or len(spec) < 2:
-        raise _no_labels_error("a tf.data.Dataset whose elements are not "
-                               "(x, y) tuples")
+        raise _no_labels_error(
+            "a tf.data.Dataset whose elements are not (x, y) tuples"
+        )
 
     def pad(*element):
         x, y = element[0], element[1]
@@ -238,20 +274,23 @@ def _tf_padded(dataset, batch_size):
         weight = element[2] if len(element) > 2 else tf.ones((n,))
         weight = tf.reshape(tf.cast(weight, tf.float32), (n,))
         check = tf.debugging.assert_less_equal(
-            n, batch_size,
+            n,
+            batch_size,
             message=f"a validation batch is larger than {batch_size}; pass "
             "a larger `batch_size` to ConfidenceMonitor",
         )
 
         def to_size(t):
             with tf.control_dependencies([check]):
-                paddings = [[0, batch_size - n]] + [[0, 0]] * (
-                    len(t.shape) - 1)
+                paddings = [[0, batch_size - n]] + [[0, 0]] * (len(t.shape) - 1)
                 padded = tf.pad(t, paddings)
             return tf.ensure_shape(padded, [batch_size] + t.shape[1:])
 
-        return (tf.nest.map_structure(to_size, x),
-                tf.nest.map_structure(to_size, y), to_size(weight))
+        return (
+            tf.nest.map_structure(to_size, x),
+            tf.nest.map_structure(to_size, y),
+            to_size(weight),
+        )
 
     return dataset.map(pad)
 
@@ -271,8 +310,9 @@ class _ValidationData:
         if _is_tf_dataset(data):
             first = next(iter(data))
             if not isinstance(first, tuple) or len(first) < 2:
-                raise _no_labels_error("a tf.data.Dataset whose elements are"
-                                       " not (x, y) tuples")
+                raise _no_labels_error(
+                    "a tf.data.Dataset whose elements are not (x, y) tuples"
+                )
             self.batch_size = batch_size or _leading_size(first[0])
             self.first_x = keras.tree.map_structure(np.asarray, first[0])
             self.first_y = np.asarray(first[1])
@@ -286,27 +326,37 @@ class _ValidationData:
             self.kind = "PyDataset"
         elif isinstance(data, (tuple, list)):
             if len(data) < 2:
-                raise _no_labels_error(f"a {type(data).__name__} of "
-                                       f"{len(data)} element")
+                raise _no_labels_error(
+                    f"a {type(data).__name__} of {len(data)} element"
+                )
             if len(data) > 3:
                 raise ValueError(
                     "`validation_data` must be (x, y) or (x, y, "
-                    f"sample_weight). Received {len(data)} elements")
+                    f"sample_weight). Received {len(data)} elements"
+                )
             x, y = data[0], np.asarray(data[1])
             n = _leading_size(x)
             if y.shape[:1] != (n,):
                 raise ValueError(
                     "`validation_data` x and y must have the same number of "
                     f"examples. Received: {n} inputs and labels of shape "
-                    f"{y.shape}")
-            weight = (np.ones((n,), "float32") if len(data) == 2 else
-                      np.asarray(data[2], "float32").reshape(n))
+                    f"{y.shape}"
+                )
+            weight = (
+                np.ones((n,), "float32")
+                if len(data) == 2
+                else np.asarray(data[2], "float32").reshape(n)
+            )
             self.batch_size = batch_size or _DEFAULT_BATCH_SIZE
             size = -(-n // self.batch_size) * self.batch_size
-            self._arrays = (_pad_rows(x, size), _pad_rows(y, size),
-                            _pad_rows(weight, size))
+            self._arrays = (
+                _pad_rows(x, size),
+                _pad_rows(y, size),
+                _pad_rows(weight, size),
+            )
             self.first_x = keras.tree.map_structure(
-                lambda a: np.asarray(a)[: self.batch_size], x)
+                lambda a: np.asarray(a)[: self.batch_size], x
+            )
             self.first_y = y
             self._dataset = None
             self.kind = "arrays"
@@ -314,19 +364,23 @@ class _ValidationData:
             raise TypeError(
                 "`validation_data` must be a tuple (x, y[, sample_weight]) "
                 "of arrays, a tf.data.Dataset or a keras.utils.PyDataset. "
-                f"Received: validation_data of type {type(data).__name__}")
+                f"Received: validation_data of type {type(data).__name__}"
+            )
 
     def evaluate(self, model, num_outputs):
         """`model.evaluate` with the labels repeated for each output."""
         kwargs = {"verbose": 0, "return_dict": True}
         if self._dataset is None:
             x, y, weight = self._arrays
-            return model.evaluate(x, (y,) * num_outputs,
-                                  sample_weight=(weight,) * num_outputs,
-                                  batch_size=self.batch_size, **kwargs)
+            return model.evaluate(
+                x,
+                (y,) * num_outputs,
+                sample_weight=(weight,) * num_outputs,
+                batch_size=self.batch_size,
+                **kwargs,
+            )
         if self._repeated is None or self._repeated[0] != num_outputs:
-            self._repeated = (num_outputs,
-                              self._repeat_labels(num_outputs))
+            self._repeated = (num_outputs, self._repeat_labels(num_outputs))
         return model.evaluate(self._repeated[1], **kwargs)
 
     def _repeat_labels(self, num_outputs):
@@ -334,7 +388,8 @@ class _ValidationData:
             self._dataset.num_outputs = num_outputs
             return self._dataset
         return self._dataset.map(
-            lambda x, y, w: (x, (y,) * num_outputs, (w,) * num_outputs))
+            lambda x, y, w: (x, (y,) * num_outputs, (w,) * num_outputs)
+        )
 
 
 def _check_labels(labels, num_classes, name):
@@ -343,13 +398,15 @@ def _check_labels(labels, num_classes, name):
         raise ValueError(
             f"`validation_data` labels have {labels.shape[-1]} classes but "
             f"{name} outputs {num_classes}. Received labels of shape "
-            f"{labels.shape}")
+            f"{labels.shape}"
+        )
     if labels.ndim < 2 or labels.shape[-1] == 1:
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(
                 f"`validation_data` class ids range from {labels.min()} to "
                 f"{labels.max()}, but {name} outputs {num_classes} classes "
-                f"(ids 0 to {num_classes - 1})")
+                f"(ids 0 to {num_classes - 1})"
+            )
 
 
 def _output_classes(model, x, name, from_logits=False):
@@ -357,13 +414,17 @@ def _output_classes(model, x, name, from_logits=False):
         _tracking.check_model_outputs(model, "ConfidenceMonitor", of=name)
     output = model(x, training=False)
     if isinstance(output, (list, tuple, dict)):
-        raise ValueError(f"{name} must have a single output. Received "
-                         f"{type(output).__name__} of outputs")
+        raise ValueError(
+            f"{name} must have a single output. Received "
+            f"{type(output).__name__} of outputs"
+        )
     k = output.shape[-1]
     if k is None or k < 2:
-        raise ValueError(f"{name} must output at least 2 classes (logits "
-                         f"or probabilities). Received output shape "
-                         f"{tuple(output.shape)}")
+        raise ValueError(
+            f"{name} must output at least 2 classes (logits "
+            f"or probabilities). Received output shape "
+            f"{tuple(output.shape)}"
+        )
     return int(k), output
 
 
@@ -471,29 +532,42 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         if batch_size is not None:
             batch_size = _validation.check_int(batch_size, "batch_size", 1)
         if not isinstance(prefix, str):
-            raise ValueError(f"`prefix` must be a string. Received: "
-                             f"prefix={prefix!r}")
+            raise ValueError(
+                f"`prefix` must be a string. Received: prefix={prefix!r}"
+            )
         if not isinstance(from_logits, bool):
-            raise ValueError(f"`from_logits` must be a bool. Received: "
-                             f"from_logits={from_logits!r}")
+            raise ValueError(
+                f"`from_logits` must be a bool. Received: "
+                f"from_logits={from_logits!r}"
+            )
         if jit_compile not in ("auto", True, False):
-            raise ValueError("`jit_compile` must be True, False or 'auto'. "
-                             f"Received: jit_compile={jit_compile!r}")
+            raise ValueError(
+                "`jit_compile` must be True, False or 'auto'. "
+                f"Received: jit_compile={jit_compile!r}"
+            )
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
-            raise ValueError(f"`log_dir` must be a path or None. Received: "
-                             f"log_dir={log_dir!r}")
+            raise ValueError(
+                f"`log_dir` must be a path or None. Received: "
+                f"log_dir={log_dir!r}"
+            )
         compare = {} if compare is None else compare
         if not isinstance(compare, dict):
-            raise ValueError("`compare` must be a dict {name: model}. "
-                             f"Received: compare of type "
-                             f"{type(compare).__name__}")
+            raise ValueError(
+                "`compare` must be a dict {name: model}. "
+                f"Received: compare of type "
+                f"{type(compare).__name__}"
+            )
         for name, other in compare.items():
             if not isinstance(name, str) or not name:
-                raise ValueError("`compare` names must be non-empty strings. "
-                                 f"Received: {name!r}")
+                raise ValueError(
+                    "`compare` names must be non-empty strings. "
+                    f"Received: {name!r}"
+                )
             if not isinstance(other, keras.Model):
-                raise ValueError(f"`compare[{name!r}]` must be a keras.Model."
-                                 f" Received: {type(other).__name__}")
+                raise ValueError(
+                    f"`compare[{name!r}]` must be a keras.Model."
+                    f" Received: {type(other).__name__}"
+                )
         self.compare = dict(compare)
         self.prefix = prefix
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
@@ -532,13 +606,16 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         labels = self._data.first_y
         for name, member in members:
             title = "the model" if name == "model" else f"compare[{name!r}]"
-            k, output = _output_classes(member, self._data.first_x, title,
-                                        self.from_logits)
+            k, output = _output_classes(
+                member, self._data.first_x, title, self.from_logits
+            )
             _check_labels(labels, k, title)
             if self.from_logits and not self._warned_probabilities:
                 self._warned_probabilities = _tracking.warn_if_probabilities(
-                    f"ConfidenceMonitor (checking {title})", output,
-                    stacklevel=4)
+                    f"ConfidenceMonitor (checking {title})",
+                    output,
+                    stacklevel=4,
+                )
         self._metrics = [
             _PassStatistics(self.num_bins, self.from_logits, f"m{i}")
             for i in range(len(members))
@@ -595,7 +672,9 @@ class ConfidenceMonitor(keras.callbacks.Callback):
             self._warned_collision = True
             warnings.warn(
                 f"ConfidenceMonitor overwrites existing log keys {clashes}; "
-                "pass another `prefix` to keep both.", stacklevel=2)
+                "pass another `prefix` to keep both.",
+                stacklevel=2,
+            )
         logs.update(values)
         self._last_epoch = epoch
         if self.log_dir is not None:
@@ -617,13 +696,18 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         ax = figure.subplots()
         edges = np.linspace(0.0, 1.0, self.num_bins + 1)
         names = ["model"] + list(self.compare)
-        for name, stats, bins in zip(names, self.last_statistics,
-                                     self._last_bins):
+        for name, stats, bins in zip(
+            names, self.last_statistics, self._last_bins
+        ):
             draw_reliability(ax, edges, *bins, ece=stats["ece"], label=name)
         ax.set_title(f"Reliability diagram, epoch {epoch + 1}")
         figure.tight_layout()
-        figure.savefig(os.path.join(
-            self.log_dir, f"reliability_epoch_{epoch + 1:03d}.png"), dpi=100)
+        figure.savefig(
+            os.path.join(
+                self.log_dir, f"reliability_epoch_{epoch + 1:03d}.png"
+            ),
+            dpi=100,
+        )
 
     def _print_table(self):
         from rich.console import Console
@@ -632,7 +716,8 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         names = ["model"] + list(self.compare)
         epoch = getattr(self, "_last_epoch", None)
         title = "Confidence statistics" + (
-            "" if epoch is None else f" (epoch {epoch + 1})")
+            "" if epoch is None else f" (epoch {epoch + 1})"
+        )
         table = Table(title=title)
         table.add_column("statistic")
         for name in names:
@@ -643,8 +728,10 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         for stat in STATISTICS:
             row = [self.prefix + stat]
             row += [_fmt(stats[stat]) for stats in self.last_statistics]
-            row += [_fmt(mine[stat] - stats[stat], signed=True)
-                    for stats in self.last_statistics[1:]]
+            row += [
+                _fmt(mine[stat] - stats[stat], signed=True)
+                for stats in self.last_statistics[1:]
+            ]
             table.add_row(*row)
         Console().print(table)
 

@@ -44,9 +44,17 @@ def _bar_alpha(share):
     return 0.06 + 0.5 * np.sqrt(share)
 
 
-def draw_reliability(ax, bin_edges, bin_counts, bin_accuracy,
-                     bin_confidence, *, ece=None, label=None,
-                     counts_ax=None):
+def draw_reliability(
+    ax,
+    bin_edges,
+    bin_counts,
+    bin_accuracy,
+    bin_confidence,
+    *,
+    ece=None,
+    label=None,
+    counts_ax=None,
+):
     """Draws one reliability curve from per-bin statistics onto `ax`.
 
     Bars show each non-empty bin's accuracy over its confidence interval,
@@ -81,33 +89,63 @@ def draw_reliability(ax, bin_edges, bin_counts, bin_accuracy,
     if ece is not None:
         legend = f"{legend} (ECE {ece:.3f})"
     if not any(line.get_label() == _DIAGONAL_LABEL for line in ax.lines):
-        ax.plot([0, 1], [0, 1], linestyle="--", color="gray", linewidth=1,
-                label=_DIAGONAL_LABEL)
+        ax.plot(
+            [0, 1],
+            [0, 1],
+            linestyle="--",
+            color="gray",
+            linewidth=1,
+            label=_DIAGONAL_LABEL,
+        )
     share = counts / max(counts.sum(), 1.0)
     lefts, widths = edges[:-1][filled], np.diff(edges)[filled]
-    for left, width, height, alpha in zip(lefts, widths, accuracy,
-                                          _bar_alpha(share[filled])):
-        ax.bar(left, height, width=width, align="edge", alpha=alpha,
-               color=color, edgecolor=color)
-    ax.plot(confidence, accuracy, marker="o", markersize=3, color=color,
-            label=legend)
+    for left, width, height, alpha in zip(
+        lefts, widths, accuracy, _bar_alpha(share[filled])
+    ):
+        ax.bar(
+            left,
+            height,
+            width=width,
+            align="edge",
+            alpha=alpha,
+            color=color,
+            edgecolor=color,
+        )
+    ax.plot(
+        confidence,
+        accuracy,
+        marker="o",
+        markersize=3,
+        color=color,
+        label=legend,
+    )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
     ax.set_title("Reliability diagram")
     ax.legend(loc="upper left", fontsize="small")
     if counts_ax is None:
-        ax.set_xlabel("confidence (bar opacity and numbers: examples "
-                      "per bin)")
+        ax.set_xlabel("confidence (bar opacity and numbers: examples per bin)")
         for left, width, count in zip(lefts, widths, counts[filled]):
-            ax.text(left + width / 2, 0.01 + 0.04 * model_index,
-                    f"{count:.0f}", ha="center", va="bottom",
-                    fontsize=5, color=color)
+            ax.text(
+                left + width / 2,
+                0.01 + 0.04 * model_index,
+                f"{count:.0f}",
+                ha="center",
+                va="bottom",
+                fontsize=5,
+                color=color,
+            )
         return ax
     ax.set_xlabel("")
     ax.tick_params(labelbottom=False)
-    counts_ax.stairs(np.where(filled, counts, np.nan), edges, color=color,
-                     linewidth=1.5, label=label)
+    counts_ax.stairs(
+        np.where(filled, counts, np.nan),
+        edges,
+        color=color,
+        linewidth=1.5,
+        label=label,
+    )
     counts_ax.set_xlim(0, 1)
     counts_ax.set_yscale("log")
     # One example must stay visible on the log axis, whatever was drawn.
@@ -127,13 +165,19 @@ def _new_reliability_axes():
             "Plotting needs matplotlib: pip install 'keras-ls[plot]'."
         ) from error
     _, (ax, counts_ax) = plt.subplots(
-        2, 1, figsize=(4.5, 5.6), sharex=True,
-        gridspec_kw={"height_ratios": (3, 1)}, layout="constrained")
+        2,
+        1,
+        figsize=(4.5, 5.6),
+        sharex=True,
+        gridspec_kw={"height_ratios": (3, 1)},
+        layout="constrained",
+    )
     return ax, counts_ax
 
 
-def reliability_diagram(y_true, probs, num_bins=15, ax=None, label=None, *,
-                        counts_ax=None):
+def reliability_diagram(
+    y_true, probs, num_bins=15, ax=None, label=None, *, counts_ax=None
+):
     """Plots accuracy against confidence per equal-width bin.
 
     A calibrated model lies on the diagonal; points below it are
@@ -176,8 +220,13 @@ def reliability_diagram(y_true, probs, num_bins=15, ax=None, label=None, *,
     ax = _new_axes(ax)
     ax.keras_ls_counts_ax = counts_ax
     return draw_reliability(
-        ax, report["bin_edges"], report["bin_counts"], report["bin_accuracy"],
-        report["bin_confidence"], ece=report["ece"], label=label,
+        ax,
+        report["bin_edges"],
+        report["bin_counts"],
+        report["bin_accuracy"],
+        report["bin_confidence"],
+        ece=report["ece"],
+        label=label,
         counts_ax=counts_ax,
     )
 
@@ -217,10 +266,15 @@ def confidence_histogram(y_true, probs, num_bins=15, ax=None, label=None):
     color = _next_color(ax)
     share = report["bin_counts"] / report["num_examples"]
     legend = label if label is not None else "model"
-    ax.stairs(share, report["bin_edges"], color=color, fill=False,
-              linewidth=1.5, label=legend)
-    ax.axvline(report["confidence"], color=color, linestyle="--",
-               linewidth=1)
+    ax.stairs(
+        share,
+        report["bin_edges"],
+        color=color,
+        fill=False,
+        linewidth=1.5,
+        label=legend,
+    )
+    ax.axvline(report["confidence"], color=color, linestyle="--", linewidth=1)
     ax.axvline(report["accuracy"], color=color, linestyle=":", linewidth=1)
     ax.set_xlim(0, 1)
     ax.set_xlabel("confidence (dashed: mean, dotted: accuracy)")

@@ -28,12 +28,11 @@ CURVES = (
 #: string: ``seed`` is the first seed, ``n`` the number of seeds).
 FIGURES = {
     "reliability.png": "Reliability diagrams and examples per bin (test "
-                       "set, seed {seed})",
-    "confidence_histogram.png": "Confidence histograms (test set, seed "
-                                "{seed})",
+    "set, seed {seed})",
+    "confidence_histogram.png": "Confidence histograms (test set, seed {seed})",
     "example.png": "Largest confidence drop (test set, seed {seed})",
     "val_curves.png": "Per-epoch curves on the validation split "
-                             "(mean of {n} seeds, band: lowest to highest)",
+    "(mean of {n} seeds, band: lowest to highest)",
 }
 
 
@@ -88,15 +87,26 @@ def reliability_figure(result):
     each over a histogram of its examples per confidence bin."""
     names = list(result.test_probs)
     fig = _figure(4.2 * len(names), 5.4)
-    axes = fig.subplots(2, len(names), squeeze=False, sharex="col",
-                        gridspec_kw={"height_ratios": (3, 1)})
+    axes = fig.subplots(
+        2,
+        len(names),
+        squeeze=False,
+        sharex="col",
+        gridspec_kw={"height_ratios": (3, 1)},
+    )
     for column, name in enumerate(names):
         ax, counts_ax = axes[0, column], axes[1, column]
-        reliability_diagram(result.test_labels, result.test_probs[name],
-                            num_bins=result.config["num_bins"], ax=ax,
-                            counts_ax=counts_ax, label=_label(result, name))
-        ax.set_title(f"Reliability diagram ({_first_seed(result)})",
-                     fontsize="medium")
+        reliability_diagram(
+            result.test_labels,
+            result.test_probs[name],
+            num_bins=result.config["num_bins"],
+            ax=ax,
+            counts_ax=counts_ax,
+            label=_label(result, name),
+        )
+        ax.set_title(
+            f"Reliability diagram ({_first_seed(result)})", fontsize="medium"
+        )
     return fig
 
 
@@ -105,9 +115,13 @@ def histogram_figure(result):
     fig = _figure(6, 4)
     ax = fig.subplots()
     for name, probs in result.test_probs.items():
-        confidence_histogram(result.test_labels, probs,
-                             num_bins=result.config["num_bins"], ax=ax,
-                             label=_label(result, name))
+        confidence_histogram(
+            result.test_labels,
+            probs,
+            num_bins=result.config["num_bins"],
+            ax=ax,
+            label=_label(result, name),
+        )
     ax.set_title(f"Confidence histogram ({_first_seed(result)})")
     return fig
 
@@ -119,17 +133,20 @@ def example_figure(result, class_names):
     axes = fig.subplots(max(len(shown), 1), 1, squeeze=False)[:, 0]
     for ax, (name, ex) in zip(axes, shown.items()):
         k = np.arange(len(ex["probs_baseline"]))
-        ax.bar(k - 0.2, ex["probs_baseline"], 0.4,
-               label=_label(result, BASELINE))
+        ax.bar(
+            k - 0.2, ex["probs_baseline"], 0.4, label=_label(result, BASELINE)
+        )
         ax.bar(k + 0.2, ex["probs_other"], 0.4, label=_label(result, name))
-        ax.set_xticks(k, class_names[:len(k)], rotation=30, ha="right",
-                      fontsize="small")
+        ax.set_xticks(
+            k, class_names[: len(k)], rotation=30, ha="right", fontsize="small"
+        )
         ax.set_ylim(0, 1)
         ax.set_ylabel("probability")
         ax.set_title(
             f"{_first_seed(result)}, example {ex['index']} (true: "
             f"{class_names[ex['label']]}): {ex['confidence_baseline']:.0%}"
-            f" → {ex['confidence_other']:.0%}", fontsize="medium"
+            f" → {ex['confidence_other']:.0%}",
+            fontsize="medium",
         )
         ax.legend(fontsize="small")
     return fig
@@ -141,11 +158,17 @@ def curves_figure(result):
     from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
-    keys = [c for c in CURVES
-            if all(c[0] in h for hs in result.histories.values() for h in hs)]
+    keys = [
+        c
+        for c in CURVES
+        if all(c[0] in h for hs in result.histories.values() for h in hs)
+    ]
     if not keys:
-        keys = [(k, k, 0.0) for k in sorted(
-            next(iter(result.histories.values()))[0]) if k.startswith("val_")]
+        keys = [
+            (k, k, 0.0)
+            for k in sorted(next(iter(result.histories.values()))[0])
+            if k.startswith("val_")
+        ]
     n = len(result.seeds)
     fig = _figure(4 * max(len(keys), 1), 3.6)
     axes = fig.subplots(1, max(len(keys), 1), squeeze=False)[0]
@@ -153,27 +176,41 @@ def curves_figure(result):
         for name, per_seed in result.histories.items():
             values = np.array([h[key] for h in per_seed], np.float64)
             epochs = np.arange(1, values.shape[1] + 1)
-            line, = ax.plot(epochs, values.mean(0), marker=".",
-                            label=_label(result, name))
+            (line,) = ax.plot(
+                epochs, values.mean(0), marker=".", label=_label(result, name)
+            )
             if len(values) > 1:
-                ax.fill_between(epochs, values.min(0), values.max(0),
-                                color=line.get_color(), alpha=0.2)
-        set_minimum_span(ax, span, bounds=(
-            (0.0, np.inf) if key == "val_nll" else (0.0, 1.0)))
+                ax.fill_between(
+                    epochs,
+                    values.min(0),
+                    values.max(0),
+                    color=line.get_color(),
+                    alpha=0.2,
+                )
+        set_minimum_span(
+            ax, span, bounds=((0.0, np.inf) if key == "val_nll" else (0.0, 1.0))
+        )
         ax.set_title(f"validation {title}")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, _ = axes[0].get_legend_handles_labels()
     if n > 1:
-        handles.append(Patch(color="gray", alpha=0.2,
-                             label=f"band: lowest to highest of {n} seeds"))
+        handles.append(
+            Patch(
+                color="gray",
+                alpha=0.2,
+                label=f"band: lowest to highest of {n} seeds",
+            )
+        )
     axes[0].legend(handles=handles, fontsize="small")
     fig.suptitle(
         f"Validation split held out from the training data: mean of "
         f"{n} seed{'s' if n != 1 else ''} {list(result.seeds)}"
-        if n > 1 else
-        f"Validation split held out from the training data: seed "
-        f"{result.seeds[0]}", fontsize="medium")
+        if n > 1
+        else f"Validation split held out from the training data: seed "
+        f"{result.seeds[0]}",
+        fontsize="medium",
+    )
     return fig
 
 
@@ -189,8 +226,12 @@ def write(result, out_dir, class_names):
         "confidence_histogram.png": histogram_figure(result),
         "example.png": example_figure(result, class_names),
     }
-    if any(k.startswith("val_") for hs in result.histories.values()
-           for h in hs for k in h):
+    if any(
+        k.startswith("val_")
+        for hs in result.histories.values()
+        for h in hs
+        for k in h
+    ):
         figures["val_curves.png"] = curves_figure(result)
     paths = []
     for name, fig in figures.items():
@@ -198,4 +239,3 @@ def write(result, out_dir, class_names):
         fig.savefig(path, dpi=110)
         paths.append(path)
     return paths
-

@@ -90,14 +90,20 @@ def rows(result):
             interval = (
                 f"[{fmt(d['low'], True)}, {fmt(d['high'], True)}]"
                 if math.isfinite(d["half_width"])
-                else "n/a (1 seed)" if d["n"] == 1 else "n/a"
+                else "n/a (1 seed)"
+                if d["n"] == 1
+                else "n/a"
             )
-            table.append((
-                name, LABELS[metric],
-                fmt(_mean(result.metrics[BASELINE][metric])),
-                fmt(_mean(result.metrics[name][metric])),
-                fmt(d["mean"], True), interval,
-            ))
+            table.append(
+                (
+                    name,
+                    LABELS[metric],
+                    fmt(_mean(result.metrics[BASELINE][metric])),
+                    fmt(_mean(result.metrics[name][metric])),
+                    fmt(d["mean"], True),
+                    interval,
+                )
+            )
     return table
 
 
@@ -128,9 +134,11 @@ def _versions(result):
     env = result.environment
     if not env:
         return f"Keras {result.config.get('keras_version', '?')}"
-    return (f"keras_ls {env['keras_ls']}, Keras {env['keras']}, "
-            f"{env['backend']} {env['backend_version']}, numpy "
-            f"{env['numpy']}, Python {env['python']} on {env['platform']}")
+    return (
+        f"keras_ls {env['keras_ls']}, Keras {env['keras']}, "
+        f"{env['backend']} {env['backend_version']}, numpy "
+        f"{env['numpy']}, Python {env['python']} on {env['platform']}"
+    )
 
 
 def markdown(result, command=None, *, figures=()):
@@ -149,10 +157,12 @@ def markdown(result, command=None, *, figures=()):
     if shown:
         label = "Command" if command else "Python call"
         out += [f"{label}:", "", "```", shown, "```", ""]
-    split = (f"{c['num_train']} training / {c['num_validation']} "
-             f"validation / {c['num_test']} test examples"
-             if "num_validation" in c else
-             f"{c['num_train']} training / {c['num_test']} test examples")
+    split = (
+        f"{c['num_train']} training / {c['num_validation']} "
+        f"validation / {c['num_test']} test examples"
+        if "num_validation" in c
+        else f"{c['num_train']} training / {c['num_test']} test examples"
+    )
     out += [
         f"- model `{c['model']}`, {plural(c['epochs'], 'epoch')}, batch "
         f"size {c['batch_size']}, Adam {c['learning_rate']:g}, {split}",
@@ -160,8 +170,8 @@ def markdown(result, command=None, *, figures=()):
         f"- label noise {c['label_noise']:g}; seeds {c['seeds']}; backend "
         f"{c['backend']}, jit_compile={c['jit_compile']}",
         f"- versions: {_versions(result)}",
-        "- variants: " + "; ".join(
-            f"{k}: {v}" for k, v in result.variants.items()),
+        "- variants: "
+        + "; ".join(f"{k}: {v}" for k, v in result.variants.items()),
         f"- wall-clock time: {result.seconds:.0f} s",
         "",
         "Test-set means over seeds, and the paired difference "
@@ -179,7 +189,8 @@ def markdown(result, command=None, *, figures=()):
         out += ["", "## Figures", ""]
         for name in figures:
             title = plots_experiment.FIGURES.get(name, name).format(
-                seed=result.seeds[0], n=len(result.seeds))
+                seed=result.seeds[0], n=len(result.seeds)
+            )
             out += [f"### {title}", "", f"![{title}]({name})", ""]
         out.pop()
     out += ["", "## Largest confidence drop", ""]
@@ -187,20 +198,34 @@ def markdown(result, command=None, *, figures=()):
     for name, ex in result.examples.items():
         if ex is None:
             continue
-        out += ["", f"Class probabilities ({name}):", "",
-                "| class | baseline | " + name + " |", "|---|---|---|"]
-        for k, (pa, pb) in enumerate(zip(ex["probs_baseline"],
-                                         ex["probs_other"])):
+        out += [
+            "",
+            f"Class probabilities ({name}):",
+            "",
+            "| class | baseline | " + name + " |",
+            "|---|---|---|",
+        ]
+        for k, (pa, pb) in enumerate(
+            zip(ex["probs_baseline"], ex["probs_other"])
+        ):
             cls = class_name(result, k)
             out.append(f"| {cls} | {pa:.4f} | {pb:.4f} |")
-    out += ["", "Per-seed test values:", "",
-            "| variant | metric | " + " | ".join(
-                f"seed {s}" for s in result.seeds) + " |",
-            "|---|---|" + "---|" * len(result.seeds)]
+    out += [
+        "",
+        "Per-seed test values:",
+        "",
+        "| variant | metric | "
+        + " | ".join(f"seed {s}" for s in result.seeds)
+        + " |",
+        "|---|---|" + "---|" * len(result.seeds),
+    ]
     for name, values in result.metrics.items():
         for metric in METRICS:
-            out.append(f"| {name} | {LABELS[metric]} | " + " | ".join(
-                fmt(v) for v in values[metric]) + " |")
+            out.append(
+                f"| {name} | {LABELS[metric]} | "
+                + " | ".join(fmt(v) for v in values[metric])
+                + " |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -241,8 +266,13 @@ def write(result, out_dir, command=None, *, plots=True):
     figure_paths = _write_figures(result, out_dir) if plots else []
     report_path = os.path.join(out_dir, "report.md")
     with open(report_path, "w", encoding="utf-8") as f:
-        f.write(markdown(result, command, figures=[
-            os.path.basename(p) for p in figure_paths]))
+        f.write(
+            markdown(
+                result,
+                command,
+                figures=[os.path.basename(p) for p in figure_paths],
+            )
+        )
     return [json_path, *figure_paths, report_path]
 
 
@@ -254,9 +284,11 @@ def print_table(result, console=None):
     intervals at its default 80 columns).
     """
     c = result.config
-    title = (f"{c['model']}, {plural(c['epochs'], 'epoch')}, "
-             f"{plural(len(result.seeds), 'seed')}, label noise "
-             f"{c['label_noise']:g}; test set")
+    title = (
+        f"{c['model']}, {plural(c['epochs'], 'epoch')}, "
+        f"{plural(len(result.seeds), 'seed')}, label noise "
+        f"{c['label_noise']:g}; test set"
+    )
     header = ("variant", "metric", "baseline", "variant mean", "Δ", "95% CI")
     try:
         from rich.console import Console
@@ -271,13 +303,13 @@ def print_table(result, console=None):
         return
     table = Table(title=title)
     for i, h in enumerate(header):
-        table.add_column(h, justify="left" if i < 2 else "right",
-                         no_wrap=True)
+        table.add_column(h, justify="left" if i < 2 else "right", no_wrap=True)
     for r in rows(result):
         table.add_row(*r)
     console = console or Console()
     needed = Measurement.get(
-        console, console.options.update(width=10_000), table).maximum
+        console, console.options.update(width=10_000), table
+    ).maximum
     width = console.width
     console.width = max(width, needed)
     try:

@@ -23,9 +23,11 @@ from keras_ls._api import register
 
 
 def _check_step(step):
-    if not _validation._is_real_number(step) or not math.isfinite(
-        float(step)
-    ) or float(step) < 0:
+    if (
+        not _validation._is_real_number(step)
+        or not math.isfinite(float(step))
+        or float(step) < 0
+    ):
         raise ValueError(
             "A schedule's `step` (the epoch or global step) must be a finite "
             f"number >= 0. Received: step={step!r}"
@@ -212,12 +214,12 @@ class ExponentialDecay(LabelSmoothingSchedule):
 
     def __init__(self, initial, rate, final=0.0):
         self.initial = _validation.check_label_smoothing(initial, "initial")
-        if not _validation._is_real_number(rate) or not 0.0 < float(
-            rate
-        ) <= 1.0:
+        if (
+            not _validation._is_real_number(rate)
+            or not 0.0 < float(rate) <= 1.0
+        ):
             raise ValueError(
-                "`rate` must be a number in (0, 1]. "
-                f"Received: rate={rate!r}"
+                f"`rate` must be a number in (0, 1]. Received: rate={rate!r}"
             )
         self.rate = float(rate)
         self.final = _validation.check_label_smoothing(final, "final")

@@ -26,23 +26,38 @@ def run_worker(backend, extra_env=None):
     env.update(extra_env or {})
     proc = subprocess.run(
         [sys.executable, "-m", "tests.distributed_worker", backend],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     lines = [s for s in proc.stdout.splitlines() if s.startswith("JSON:")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    result = json.loads(lines[-1][len("JSON:"):])
+    result = json.loads(lines[-1][len("JSON:") :])
     assert result["backend"] == backend
     return result
 
 
 def run_example(backend):
     """Runs examples/distributed_example.py --small; checks what it prints."""
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=ROOT)
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=backend,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=ROOT,
+    )
     proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "examples",
-                                      "distributed_example.py"), "--small"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            os.path.join(ROOT, "examples", "distributed_example.py"),
+            "--small",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"backend={backend} replicas=2" in proc.stdout
@@ -62,9 +77,12 @@ def section(runs, name):
 
 
 def close(actual, expected, tol=TOL):
-    np.testing.assert_allclose(np.asarray(actual, np.float64),
-                               np.asarray(expected, np.float64),
-                               rtol=tol, atol=tol)
+    np.testing.assert_allclose(
+        np.asarray(actual, np.float64),
+        np.asarray(expected, np.float64),
+        rtol=tol,
+        atol=tol,
+    )
 
 
 def sgd_reference(x, y, kernel, bias, eps, lr, epochs):
@@ -73,10 +91,11 @@ def sgd_reference(x, y, kernel, bias, eps, lr, epochs):
     k = w.shape[1]
     for _ in range(epochs):
         for start in range(0, len(x), BATCH):
-            xb, yb = x[start:start + BATCH], y[start:start + BATCH]
+            xb, yb = x[start : start + BATCH], y[start : start + BATCH]
             z = xb @ w + b
-            grad_z = (numpy_stats.softmax(z)
-                      - reference.smoothed_targets(yb, k, eps)) / len(xb)
+            grad_z = (
+                numpy_stats.softmax(z) - reference.smoothed_targets(yb, k, eps)
+            ) / len(xb)
             w -= lr * xb.T @ grad_z
             b -= lr * grad_z.sum(0)
     return w, b
@@ -94,8 +113,10 @@ def check_loss(runs):
         close(run["evaluate_loss"], expected.mean())
         if "custom_loop_values" in run:  # TensorFlow only
             close(run["custom_loop_values"], expected)
-            close(run["custom_loop_batch_means"],
-                  expected.reshape(-1, BATCH).mean(1))
+            close(
+                run["custom_loop_batch_means"],
+                expected.reshape(-1, BATCH).mean(1),
+            )
     kernel, bias = result["initial_kernel"]
     w, b = sgd_reference(x, y, kernel, bias, 0.2, lr=0.5, epochs=2)
     assert np.abs(w - np.array(kernel)).max() > 0.01  # it did train
@@ -122,22 +143,29 @@ def check_scheduler(runs):
         # ε lives on every device (a MirroredVariable on TensorFlow, a
         # replicated array on JAX), and each copy holds the scheduled value.
         assert by_epoch["variable_devices"] == replicas
-        close(by_epoch["per_replica_at_epoch_end"],
-              [[e] * replicas for e in epoch_eps])
+        close(
+            by_epoch["per_replica_at_epoch_end"],
+            [[e] * replicas for e in epoch_eps],
+        )
         close(by_epoch["read_in_replicas"], [0.0] * replicas)
 
         by_batch = result[name]["batch"]
         step_eps = [0.3 - 0.05 * t for t in range(2 * steps)]
         step_loss = [
-            loss_at(max(e, 0.0), slice((t % steps) * BATCH,
-                                       (t % steps + 1) * BATCH))
+            loss_at(
+                max(e, 0.0), slice((t % steps) * BATCH, (t % steps + 1) * BATCH)
+            )
             for t, e in enumerate(step_eps)
         ]
-        close(by_batch["loss"],
-              [np.mean(step_loss[:steps]), np.mean(step_loss[steps:])])
+        close(
+            by_batch["loss"],
+            [np.mean(step_loss[:steps]), np.mean(step_loss[steps:])],
+        )
         close(by_batch["label_smoothing"], [step_eps[steps - 1], 0.0])
-        close(by_batch["per_replica_at_epoch_end"],
-              [[step_eps[steps - 1]] * replicas, [0.0] * replicas])
+        close(
+            by_batch["per_replica_at_epoch_end"],
+            [[step_eps[steps - 1]] * replicas, [0.0] * replicas],
+        )
 
 
 def check_metrics(runs):
@@ -162,13 +190,20 @@ def check_monitor(runs):
     result = section(runs, "monitor")
     xv = np.array(result["x_val"], np.float64)
     yv = np.array(result["y_val"])
-    kernel, bias = (np.array(w, np.float64)
-                    for w in result["baseline_weights"])
+    kernel, bias = (np.array(w, np.float64) for w in result["baseline_weights"])
     ours = numpy_stats.calibration(yv, xv, num_bins=5)
     base = numpy_stats.calibration(yv, xv @ kernel + bias, num_bins=5)
     single, parallel = result["single"], result["parallel"]
-    for key in ("ece", "mce", "nll", "confidence", "confidence_gap",
-                "top1_accuracy", "brier", "entropy"):
+    for key in (
+        "ece",
+        "mce",
+        "nll",
+        "confidence",
+        "confidence_gap",
+        "top1_accuracy",
+        "brier",
+        "entropy",
+    ):
         for run in (single, parallel):
             close(run[f"val_{key}"], [ours[key]] * 2)
             close(run[f"baseline_val_{key}"], [base[key]] * 2)

@@ -46,8 +46,10 @@ def _identity_model():
     import numpy as np
 
     model = keras.Sequential(
-        [keras.Input((NUM_CLASSES,)), keras.layers.Dense(NUM_CLASSES,
-                                                         use_bias=False)]
+        [
+            keras.Input((NUM_CLASSES,)),
+            keras.layers.Dense(NUM_CLASSES, use_bias=False),
+        ]
     )
     model.layers[0].set_weights([np.eye(NUM_CLASSES, dtype="float32")])
     return model
@@ -61,10 +63,12 @@ def _random_model(seed):
     model = keras.Sequential(
         [keras.Input((NUM_CLASSES,)), keras.layers.Dense(NUM_CLASSES)]
     )
-    model.layers[0].set_weights([
-        rng.standard_normal((NUM_CLASSES, NUM_CLASSES)).astype("float32"),
-        rng.standard_normal(NUM_CLASSES).astype("float32"),
-    ])
+    model.layers[0].set_weights(
+        [
+            rng.standard_normal((NUM_CLASSES, NUM_CLASSES)).astype("float32"),
+            rng.standard_normal(NUM_CLASSES).astype("float32"),
+        ]
+    )
     return model
 
 
@@ -104,8 +108,11 @@ class _JaxSetup:
 
     def __init__(self, distribution):
         self.distribution = distribution
-        self.replicas = 1 if distribution is None else len(
-            distribution.device_mesh.devices.ravel())
+        self.replicas = (
+            1
+            if distribution is None
+            else len(distribution.device_mesh.devices.ravel())
+        )
 
     def scope(self):
         if self.distribution is None:
@@ -121,9 +128,10 @@ class _JaxSetup:
         # A compiled function reading ε on every device of its sharding.
         sharding = variable.value.sharding
         return [
-            float(s.data) for s in jax.jit(
-                lambda v: v * 1.0, out_shardings=sharding
-            )(variable.value).addressable_shards
+            float(s.data)
+            for s in jax.jit(lambda v: v * 1.0, out_shardings=sharding)(
+                variable.value
+            ).addressable_shards
         ]
 
 
@@ -151,6 +159,7 @@ def _custom_loop(setup, x, y):
     )
     values, averages = [], []
     for xb, yb in dataset:
+
         def step(xr, yr):
             v = per_example(yr, xr)
             return v, tf.nn.compute_average_loss(v, global_batch_size=BATCH)
@@ -159,8 +168,7 @@ def _custom_loop(setup, x, y):
         for part in strategy.experimental_local_results(v):
             values.extend(np.asarray(part).tolist())
         averages.append(float(strategy.reduce("SUM", avg, axis=None)))
-    return {"custom_loop_values": values,
-            "custom_loop_batch_means": averages}
+    return {"custom_loop_values": values, "custom_loop_batch_means": averages}
 
 
 def check_loss(setups):
@@ -173,18 +181,24 @@ def check_loss(setups):
     for name, setup in setups.items():
         with setup.scope():
             frozen = _identity_model()
-            frozen.compile(optimizer=keras.optimizers.SGD(0.0),
-                           loss=LabelSmoothingCrossentropy(0.2),
-                           jit_compile=setup.jit_compile)
+            frozen.compile(
+                optimizer=keras.optimizers.SGD(0.0),
+                loss=LabelSmoothingCrossentropy(0.2),
+                jit_compile=setup.jit_compile,
+            )
             trained = _random_model(seed=2)
-            trained.compile(optimizer=keras.optimizers.SGD(0.5),
-                            loss=LabelSmoothingCrossentropy(0.2),
-                            jit_compile=setup.jit_compile)
-            history = frozen.fit(x, y, batch_size=BATCH, epochs=1,
-                                 verbose=0, shuffle=False)
+            trained.compile(
+                optimizer=keras.optimizers.SGD(0.5),
+                loss=LabelSmoothingCrossentropy(0.2),
+                jit_compile=setup.jit_compile,
+            )
+            history = frozen.fit(
+                x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False
+            )
             evaluated = frozen.evaluate(x, y, batch_size=BATCH, verbose=0)
-            trained.fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
-                        shuffle=False)
+            trained.fit(
+                x, y, batch_size=BATCH, epochs=2, verbose=0, shuffle=False
+            )
         kernel, bias = trained.layers[0].get_weights()
         out[name] = {
             "replicas": setup.replicas,
@@ -225,14 +239,22 @@ def check_scheduler(setups):
                 model = _identity_model()
                 loss = LabelSmoothingCrossentropy(0.3)
                 variable = loss.label_smoothing_variable
-                model.compile(optimizer=keras.optimizers.SGD(0.0), loss=loss,
-                              jit_compile=setup.jit_compile)
+                model.compile(
+                    optimizer=keras.optimizers.SGD(0.0),
+                    loss=loss,
+                    jit_compile=setup.jit_compile,
+                )
                 history = model.fit(
-                    x, y, batch_size=BATCH, epochs=epochs, verbose=0,
+                    x,
+                    y,
+                    batch_size=BATCH,
+                    epochs=epochs,
+                    verbose=0,
                     shuffle=False,
                     callbacks=[
                         LabelSmoothingScheduler(
-                            LinearDecay(0.3, 0.0, duration), update=update),
+                            LinearDecay(0.3, 0.0, duration), update=update
+                        ),
                         Record(),
                     ],
                 )
@@ -262,7 +284,7 @@ def check_metrics(setups):
     half = BATCH // 2
     confident = np.eye(NUM_CLASSES, dtype="float32")[y] * 6.0
     for start in range(0, len(x), BATCH):
-        x[start:start + half] = confident[start:start + half]
+        x[start : start + half] = confident[start : start + half]
     out = {"x": x.tolist(), "y": y.tolist()}
     for name, setup in setups.items():
         with setup.scope():
@@ -273,7 +295,8 @@ def check_metrics(setups):
                 metrics=[
                     ls_metrics.ExpectedCalibrationError(5, name="ece"),
                     ls_metrics.ExpectedCalibrationError(
-                        5, norm="max", name="mce"),
+                        5, norm="max", name="mce"
+                    ),
                     ls_metrics.NegativeLogLikelihood(name="nll"),
                     ls_metrics.MeanConfidence(name="confidence"),
                     ls_metrics.ConfidenceGap(name="gap"),
@@ -281,8 +304,9 @@ def check_metrics(setups):
                 ],
                 jit_compile=setup.jit_compile,
             )
-            out[name] = model.evaluate(x, y, batch_size=BATCH, verbose=0,
-                                       return_dict=True)
+            out[name] = model.evaluate(
+                x, y, batch_size=BATCH, verbose=0, return_dict=True
+            )
     return out
 
 
@@ -298,15 +322,28 @@ def check_monitor(setups):
     for name, setup in setups.items():
         with setup.scope():
             model = _identity_model()
-            model.compile(optimizer=keras.optimizers.SGD(0.0),
-                          loss=LabelSmoothingCrossentropy(0.1),
-                          jit_compile=setup.jit_compile)
+            model.compile(
+                optimizer=keras.optimizers.SGD(0.0),
+                loss=LabelSmoothingCrossentropy(0.1),
+                jit_compile=setup.jit_compile,
+            )
             baseline = _random_model(seed=7)
             monitor = ConfidenceMonitor(
-                (xv, yv), compare={"baseline": baseline}, num_bins=5,
-                batch_size=BATCH, jit_compile=setup.jit_compile)
-            history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
-                                shuffle=False, callbacks=[monitor])
+                (xv, yv),
+                compare={"baseline": baseline},
+                num_bins=5,
+                batch_size=BATCH,
+                jit_compile=setup.jit_compile,
+            )
+            history = model.fit(
+                x,
+                y,
+                batch_size=BATCH,
+                epochs=2,
+                verbose=0,
+                shuffle=False,
+                callbacks=[monitor],
+            )
         out[name] = dict(history.history)
         if isinstance(setup, _TFSetup) and setup.replicas > 1:
             out[name]["default_jit_error"] = _monitor_default_jit(setup, x, y)
@@ -325,12 +362,20 @@ def _monitor_default_jit(setup, x, y):
 
     with setup.scope():
         model = _identity_model()
-        model.compile(optimizer=keras.optimizers.SGD(0.0),
-                      loss=LabelSmoothingCrossentropy(0.1),
-                      jit_compile=False)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.0),
+            loss=LabelSmoothingCrossentropy(0.1),
+            jit_compile=False,
+        )
         try:
-            model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0,
-                      callbacks=[ConfidenceMonitor((x, y), batch_size=BATCH)])
+            model.fit(
+                x,
+                y,
+                batch_size=BATCH,
+                epochs=1,
+                verbose=0,
+                callbacks=[ConfidenceMonitor((x, y), batch_size=BATCH)],
+            )
         except Exception as e:  # reported to the test
             return f"{type(e).__name__}: {str(e)[-300:]}"
     return None
@@ -355,7 +400,8 @@ def _tensorflow_setups():
     return {
         "single": _TFSetup(tf.distribute.get_strategy()),
         "parallel": _TFSetup(
-            tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])),
+            tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        ),
     }
 
 
@@ -363,7 +409,8 @@ def _jax_setups():
     flag = "--xla_force_host_platform_device_count=2"
     if flag not in os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = (
-            os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
+            os.environ.get("XLA_FLAGS", "") + " " + flag
+        ).strip()
     import jax
     import keras
 
@@ -372,8 +419,7 @@ def _jax_setups():
         raise RuntimeError(f"Expected 2 host devices, got {devices}")
     return {
         "single": _JaxSetup(None),
-        "parallel": _JaxSetup(keras.distribution.DataParallel(
-            devices=devices)),
+        "parallel": _JaxSetup(keras.distribution.DataParallel(devices=devices)),
     }
 
 

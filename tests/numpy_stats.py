@@ -70,6 +70,7 @@ def mean_of_shard_ece(labels, logits, num_bins, batch, shards):
         per = batch // shards
         for s in range(shards):
             rows = slice(start + s * per, start + (s + 1) * per)
-            values.append(calibration(labels[rows], logits[rows],
-                                      num_bins)["ece"])
+            values.append(
+                calibration(labels[rows], logits[rows], num_bins)["ece"]
+            )
     return float(np.mean(values))

@@ -45,33 +45,47 @@ def run_main(capsys, *argv):
     return status, out, err
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["compare", "--model", "resnet"], "--model: invalid choice: 'resnet'"),
-    (["compare", "--epochs", "-1"], "--epochs: expected an integer >= 1"),
-    (["compare", "--epochs", "0"], "--epochs: expected an integer >= 1"),
-    (["compare", "--seeds", "two"], "--seeds: expected an integer"),
-    (["compare", "--validation-size", "-1"],
-     "--validation-size: expected an integer >= 0, got '-1'"),
-    (["compare", "--label-smoothing", "1.5"], "--label-smoothing"),
-    (["compare", "--label-noise", "-0.1"], "--label-noise"),
-    (["compare", "--schedule", "zigzag:0.1"], "--schedule.*two-stage"),
-    # The CLI's own wording, not the library's "`schedule` must be ...".
-    (["compare", "--schedule", "bogus"],
-     r"argument --schedule: expected one of constant:EPS, "
-     r"two-stage:EPS:SWITCH_EPOCH, linear:INITIAL:FINAL, .*"
-     r"warmup:FINAL\[:EPOCHS\]; got 'bogus'$"),
-    (["compare", "--schedule", "two-stage:0.1:x"],
-     r"--schedule: expected two-stage:EPS:SWITCH_EPOCH \(numbers; "
-     r"SWITCH_EPOCH an integer\); got 'two-stage:0.1:x'$"),
-    (["compare", "--schedule", "warmup:0.1:2:3"],
-     r"--schedule: expected warmup:FINAL\[:EPOCHS\]"),
-    (["compare", "--backend", "mxnet"], "--backend: invalid choice: 'mxnet'"),
-    (["compare", "--schedule", "cosine:0.2"], "--schedule.*cosine:INITIAL"),
-    (["compare", "--dataset", "cifar10"], "--dataset: invalid choice"),
-    (["compare", "--label-smoothing", "none"], "nothing to compare"),
-    (["compare", "--bogus"], "unrecognized arguments: --bogus"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["compare", "--model", "resnet"], "--model: invalid choice: 'resnet'"),
+        (["compare", "--epochs", "-1"], "--epochs: expected an integer >= 1"),
+        (["compare", "--epochs", "0"], "--epochs: expected an integer >= 1"),
+        (["compare", "--seeds", "two"], "--seeds: expected an integer"),
+        (
+            ["compare", "--validation-size", "-1"],
+            "--validation-size: expected an integer >= 0, got '-1'",
+        ),
+        (["compare", "--label-smoothing", "1.5"], "--label-smoothing"),
+        (["compare", "--label-noise", "-0.1"], "--label-noise"),
+        (["compare", "--schedule", "zigzag:0.1"], "--schedule.*two-stage"),
+        # The CLI's own wording, not the library's "`schedule` must be ...".
+        (
+            ["compare", "--schedule", "bogus"],
+            r"argument --schedule: expected one of constant:EPS, "
+            r"two-stage:EPS:SWITCH_EPOCH, linear:INITIAL:FINAL, .*"
+            r"warmup:FINAL\[:EPOCHS\]; got 'bogus'$",
+        ),
+        (
+            ["compare", "--schedule", "two-stage:0.1:x"],
+            r"--schedule: expected two-stage:EPS:SWITCH_EPOCH \(numbers; "
+            r"SWITCH_EPOCH an integer\); got 'two-stage:0.1:x'$",
+        ),
+        (
+            ["compare", "--schedule", "warmup:0.1:2:3"],
+            r"--schedule: expected warmup:FINAL\[:EPOCHS\]",
+        ),
+        (
+            ["compare", "--backend", "mxnet"],
+            "--backend: invalid choice: 'mxnet'",
+        ),
+        (["compare", "--schedule", "cosine:0.2"], "--schedule.*cosine:INITIAL"),
+        (["compare", "--dataset", "cifar10"], "--dataset: invalid choice"),
+        (["compare", "--label-smoothing", "none"], "nothing to compare"),
+        (["compare", "--bogus"], "unrecognized arguments: --bogus"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
 def test_bad_options_give_one_line_and_status_2(capsys, argv, match):
     status, out, err = run_main(capsys, *argv)
     assert status == 2
@@ -84,19 +98,20 @@ def test_bad_options_give_one_line_and_status_2(capsys, argv, match):
 
 
 def test_unreadable_data_dir(capsys, tmp_path):
-    status, _, err = run_main(capsys, "compare", "--data-dir",
-                              str(tmp_path / "nowhere"))
+    status, _, err = run_main(
+        capsys, "compare", "--data-dir", str(tmp_path / "nowhere")
+    )
     assert status == 2
-    assert err.strip() == (f"keras-ls: error: --data-dir "
-                           f"'{tmp_path / 'nowhere'}' is not a folder")
+    assert err.strip() == (
+        f"keras-ls: error: --data-dir '{tmp_path / 'nowhere'}' is not a folder"
+    )
     locked = tmp_path / "locked"
     locked.mkdir()
     os.chmod(locked, 0)
     try:
         if os.access(locked, os.R_OK):
             pytest.skip("running as a user that can read any folder")
-        status, _, err = run_main(capsys, "compare", "--data-dir",
-                                  str(locked))
+        status, _, err = run_main(capsys, "compare", "--data-dir", str(locked))
         assert status == 2 and "is not readable" in err
     finally:
         os.chmod(locked, 0o755)
@@ -110,7 +125,8 @@ def test_empty_data_dir_and_corrupt_file(capsys, tmp_path):
     assert err.startswith(
         f"keras-ls: error: Fashion-MNIST was not found in --data-dir {empty} "
         "(train-images-idx3-ubyte[.gz] missing); it needs the four IDX "
-        "files train-images-idx3-ubyte.gz, ")
+        "files train-images-idx3-ubyte.gz, "
+    )
     folder = tiny_folder(tmp_path / "corrupt")
     path = os.path.join(folder, "t10k-labels-idx1-ubyte.gz")
     with open(path, "wb") as f:
@@ -122,26 +138,31 @@ def test_empty_data_dir_and_corrupt_file(capsys, tmp_path):
 
 def test_no_data_anywhere(capsys, no_data, monkeypatch):
     def no_tfds():
-        raise ModuleNotFoundError("No module named 'tensorflow_datasets'",
-                                  name="tensorflow_datasets")
+        raise ModuleNotFoundError(
+            "No module named 'tensorflow_datasets'", name="tensorflow_datasets"
+        )
 
     monkeypatch.setattr(data, "_from_tfds", no_tfds)
     status, out, err = run_main(capsys, "compare", "--epochs", "1")
     assert status == 2
-    line, = err.strip().splitlines()
+    (line,) = err.strip().splitlines()
     # What to do comes first, in CLI terms (--data-dir, not data_dir).
     sudo = "" if os.geteuid() == 0 else "sudo "
     assert line.startswith(
         "keras-ls: error: Fashion-MNIST was not found; install it with "
         f"'{sudo}apt-get install dataset-fashion-mnist' (Debian/Ubuntu), or "
-        "pass --data-dir DIR ")
+        "pass --data-dir DIR "
+    )
     assert "`data_dir`" not in line
     # Then every place tried; tfds is reported, not promised.
     assert "Keras cache" in line
-    assert 'tfds.load("fashion_mnist") (tensorflow_datasets not installed)' \
-        in line
-    assert "keras.datasets.fashion_mnist.load_data() (ConnectionError: " \
+    assert (
+        'tfds.load("fashion_mnist") (tensorflow_datasets not installed)' in line
+    )
+    assert (
+        "keras.datasets.fashion_mnist.load_data() (ConnectionError: "
         "no internet access)" in line
+    )
 
 
 def test_compare_writes_results_report_and_plots(capsys, tmp_path):
@@ -149,17 +170,34 @@ def test_compare_writes_results_report_and_plots(capsys, tmp_path):
     folder = tiny_folder(tmp_path / "fm")
     out_dir = tmp_path / "out"
     status, out, err = run_main(
-        capsys, "compare", "--data-dir", folder, "--epochs", "2",
-        "--seeds", "1", "--batch-size", "32", "--schedule", "two-stage:0.1:1",
-        "--label-noise", "0.1", "--validation-size", "20", "--out",
-        str(out_dir), "--quiet")
+        capsys,
+        "compare",
+        "--data-dir",
+        folder,
+        "--epochs",
+        "2",
+        "--seeds",
+        "1",
+        "--batch-size",
+        "32",
+        "--schedule",
+        "two-stage:0.1:1",
+        "--label-noise",
+        "0.1",
+        "--validation-size",
+        "20",
+        "--out",
+        str(out_dir),
+        "--quiet",
+    )
     assert status == 0, err
     report = (out_dir / "report.md").read_text()
     # Every PNG is linked from report.md, and nothing else is written.
     pngs = sorted(set(re.findall(r"\(([\w.-]+\.png)\)", report)))
     assert len(pngs) >= 4, report
     assert sorted(os.listdir(out_dir)) == sorted(
-        ["results.json", "report.md", *pngs])
+        ["results.json", "report.md", *pngs]
+    )
     for name in pngs:
         with open(out_dir / name, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -180,7 +218,8 @@ def test_compare_writes_results_report_and_plots(capsys, tmp_path):
     backend = keras.backend.backend()
     assert f"keras-ls compare --backend {backend} --data-dir" in report
     assert results["command"].startswith(
-        f"keras-ls compare --backend {backend} --data-dir ")
+        f"keras-ls compare --backend {backend} --data-dir "
+    )
     assert "| smoothed | accuracy |" in report
     # The table ends the terminal output (rich).
     assert "95% CI" in out and "confidence" in out
@@ -190,12 +229,15 @@ def test_python_dash_m_entry_point(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
     proc = subprocess.run(
         [sys.executable, "-m", "keras_ls", "compare", "--epochs", "-2"],
-        capture_output=True, text=True, env=env,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
-        "keras-ls: error: argument --epochs: expected an integer >= 1, "
-        "got '-2'")
+        "keras-ls: error: argument --epochs: expected an integer >= 1, got '-2'"
+    )
     assert "Traceback" not in proc.stderr
 
 
@@ -206,15 +248,26 @@ def test_cli_mirrors_agree_with_the_experiment():
 
     assert cli.MODELS == experiment.MODELS
     assert cli.SCHEDULE_FORMS == experiment.SCHEDULE_SPECS
-    defaults = {k: p.default for k, p in
-                inspect.signature(experiment.compare).parameters.items()}
+    defaults = {
+        k: p.default
+        for k, p in inspect.signature(experiment.compare).parameters.items()
+    }
     args = cli.build_parser().parse_args(["compare"])
-    for name in ("model", "label_smoothing", "label_noise", "epochs",
-                 "seeds", "batch_size", "train_size", "validation_size"):
+    for name in (
+        "model",
+        "label_smoothing",
+        "label_noise",
+        "epochs",
+        "seeds",
+        "batch_size",
+        "train_size",
+        "validation_size",
+    ):
         assert getattr(args, name) == defaults[name], name
 
 
 # Choosing the backend before Keras is imported.
+
 
 @pytest.fixture
 def no_backend_configured(monkeypatch, tmp_path):
@@ -227,19 +280,25 @@ def installed_only(monkeypatch, *names):
     monkeypatch.setattr(cli, "_installed", lambda module: module in names)
 
 
-def test_default_backend_when_nothing_is_set(no_backend_configured,
-                                             monkeypatch):
+def test_default_backend_when_nothing_is_set(
+    no_backend_configured, monkeypatch
+):
     installed_only(monkeypatch, "tensorflow", "jax", "torch")
     assert cli.choose_backend() == ("tensorflow", None)  # Keras' default
     installed_only(monkeypatch, "jax", "torch")
     assert cli.choose_backend() == (
-        "jax", "KERAS_BACKEND is not set and Keras' default, tensorflow, "
-               "is not installed")
+        "jax",
+        "KERAS_BACKEND is not set and Keras' default, tensorflow, "
+        "is not installed",
+    )
     installed_only(monkeypatch, "torch")
     assert cli.choose_backend()[0] == "torch"
     installed_only(monkeypatch)
-    with pytest.raises(cli.UsageError, match="^no Keras backend is "
-                       r"installed \(jax, tensorflow or torch\)"):
+    with pytest.raises(
+        cli.UsageError,
+        match="^no Keras backend is "
+        r"installed \(jax, tensorflow or torch\)",
+    ):
         cli.choose_backend()
 
 
@@ -253,37 +312,47 @@ def test_keras_json_backend(no_backend_configured, monkeypatch):
     path = str(home / "keras.json")
     assert cli.keras_config_path() == path
     assert cli.choose_backend() == (
-        "jax", f"{path} names tensorflow, which is not installed")
+        "jax",
+        f"{path} names tensorflow, which is not installed",
+    )
     (home / "keras.json").write_text(json.dumps({"backend": "torch"}))
     assert cli.choose_backend() == ("torch", None)
     (home / "keras.json").write_text("{not json")
     assert cli.choose_backend()[0] == "jax"
 
 
-def test_explicit_backend_is_honoured_or_refused(no_backend_configured,
-                                                 monkeypatch):
+def test_explicit_backend_is_honoured_or_refused(
+    no_backend_configured, monkeypatch
+):
     installed_only(monkeypatch, "jax", "torch")
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     assert cli.choose_backend("torch") == ("torch", None)
     assert cli.choose_backend() == ("jax", None)
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
-    with pytest.raises(cli.UsageError, match=(
+    with pytest.raises(
+        cli.UsageError,
+        match=(
             r"^KERAS_BACKEND=tensorflow: tensorflow is not installed "
-            r"\(installed backends: jax, torch\)")):
+            r"\(installed backends: jax, torch\)"
+        ),
+    ):
         cli.choose_backend()
     with pytest.raises(cli.UsageError, match="^--backend tensorflow: "):
         cli.choose_backend("tensorflow")
 
 
-@pytest.mark.parametrize("argv, orig_argv, expected", [
-    (["/venv/bin/keras-ls", "compare"], None, True),
-    (["-m"], ["python3", "-m", "keras_ls", "compare"], True),
-    (["-m"], ["python3", "-X", "utf8", "-mkeras_ls"], True),
-    (["-m"], ["python3", "-m", "pytest"], False),
-    (["/venv/bin/pytest"], None, False),
-    (["-c"], ["python3", "-c", "import keras_ls"], False),
-    ([], None, False),
-])
+@pytest.mark.parametrize(
+    "argv, orig_argv, expected",
+    [
+        (["/venv/bin/keras-ls", "compare"], None, True),
+        (["-m"], ["python3", "-m", "keras_ls", "compare"], True),
+        (["-m"], ["python3", "-X", "utf8", "-mkeras_ls"], True),
+        (["-m"], ["python3", "-m", "pytest"], False),
+        (["/venv/bin/pytest"], None, False),
+        (["-c"], ["python3", "-c", "import keras_ls"], False),
+        ([], None, False),
+    ],
+)
 def test_started_as_command(argv, orig_argv, expected):
     import keras_ls
 
@@ -298,9 +367,11 @@ def test_lazy_public_names():
         assert name in dir(keras_ls)
     assert keras_ls.report.write is not None
     assert keras_ls.metrics.ExpectedCalibrationError.__module__ == (
-        "keras_ls.metrics")
+        "keras_ls.metrics"
+    )
     assert keras_ls.LabelSmoothingCrossentropy is (
-        keras_ls.losses.LabelSmoothingCrossentropy)
+        keras_ls.losses.LabelSmoothingCrossentropy
+    )
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         keras_ls.nope  # noqa: B018
 
@@ -333,14 +404,30 @@ def run_blocked(tmp_path, blocked, *argv, env=None, python_m=True):
     (site / "sitecustomize.py").write_text(BLOCKER)
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("KERAS_BACKEND", "KERAS_HOME", "PYTHONPATH")}
-    base.update(HOME=str(home), PYTHONPATH=str(site),
-                KERAS_LS_TEST_BLOCK=",".join(blocked), **(env or {}))
-    command = ([sys.executable, "-m", "keras_ls"] if python_m else
-               [os.path.join(os.path.dirname(sys.executable), "keras-ls")])
-    return subprocess.run(command + list(argv), capture_output=True,
-                          text=True, env=base, cwd=ROOT, timeout=300)
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KERAS_BACKEND", "KERAS_HOME", "PYTHONPATH")
+    }
+    base.update(
+        HOME=str(home),
+        PYTHONPATH=str(site),
+        KERAS_LS_TEST_BLOCK=",".join(blocked),
+        **(env or {}),
+    )
+    command = (
+        [sys.executable, "-m", "keras_ls"]
+        if python_m
+        else [os.path.join(os.path.dirname(sys.executable), "keras-ls")]
+    )
+    return subprocess.run(
+        command + list(argv),
+        capture_output=True,
+        text=True,
+        env=base,
+        cwd=ROOT,
+        timeout=300,
+    )
 
 
 def first_installed(*names):
@@ -355,7 +442,8 @@ def test_version_without_importing_keras(tmp_path):
     proc = run_blocked(tmp_path, ["keras", "tensorflow"], "--version")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (
-        f"keras-ls {keras_ls.__version__}, Keras {keras.__version__}\n")
+        f"keras-ls {keras_ls.__version__}, Keras {keras.__version__}\n"
+    )
     script = os.path.join(os.path.dirname(sys.executable), "keras-ls")
     if os.path.exists(script):  # the console script, as installed
         proc = run_blocked(tmp_path, ["keras"], "--version", python_m=False)
@@ -368,13 +456,14 @@ def test_help_without_a_configured_backend_says_which_is_used(tmp_path):
     if picked is None:
         pytest.skip("needs jax or torch")
     # Keras blocked as well: --help must not import it.
-    proc = run_blocked(tmp_path, ["keras", "tensorflow"], "compare",
-                       "--help")
+    proc = run_blocked(tmp_path, ["keras", "tensorflow"], "compare", "--help")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     help_text = " ".join(proc.stdout.split())
-    assert (f"here: {picked}, because KERAS_BACKEND is not set and Keras' "
-            "default, tensorflow, is not installed") in help_text
+    assert (
+        f"here: {picked}, because KERAS_BACKEND is not set and Keras' "
+        "default, tensorflow, is not installed"
+    ) in help_text
 
 
 def test_run_without_a_configured_backend_picks_one(tmp_path):
@@ -383,29 +472,34 @@ def test_run_without_a_configured_backend_picks_one(tmp_path):
         pytest.skip("needs jax or torch")
     empty = tmp_path / "empty"
     empty.mkdir()
-    proc = run_blocked(tmp_path, ["tensorflow"], "compare", "--data-dir",
-                       str(empty))
+    proc = run_blocked(
+        tmp_path, ["tensorflow"], "compare", "--data-dir", str(empty)
+    )
     assert proc.returncode == 2
     note, error = proc.stderr.strip().splitlines()[-2:]
     assert note == (
         f"keras-ls: using the {picked} backend: KERAS_BACKEND is not set "
         "and Keras' default, tensorflow, is not installed (choose one with "
-        "--backend or KERAS_BACKEND)")
+        "--backend or KERAS_BACKEND)"
+    )
     # Keras was imported with that backend and got as far as the data.
-    assert error.startswith("keras-ls: error: Fashion-MNIST was not found "
-                            f"in --data-dir {empty} ")
+    assert error.startswith(
+        f"keras-ls: error: Fashion-MNIST was not found in --data-dir {empty} "
+    )
     assert "Traceback" not in proc.stderr
 
 
 def test_no_backend_installed_one_line_and_status_2(tmp_path):
-    proc = run_blocked(tmp_path, ["tensorflow", "jax", "torch"], "compare",
-                       "--epochs", "1")
+    proc = run_blocked(
+        tmp_path, ["tensorflow", "jax", "torch"], "compare", "--epochs", "1"
+    )
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
         "keras-ls: error: no Keras backend is installed (jax, tensorflow or "
         "torch); install one, e.g. pip install jax (or tensorflow, torch), "
-        "then choose it with --backend"]
+        "then choose it with --backend"
+    ]
 
 
 def test_backend_option_is_honoured_and_recorded(tmp_path):
@@ -414,22 +508,40 @@ def test_backend_option_is_honoured_and_recorded(tmp_path):
     folder = tiny_folder(tmp_path / "fm", n_train=64, n_test=16)
     out_dir = tmp_path / "out"
     proc = run_blocked(
-        tmp_path, [], "compare", "--backend", "torch", "--data-dir", folder,
-        "--epochs", "1", "--seeds", "1", "--batch-size", "32",
-        "--label-smoothing", "0.1", "--out", str(out_dir), "--quiet",
-        env={"KERAS_BACKEND": "jax"})
+        tmp_path,
+        [],
+        "compare",
+        "--backend",
+        "torch",
+        "--data-dir",
+        folder,
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--batch-size",
+        "32",
+        "--label-smoothing",
+        "0.1",
+        "--out",
+        str(out_dir),
+        "--quiet",
+        env={"KERAS_BACKEND": "jax"},
+    )
     assert proc.returncode == 0, proc.stderr
     results = json.loads((out_dir / "results.json").read_text())
     assert results["config"]["backend"] == "torch"
     assert results["command"].startswith(
-        "keras-ls compare --backend torch --data-dir ")
-    assert "keras-ls compare --backend torch" in (
-        out_dir / "report.md").read_text()
+        "keras-ls compare --backend torch --data-dir "
+    )
+    assert (
+        "keras-ls compare --backend torch"
+        in (out_dir / "report.md").read_text()
+    )
 
 
 @pytest.mark.parametrize("imports", ["keras, keras_ls", "keras_ls, keras"])
-def test_load_model_in_a_new_process_after_import_keras_ls(tmp_path,
-                                                           imports):
+def test_load_model_in_a_new_process_after_import_keras_ls(tmp_path, imports):
     from keras_ls import callbacks as ls_callbacks
     from keras_ls import losses as ls_losses
     from keras_ls import metrics as ls_metrics
@@ -439,12 +551,22 @@ def test_load_model_in_a_new_process_after_import_keras_ls(tmp_path,
     x = rng.standard_normal((32, 6)).astype("float32")
     y = rng.integers(0, 4, 32).astype("int32")
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
-    model.compile(optimizer="sgd",
-                  loss=ls_losses.LabelSmoothingCrossentropy(0.2),
-                  metrics=[ls_metrics.ExpectedCalibrationError(5)])
+    model.compile(
+        optimizer="sgd",
+        loss=ls_losses.LabelSmoothingCrossentropy(0.2),
+        metrics=[ls_metrics.ExpectedCalibrationError(5)],
+    )
     # The scheduler attaches its ε holder to the model's state.
-    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[
-        ls_callbacks.LabelSmoothingScheduler(ls_schedules.TwoStage(0.2, 1))])
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=16,
+        verbose=0,
+        callbacks=[
+            ls_callbacks.LabelSmoothingScheduler(ls_schedules.TwoStage(0.2, 1))
+        ],
+    )
     path = str(tmp_path / "m.keras")
     model.save(path)
     code = (
@@ -454,10 +576,18 @@ def test_load_model_in_a_new_process_after_import_keras_ls(tmp_path,
         "round(float(m.loss.label_smoothing), 6))\n"
     )
     env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
-    proc = subprocess.run([sys.executable, "-c", code, path],
-                          capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, path],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     # TwoStage(0.2, 1): ε = 0 from epoch 1 on, and that value was saved.
     assert proc.stdout.split() == [
-        "keras_ls.losses", "LabelSmoothingCrossentropy", "0.0"]
+        "keras_ls.losses",
+        "LabelSmoothingCrossentropy",
+        "0.0",
+    ]

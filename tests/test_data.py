@@ -35,10 +35,14 @@ def write_idx(path, array, compress=True):
 def small_arrays(n_train=40, n_test=12, seed=0):
     rng = np.random.default_rng(seed)
     return (
-        (rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-         rng.integers(0, 10, n_train, dtype=np.uint8)),
-        (rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-         rng.integers(0, 10, n_test, dtype=np.uint8)),
+        (
+            rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+            rng.integers(0, 10, n_train, dtype=np.uint8),
+        ),
+        (
+            rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+            rng.integers(0, 10, n_test, dtype=np.uint8),
+        ),
     )
 
 
@@ -46,10 +50,13 @@ def write_folder(folder, arrays, compress=True):
     (x_train, y_train), (x_test, y_test) = arrays
     os.makedirs(folder, exist_ok=True)
     ext = ".gz" if compress else ""
-    for key, array in (("x_train", x_train), ("y_train", y_train),
-                       ("x_test", x_test), ("y_test", y_test)):
-        write_idx(os.path.join(folder, data.FILES[key] + ext), array,
-                  compress)
+    for key, array in (
+        ("x_train", x_train),
+        ("y_train", y_train),
+        ("x_test", x_test),
+        ("y_test", y_test),
+    ):
+        write_idx(os.path.join(folder, data.FILES[key] + ext), array, compress)
     return folder
 
 
@@ -72,8 +79,7 @@ def no_sources(monkeypatch, tmp_path):
 @pytest.mark.parametrize("compress", [True, False])
 def test_read_idx_round_trip(tmp_path, compress):
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    path = write_idx(tmp_path / ("i.gz" if compress else "i"), images,
-                     compress)
+    path = write_idx(tmp_path / ("i.gz" if compress else "i"), images, compress)
     out = read_idx(str(path), rank=3)
     assert out.dtype == np.uint8
     np.testing.assert_array_equal(out, images)
@@ -148,16 +154,16 @@ def test_explicit_data_dir_does_not_fall_back(tmp_path):
 def test_mismatched_counts_name_the_files(tmp_path):
     arrays = small_arrays()
     (x_train, y_train), test = arrays
-    folder = write_folder(str(tmp_path / "fm"),
-                          ((x_train, y_train[:-1]), test))
+    folder = write_folder(str(tmp_path / "fm"), ((x_train, y_train[:-1]), test))
     with pytest.raises(IDXFormatError, match="train-images.*train-labels"):
         load_fashion_mnist(folder)
 
 
 def test_source_order(no_sources, monkeypatch):
     tmp = no_sources
-    env_arrays, cache_arrays, sys_arrays = (small_arrays(seed=s)
-                                            for s in (1, 2, 3))
+    env_arrays, cache_arrays, sys_arrays = (
+        small_arrays(seed=s) for s in (1, 2, 3)
+    )
     write_folder(str(tmp / "system"), sys_arrays)
     (x, _), _ = load_fashion_mnist()
     np.testing.assert_array_equal(x, sys_arrays[0][0])
@@ -167,8 +173,7 @@ def test_source_order(no_sources, monkeypatch):
     (x, _), _ = load_fashion_mnist()
     np.testing.assert_array_equal(x, cache_arrays[0][0])
 
-    monkeypatch.setenv(data.ENV_VAR, write_folder(str(tmp / "env"),
-                                                  env_arrays))
+    monkeypatch.setenv(data.ENV_VAR, write_folder(str(tmp / "env"), env_arrays))
     (x, _), _ = load_fashion_mnist()
     np.testing.assert_array_equal(x, env_arrays[0][0])
 
@@ -205,14 +210,17 @@ def test_return_source_of_the_downloaders(no_sources, monkeypatch):
 
 def test_missing_tfds_is_reported_as_not_installed(no_sources, monkeypatch):
     def no_tfds():
-        raise ModuleNotFoundError("No module named 'tensorflow_datasets'",
-                                  name="tensorflow_datasets")
+        raise ModuleNotFoundError(
+            "No module named 'tensorflow_datasets'", name="tensorflow_datasets"
+        )
 
     monkeypatch.setattr(data, "_from_tfds", no_tfds)
     with pytest.raises(DataNotFoundError) as info:
         load_fashion_mnist()
-    assert ('tfds.load("fashion_mnist")',
-            "tensorflow_datasets not installed") in info.value.tried
+    assert (
+        'tfds.load("fashion_mnist")',
+        "tensorflow_datasets not installed",
+    ) in info.value.tried
 
 
 def test_short_error_text_ends_at_a_word_boundary():
@@ -221,12 +229,15 @@ def test_short_error_text_ends_at_a_word_boundary():
     error = Exception(
         "URL fetch failure on https://storage.googleapis.com/tensorflow/"
         "tf-keras-datasets/train-labels-idx1-ubyte.gz: None -- [Errno -3] "
-        "Temporary failure in name resolution\nsecond line")
+        "Temporary failure in name resolution\nsecond line"
+    )
     text = data._short(error)
-    assert text == ("Exception: URL fetch failure on https://storage."
-                    "googleapis.com/tensorflow/tf-keras-datasets/train-labels"
-                    "-idx1-ubyte.gz: None -- [Errno -3] Temporary failure in "
-                    "name resolution")
+    assert text == (
+        "Exception: URL fetch failure on https://storage."
+        "googleapis.com/tensorflow/tf-keras-datasets/train-labels"
+        "-idx1-ubyte.gz: None -- [Errno -3] Temporary failure in "
+        "name resolution"
+    )
     long = Exception(" ".join(["word"] * 60))
     text = data._short(long, limit=40)
     assert text == "Exception: " + " ".join(["word"] * 8) + " …"
@@ -236,11 +247,15 @@ def test_no_source_lists_every_place_and_how_to_get_data(no_sources):
     with pytest.raises(DataNotFoundError) as info:
         load_fashion_mnist()
     message = str(info.value)
-    for place in ("$KERAS_LS_DATA_DIR", "Keras cache",
-                  str(no_sources / "system"), 'tfds.load("fashion_mnist")',
-                  "keras.datasets.fashion_mnist.load_data()",
-                  "apt-get install dataset-fashion-mnist",
-                  "internet access"):
+    for place in (
+        "$KERAS_LS_DATA_DIR",
+        "Keras cache",
+        str(no_sources / "system"),
+        'tfds.load("fashion_mnist")',
+        "keras.datasets.fashion_mnist.load_data()",
+        "apt-get install dataset-fashion-mnist",
+        "internet access",
+    ):
         assert place in message
     assert len(info.value.tried) == 5
     assert isinstance(info.value, FileNotFoundError)
@@ -256,8 +271,9 @@ def test_keras_datasets_is_the_last_resort(no_sources, monkeypatch):
 
 def test_keras_fallback_calls_keras_datasets(monkeypatch):
     arrays = small_arrays(seed=5)
-    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data",
-                        lambda: arrays)
+    monkeypatch.setattr(
+        keras.datasets.fashion_mnist, "load_data", lambda: arrays
+    )
     (x, _), (_, yt) = data._from_keras()
     np.testing.assert_array_equal(x, arrays[0][0])
     np.testing.assert_array_equal(yt, arrays[1][1])
@@ -313,8 +329,10 @@ def test_as_dataset_type_per_backend():
         assert isinstance(ds, keras.utils.PyDataset)
 
 
-@pytest.mark.skipif(keras.backend.backend() == "tensorflow",
-                    reason="checks that other backends do not import TF")
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow",
+    reason="checks that other backends do not import TF",
+)
 def test_data_path_does_not_import_tensorflow(tmp_path):
     import subprocess
 
@@ -325,10 +343,13 @@ def test_data_path_does_not_import_tensorflow(tmp_path):
         "list(as_dataset(x, y, batch_size=8, shuffle=True, seed=1)); "
         "print('tensorflow' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code, folder], check=True,
-                         capture_output=True, text=True,
-                         env={**os.environ,
-                              "KERAS_BACKEND": keras.backend.backend()})
+    out = subprocess.run(
+        [sys.executable, "-c", code, folder],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": keras.backend.backend()},
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -338,8 +359,9 @@ def test_as_dataset_same_seed_same_order_every_epoch():
 
     def two_epochs(seed):
         seen = []
-        ds = as_dataset(x, y, batch_size=16, shuffle=True, seed=seed,
-                        drop_remainder=True)
+        ds = as_dataset(
+            x, y, batch_size=16, shuffle=True, seed=seed, drop_remainder=True
+        )
         for _ in range(2):
             seen.append(np.concatenate([b[1] for b in batches_of(ds)]))
             if hasattr(ds, "on_epoch_end"):

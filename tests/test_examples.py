@@ -12,19 +12,29 @@ from keras_ls import data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
-HAS_DATA = os.path.isdir(data.SYSTEM_DIR) or bool(
-    os.environ.get(data.ENV_VAR))
+HAS_DATA = os.path.isdir(data.SYSTEM_DIR) or bool(os.environ.get(data.ENV_VAR))
 needs_data = pytest.mark.skipif(
-    not HAS_DATA, reason="Fashion-MNIST not installed "
-                         "(apt-get install dataset-fashion-mnist)")
+    not HAS_DATA,
+    reason="Fashion-MNIST not installed "
+    "(apt-get install dataset-fashion-mnist)",
+)
 
 
 def run_script(name, *args, cwd):
-    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend(),
-           "PYTHONPATH": ROOT, "MPLBACKEND": "Agg"}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": keras.backend.backend(),
+        "PYTHONPATH": ROOT,
+        "MPLBACKEND": "Agg",
+    }
     proc = subprocess.run(
         [sys.executable, os.path.join(EXAMPLES, name), "--small", *args],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return proc.stdout
 
@@ -38,8 +48,9 @@ def test_fashion_mnist_compare(tmp_path):
 
 @needs_data
 def test_epsilon_schedules(tmp_path):
-    out = run_script("epsilon_schedules.py", "--out",
-                     str(tmp_path / "eps.png"), cwd=tmp_path)
+    out = run_script(
+        "epsilon_schedules.py", "--out", str(tmp_path / "eps.png"), cwd=tmp_path
+    )
     # --small: 4 epochs; two-stage switches at int(0.6 * 4) = 2.
     assert "two-stage: 0.1 for 2 epochs, then 0 [0.1, 0.1, 0.0, 0.0]" in out
     assert "cosine: 0.2 -> 0 [0.2, 0.171, 0.1, 0.029]" in out
@@ -62,9 +73,11 @@ def test_sequence_labels(tmp_path):
 
 
 @needs_data
-@pytest.mark.skipif(keras.backend.backend() != "jax",
-                    reason="the notebook runs once, on its default backend "
-                           "(jax); the scripts cover the other backends")
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="the notebook runs once, on its default backend "
+    "(jax); the scripts cover the other backends",
+)
 def test_colab_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
@@ -74,16 +87,23 @@ def test_colab_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PYTHONPATH", ROOT)
-    nb = nbformat.read(os.path.join(EXAMPLES, "colab_fashion_mnist.ipynb"),
-                       as_version=4)
+    nb = nbformat.read(
+        os.path.join(EXAMPLES, "colab_fashion_mnist.ipynb"), as_version=4
+    )
     first = nb.cells[[c.cell_type for c in nb.cells].index("code")]
     assert "KERAS_BACKEND" in first.source
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {
-                                         "path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
     client.execute()
     outputs = "".join(
-        o.get("text", "") for c in nb.cells if c.cell_type == "code"
-        for o in c.get("outputs", []))
+        o.get("text", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
     assert "backend jax" in outputs and "devices:" in outputs
     assert "accuracy:" in outputs and "Δ" in outputs

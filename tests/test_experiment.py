@@ -17,9 +17,19 @@ from keras_ls.experiment import t_quantile_975
 
 # Two-sided 95% t quantiles from printed tables (e.g. NIST/SEMATECH
 # e-Handbook, table 1.3.6.7.2).
-TEXTBOOK_T = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262, 10: 2.228,
-              29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 100: 1.984,
-              120: 1.980}
+TEXTBOOK_T = {
+    1: 12.706,
+    2: 4.303,
+    4: 2.776,
+    9: 2.262,
+    10: 2.228,
+    29: 2.045,
+    30: 2.042,
+    40: 2.021,
+    60: 2.000,
+    100: 1.984,
+    120: 1.980,
+}
 
 
 def separable_data(n_train=256, n_test=64, k=4, size=8, seed=0):
@@ -55,8 +65,9 @@ def test_paired_difference_is_the_t_interval_of_differences():
     assert out["n"] == 4
     np.testing.assert_allclose(out["mean"], d.mean(), rtol=1e-12)
     np.testing.assert_allclose(out["half_width"], half, rtol=1e-6)
-    np.testing.assert_allclose([out["low"], out["high"]],
-                               [d.mean() - half, d.mean() + half], rtol=1e-6)
+    np.testing.assert_allclose(
+        [out["low"], out["high"]], [d.mean() - half, d.mean() + half], rtol=1e-6
+    )
     np.testing.assert_allclose(out["values"], d)
 
 
@@ -88,17 +99,18 @@ def test_flip_labels_is_symmetric_noise():
 
 
 def test_flip_labels_rejects_bad_fraction():
-    with pytest.raises(ValueError, match="label_noise.*Received: "
-                                         "label_noise=1.0"):
+    with pytest.raises(
+        ValueError, match="label_noise.*Received: label_noise=1.0"
+    ):
         flip_labels(np.zeros(4), 1.0)
 
 
 def test_evaluate_predictions_against_hand_computation():
     y = np.array([0, 1, 2, 2])
-    probs = np.array([[0.7, 0.2, 0.1],
-                      [0.1, 0.6, 0.3],
-                      [0.5, 0.1, 0.4],
-                      [0.0, 0.0, 1.0]], np.float32)
+    probs = np.array(
+        [[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.5, 0.1, 0.4], [0.0, 0.0, 1.0]],
+        np.float32,
+    )
     out = evaluate_predictions(y, probs, num_bins=10)
     conf = np.array([0.7, 0.6, 0.5, 1.0])
     correct = np.array([1, 1, 0, 1.0])
@@ -121,8 +133,7 @@ def test_evaluate_predictions_against_hand_computation():
 def test_largest_confidence_drop_only_counts_examples_both_get_right():
     y = np.array([0, 1, 1, 0])
     base = np.array([[0.99, 0.01], [0.1, 0.9], [0.2, 0.8], [0.6, 0.4]])
-    other = np.array([[0.45, 0.55], [0.3, 0.7], [0.26, 0.74],
-                      [0.55, 0.45]])
+    other = np.array([[0.45, 0.55], [0.3, 0.7], [0.26, 0.74], [0.55, 0.45]])
     # Example 0 dropped most but is wrong for `other`; 1 dropped 0.2,
     # 2 dropped 0.06, 3 dropped 0.05.
     out = largest_confidence_drop(y, base, other)
@@ -136,11 +147,13 @@ def test_largest_confidence_drop_only_counts_examples_both_get_right():
 def test_built_in_models():
     mlp = build_model("mlp")
     assert mlp.count_params() == (784 * 256 + 256) + (256 * 128 + 128) + (
-        128 * 10 + 10)
+        128 * 10 + 10
+    )
     cnn = build_model("cnn", input_shape=(12, 12, 1), num_classes=3)
     # 12 -> conv 10 -> pool 5 -> conv 3 -> pool 1: 64 features.
     assert cnn.count_params() == (9 * 32 + 32) + (9 * 32 * 64 + 64) + (
-        64 * 128 + 128) + (128 * 3 + 3)
+        64 * 128 + 128
+    ) + (128 * 3 + 3)
     assert tuple(cnn.output.shape) == (None, 3)
     assert any(isinstance(layer, keras.layers.Conv2D) for layer in cnn.layers)
     with pytest.raises(ValueError, match="model.*Received: model='resnet'"):
@@ -151,26 +164,47 @@ def test_zero_smoothing_variant_reproduces_the_baseline_exactly():
     """Identical initial weights, labels (with noise) and batch order: an
     ε = 0 "variant" must train exactly like the baseline."""
     data = separable_data()
-    result = compare(data, label_smoothing=0.0, label_noise=0.25, epochs=2,
-                     seeds=[3], batch_size=32, verbose=0)
+    result = compare(
+        data,
+        label_smoothing=0.0,
+        label_noise=0.25,
+        epochs=2,
+        seeds=[3],
+        batch_size=32,
+        verbose=0,
+    )
     base = result.metrics["baseline"]
     same = result.metrics["smoothed"]
     for metric in experiment.METRICS:
         assert len(base[metric]) == 1
         # equal_nan: with no wrong prediction, confidence_incorrect is NaN.
-        np.testing.assert_allclose(same[metric], base[metric], atol=1e-6,
-                                   err_msg=metric, equal_nan=True)
+        np.testing.assert_allclose(
+            same[metric],
+            base[metric],
+            atol=1e-6,
+            err_msg=metric,
+            equal_nan=True,
+        )
     assert abs(result.differences["smoothed"]["nll"]["mean"]) < 1e-6
-    np.testing.assert_allclose(result.histories["smoothed"][0]["loss"],
-                               result.histories["baseline"][0]["loss"],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        result.histories["smoothed"][0]["loss"],
+        result.histories["baseline"][0]["loss"],
+        rtol=1e-6,
+    )
     assert len(result.histories["baseline"][0]["loss"]) == 2
 
 
 def test_smoothing_lowers_confidence_and_the_result_serializes(tmp_path):
     data = separable_data()
-    result = compare(data, label_smoothing=0.3, epochs=3, seeds=2,
-                     batch_size=32, validation_size=0, verbose=0)
+    result = compare(
+        data,
+        label_smoothing=0.3,
+        epochs=3,
+        seeds=2,
+        batch_size=32,
+        validation_size=0,
+        verbose=0,
+    )
     conf = result.metrics
     # A perfectly fitted model at ε = 0.3, K = 4 has confidence
     # 1 - 0.3 + 0.3 / 4 = 0.775 (Adam overshoots it early in training);
@@ -178,8 +212,10 @@ def test_smoothing_lowers_confidence_and_the_result_serializes(tmp_path):
     for seed in range(2):
         assert conf["baseline"]["accuracy"][seed] > 0.9
         assert conf["smoothed"]["confidence_correct"][seed] < 0.9
-        assert (conf["baseline"]["confidence_correct"][seed]
-                > conf["smoothed"]["confidence_correct"][seed] + 0.1)
+        assert (
+            conf["baseline"]["confidence_correct"][seed]
+            > conf["smoothed"]["confidence_correct"][seed] + 0.1
+        )
     d = result.differences["smoothed"]["confidence"]
     assert d["mean"] < -0.1 and max(d["values"]) < 0
     assert d["n"] == 2 and d["half_width"] > 0
@@ -187,29 +223,43 @@ def test_smoothing_lowers_confidence_and_the_result_serializes(tmp_path):
     i = ex["index"]
     y_test = data[1][1]
     assert ex["label"] == int(y_test[i])
-    np.testing.assert_allclose(ex["probs_baseline"],
-                               result.test_probs["baseline"][i], rtol=1e-6)
+    np.testing.assert_allclose(
+        ex["probs_baseline"], result.test_probs["baseline"][i], rtol=1e-6
+    )
     assert np.argmax(ex["probs_other"]) == ex["label"]
     as_json = json.loads(report.to_json(result))
     assert as_json["config"]["label_smoothing"] == 0.3
     assert as_json["metrics"]["smoothed"]["confidence"] == pytest.approx(
-        conf["smoothed"]["confidence"])
-    assert result.config["jit_compile"] is (
-        keras.backend.backend() != "torch")
+        conf["smoothed"]["confidence"]
+    )
+    assert result.config["jit_compile"] is (keras.backend.backend() != "torch")
 
 
 def test_single_seed_interval_is_null_in_json():
-    metrics = {v: {m: [0.5] for m in experiment.METRICS}
-               for v in ("baseline", "smoothed")}
+    metrics = {
+        v: {m: [0.5] for m in experiment.METRICS}
+        for v in ("baseline", "smoothed")
+    }
     result = experiment.ComparisonResult(
-        config={"model": "mlp", "epochs": 1, "label_noise": 0.0,
-                "dataset": "custom"},
-        seeds=[0], variants={"baseline": "ε = 0", "smoothed": "ε = 0.1"},
+        config={
+            "model": "mlp",
+            "epochs": 1,
+            "label_noise": 0.0,
+            "dataset": "custom",
+        },
+        seeds=[0],
+        variants={"baseline": "ε = 0", "smoothed": "ε = 0.1"},
         metrics=metrics,
-        differences={"smoothed": {m: paired_difference([0.5], [0.5])
-                                  for m in experiment.METRICS}},
-        histories={}, examples={"smoothed": None},
-        test_labels=np.zeros(1), test_probs={})
+        differences={
+            "smoothed": {
+                m: paired_difference([0.5], [0.5]) for m in experiment.METRICS
+            }
+        },
+        histories={},
+        examples={"smoothed": None},
+        test_labels=np.zeros(1),
+        test_probs={},
+    )
     text = report.to_json(result)
     assert "NaN" not in text
     parsed = json.loads(text)
@@ -217,18 +267,21 @@ def test_single_seed_interval_is_null_in_json():
     assert parsed["differences"]["smoothed"]["accuracy"]["mean"] == 0.0
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"epochs": 0}, "epochs.*>= 1.*Received: epochs=0"),
-    ({"epochs": -3}, "epochs.*Received: epochs=-3"),
-    ({"model": "resnet"}, "model.*Received: model='resnet'"),
-    ({"seeds": 0}, "seeds.*Received: seeds=0"),
-    ({"seeds": []}, "seeds.*Received: seeds=\\[\\]"),
-    ({"label_noise": 1.5}, "label_noise.*Received: label_noise=1.5"),
-    ({"label_smoothing": None}, "Nothing to compare"),
-    ({"label_smoothing": 1.0}, "label_smoothing.*Received"),
-    ({"batch_size": 1000}, "batch_size.*at most.*64.*1000"),
-    ({"schedule": "zigzag:1"}, "schedule.*two-stage.*zigzag"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"epochs": 0}, "epochs.*>= 1.*Received: epochs=0"),
+        ({"epochs": -3}, "epochs.*Received: epochs=-3"),
+        ({"model": "resnet"}, "model.*Received: model='resnet'"),
+        ({"seeds": 0}, "seeds.*Received: seeds=0"),
+        ({"seeds": []}, "seeds.*Received: seeds=\\[\\]"),
+        ({"label_noise": 1.5}, "label_noise.*Received: label_noise=1.5"),
+        ({"label_smoothing": None}, "Nothing to compare"),
+        ({"label_smoothing": 1.0}, "label_smoothing.*Received"),
+        ({"batch_size": 1000}, "batch_size.*at most.*64.*1000"),
+        ({"schedule": "zigzag:1"}, "schedule.*two-stage.*zigzag"),
+    ],
+)
 def test_compare_rejects_bad_arguments_before_training(kwargs, match):
     data = separable_data(n_train=64, n_test=16)
     with pytest.raises(ValueError, match=match):
@@ -244,19 +297,31 @@ def test_schedule_specs():
         assert cos(e) == pytest.approx(expected, abs=1e-7)
     lin = experiment.parse_schedule("linear:0.2:0", epochs=4)
     assert [lin(e) for e in range(5)] == pytest.approx(
-        [0.2, 0.15, 0.1, 0.05, 0.0])
+        [0.2, 0.15, 0.1, 0.05, 0.0]
+    )
     assert experiment.parse_schedule("constant:0.05", epochs=3)(2) == (
-        pytest.approx(0.05))
-    for bad in ("cosine", "cosine:0.2", "two-stage:x:3", "cosine:1.5:0",
-                "spiral:0.1:0"):
+        pytest.approx(0.05)
+    )
+    for bad in (
+        "cosine",
+        "cosine:0.2",
+        "two-stage:x:3",
+        "cosine:1.5:0",
+        "spiral:0.1:0",
+    ):
         with pytest.raises(ValueError, match="schedule"):
             experiment.parse_schedule(bad, epochs=10)
 
 
 def test_scheduled_variant_and_monitor_curves():
-    result = compare(separable_data(n_train=128, n_test=32),
-                     label_smoothing=None, schedule="two-stage:0.2:1",
-                     epochs=2, seeds=1, batch_size=32)
+    result = compare(
+        separable_data(n_train=128, n_test=32),
+        label_smoothing=None,
+        schedule="two-stage:0.2:1",
+        epochs=2,
+        seeds=1,
+        batch_size=32,
+    )
     assert list(result.variants) == ["baseline", "scheduled"]
     history = result.histories["scheduled"][0]
     # The ε the compiled step used, as logged by the scheduler.
@@ -270,8 +335,7 @@ def test_scheduled_variant_and_monitor_curves():
 def marked_data(n_train=240, n_test=64):
     """separable_data whose test images carry a value (77) that no
     training image has anywhere: its last row."""
-    (x, y), (x_test, y_test) = separable_data(n_train=n_train,
-                                              n_test=n_test)
+    (x, y), (x_test, y_test) = separable_data(n_train=n_train, n_test=n_test)
     x_test = x_test.copy()
     x_test[:, -1, :] = 77
     assert not (x == 77).any()
@@ -323,8 +387,14 @@ def test_test_set_is_used_only_after_training(monkeypatch):
     monkeypatch.setattr(keras.Model, "fit", spy_fit)
     monkeypatch.setattr(experiment, "_evaluate_on_test", spy_test)
     data = marked_data()
-    result = compare(data, label_smoothing=0.1, epochs=2, seeds=[0, 1],
-                     batch_size=32, validation_size=40)
+    result = compare(
+        data,
+        label_smoothing=0.1,
+        epochs=2,
+        seeds=[0, 1],
+        batch_size=32,
+        validation_size=40,
+    )
     # 2 seeds x 2 models, each: fit, 2 watched epochs, then the test set.
     assert events == ["fit", "validation", "validation", "test"] * 4
     assert len(watched) == len(fitted) == 4
@@ -355,16 +425,19 @@ def test_validation_size_default_and_zero():
     assert result.config["num_validation"] == 20
     assert result.config["num_train"] == 220
     assert experiment.default_validation_size(60000) == 5000
-    nothing = compare(data, epochs=1, seeds=1, batch_size=32,
-                      validation_size=0)
+    nothing = compare(data, epochs=1, seeds=1, batch_size=32, validation_size=0)
     assert nothing.config["num_train"] == 240
-    assert not any(k.startswith("val_")
-                   for k in nothing.histories["baseline"][0])
-    with pytest.raises(ValueError, match="batch_size.*validation_size=230"
-                                         ".*10 of 240.*batch_size=32"):
+    assert not any(
+        k.startswith("val_") for k in nothing.histories["baseline"][0]
+    )
+    with pytest.raises(
+        ValueError,
+        match="batch_size.*validation_size=230.*10 of 240.*batch_size=32",
+    ):
         compare(data, validation_size=230, batch_size=32)
-    with pytest.raises(ValueError, match="validation_size.*Received: "
-                                         "validation_size=-1"):
+    with pytest.raises(
+        ValueError, match="validation_size.*Received: validation_size=-1"
+    ):
         compare(data, validation_size=-1)
 
 
@@ -377,18 +450,29 @@ def test_fixed_epsilon_and_constant_schedule_train_bitwise_identical():
     (x, y), _ = separable_data(n_train=512)
     x = x[..., None].astype(np.float32) / 255
     keras.utils.set_random_seed(0)
-    initial = build_model("mlp", input_shape=x.shape[1:],
-                          num_classes=4).get_weights()
+    initial = build_model(
+        "mlp", input_shape=x.shape[1:], num_classes=4
+    ).get_weights()
     trained = []
-    for variant in (experiment.Variant("fixed", 0.1),
-                    experiment.Variant("constant", 0.1,
-                                       schedules.Constant(0.1))):
+    for variant in (
+        experiment.Variant("fixed", 0.1),
+        experiment.Variant("constant", 0.1, schedules.Constant(0.1)),
+    ):
         net = build_model("mlp", input_shape=x.shape[1:], num_classes=4)
         net.set_weights(initial)
         experiment._train_variant(
-            net, variant, (x, y.astype(np.int32)), None, seed=0, epochs=2,
-            batch_size=32, learning_rate=1e-3, num_bins=15,
-            jit_compile=keras.backend.backend() != "torch", verbose=0)
+            net,
+            variant,
+            (x, y.astype(np.int32)),
+            None,
+            seed=0,
+            epochs=2,
+            batch_size=32,
+            learning_rate=1e-3,
+            num_bins=15,
+            jit_compile=keras.backend.backend() != "torch",
+            verbose=0,
+        )
         trained.append(net.get_weights())
     assert not np.array_equal(trained[0][0], initial[0])
     for a, b in zip(*trained):
@@ -396,25 +480,37 @@ def test_fixed_epsilon_and_constant_schedule_train_bitwise_identical():
 
 
 def test_fixed_and_constant_schedule_give_the_same_result():
-    result = compare(separable_data(n_train=256, n_test=64),
-                     label_smoothing=0.1, schedule="constant:0.1", epochs=2,
-                     seeds=1, batch_size=32)
-    np.testing.assert_array_equal(result.test_probs["smoothed"],
-                                  result.test_probs["scheduled"])
-    assert (result.metrics["smoothed"]["nll"]
-            == result.metrics["scheduled"]["nll"])
+    result = compare(
+        separable_data(n_train=256, n_test=64),
+        label_smoothing=0.1,
+        schedule="constant:0.1",
+        epochs=2,
+        seeds=1,
+        batch_size=32,
+    )
+    np.testing.assert_array_equal(
+        result.test_probs["smoothed"], result.test_probs["scheduled"]
+    )
+    assert (
+        result.metrics["smoothed"]["nll"] == result.metrics["scheduled"]["nll"]
+    )
 
 
-@pytest.mark.parametrize("schedule, epochs", [
-    ("two-stage:0.1:3", 3), ("two-stage:0.1:7", 3), (None, 4)])
+@pytest.mark.parametrize(
+    "schedule, epochs",
+    [("two-stage:0.1:3", 3), ("two-stage:0.1:7", 3), (None, 4)],
+)
 def test_two_stage_switch_at_or_after_the_end_warns(schedule, epochs):
     from keras_ls import schedules
 
     if schedule is None:  # a schedule object, not a spec
         schedule = schedules.TwoStage(0.2, switch=4)
     data = separable_data(n_train=64, n_test=16)
-    with pytest.warns(UserWarning, match=r"switches to ε = 0 at epoch "
-                      r"\d.*only \d epochs"):
+    with pytest.warns(
+        UserWarning,
+        match=r"switches to ε = 0 at epoch "
+        r"\d.*only \d epochs",
+    ):
         # batch_size fails after the schedule is checked, before training.
         with pytest.raises(ValueError, match="batch_size"):
             compare(data, schedule=schedule, epochs=epochs, batch_size=1000)
@@ -427,8 +523,7 @@ def test_two_stage_switch_before_the_end_does_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="batch_size"):
-            compare(data, schedule="two-stage:0.1:2", epochs=3,
-                    batch_size=1000)
+            compare(data, schedule="two-stage:0.1:2", epochs=3, batch_size=1000)
 
 
 def test_result_records_the_call_data_source_and_versions():
@@ -436,17 +531,24 @@ def test_result_records_the_call_data_source_and_versions():
 
     import keras_ls
 
-    result = compare(separable_data(n_train=128, n_test=32), epochs=1,
-                     seeds=[2], batch_size=32, label_noise=0.1)
+    result = compare(
+        separable_data(n_train=128, n_test=32),
+        epochs=1,
+        seeds=[2],
+        batch_size=32,
+        label_noise=0.1,
+    )
     assert result.config["call"] == (
         "keras_ls.compare(data=<arrays>, label_noise=0.1, epochs=1, "
-        "seeds=[2], batch_size=32)")
+        "seeds=[2], batch_size=32)"
+    )
     assert result.config["data_source"] == "arrays passed as `data`"
     env = result.environment
     backend = keras.backend.backend()
     assert env["backend"] == backend
-    assert env["backend_version"] == importlib.import_module(
-        backend).__version__
+    assert (
+        env["backend_version"] == importlib.import_module(backend).__version__
+    )
     assert env["keras"] == keras.__version__
     assert env["keras_ls"] == keras_ls.__version__
     assert json.loads(report.to_json(result))["environment"] == env

@@ -41,10 +41,10 @@ def test_matches_keras_categorical_crossentropy_on_one_hot(k, eps):
         from_logits=True, label_smoothing=eps
     )
     ours = LabelSmoothingCrossentropy(eps)
-    np.testing.assert_allclose(float(ours(onehot, logits)), expected,
-                               rtol=1e-5)
-    np.testing.assert_allclose(float(keras_cce(onehot, logits)), expected,
-                               rtol=1e-5)
+    np.testing.assert_allclose(float(ours(onehot, logits)), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(keras_cce(onehot, logits)), expected, rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("k", [2, 10, 1000])
@@ -56,10 +56,12 @@ def test_sparse_matches_pytorch_formula_with_ignore_index(k, eps, ignore):
         labels[::3] = ignore
     expected, per = reference.torch_formula(labels, logits, eps, ignore)
     loss = LabelSmoothingCrossentropy(eps, ignore_class=ignore)
-    np.testing.assert_allclose(float(loss(labels, logits)), expected,
-                               rtol=1e-5, atol=1e-6)
-    values = label_smoothing_crossentropy(labels, logits, eps,
-                                          ignore_class=ignore)
+    np.testing.assert_allclose(
+        float(loss(labels, logits)), expected, rtol=1e-5, atol=1e-6
+    )
+    values = label_smoothing_crossentropy(
+        labels, logits, eps, ignore_class=ignore
+    )
     np.testing.assert_allclose(np_(values), per, rtol=1e-5, atol=1e-6)
 
 
@@ -108,8 +110,9 @@ def test_soft_targets_match_keras():
         from_logits=True, label_smoothing=0.15
     )
     ours = LabelSmoothingCrossentropy(0.15, sparse=False)
-    np.testing.assert_allclose(float(ours(soft, logits)),
-                               float(keras_cce(soft, logits)), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(ours(soft, logits)), float(keras_cce(soft, logits)), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("convention", ["uniform", "others"])
@@ -123,10 +126,14 @@ def test_perfect_fit_reaches_minimum_loss(convention, eps):
         log_targets = np.where(targets > 0, 0.0, -1e4).astype("float32")
     loss = LabelSmoothingCrossentropy(eps, convention=convention)
     expected = -(targets * np.log(np.where(targets > 0, targets, 1))).sum(-1)
-    np.testing.assert_allclose(minimum_loss(eps, k, convention),
-                               expected.mean(), atol=1e-12)
-    np.testing.assert_allclose(float(loss(labels, log_targets)),
-                               minimum_loss(eps, k, convention), atol=1e-5)
+    np.testing.assert_allclose(
+        minimum_loss(eps, k, convention), expected.mean(), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        float(loss(labels, log_targets)),
+        minimum_loss(eps, k, convention),
+        atol=1e-5,
+    )
 
 
 def test_minimum_loss_reference_values():
@@ -135,8 +142,12 @@ def test_minimum_loss_reference_values():
         top, rest = 1 - eps + eps / k, eps / k
         return -(top * math.log(top) + (k - 1) * rest * math.log(rest))
 
-    for eps, expected in [(0.05, 0.282), (0.1, 0.500), (0.2, 0.867),
-                          (0.3, 1.177)]:
+    for eps, expected in [
+        (0.05, 0.282),
+        (0.1, 0.500),
+        (0.2, 0.867),
+        (0.3, 1.177),
+    ]:
         assert round(minimum_loss(eps, 10), 3) == expected
         assert minimum_loss(eps, 10) == pytest.approx(entropy(eps, 10))
 
@@ -149,13 +160,21 @@ def test_from_probabilities_clips_like_keras():
     onehot = np.eye(4, dtype="float32")[labels]
     keras_cce = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
     ours = LabelSmoothingCrossentropy(0.1, from_logits=False)
-    np.testing.assert_allclose(float(ours(labels, probs)),
-                               float(keras_cce(onehot, probs)), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(ours(labels, probs)), float(keras_cce(onehot, probs)), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize(
-    "reduction", ["sum_over_batch_size", "sum", "mean",
-                  "mean_with_sample_weight", "none", None]
+    "reduction",
+    [
+        "sum_over_batch_size",
+        "sum",
+        "mean",
+        "mean_with_sample_weight",
+        "none",
+        None,
+    ],
 )
 def test_reductions_and_sample_weight_match_keras(reduction):
     logits, labels = random_problem(10, 5)
@@ -202,8 +221,9 @@ def test_gradient_matches_softmax_minus_target():
     k, eps = 6, 0.2
     logits, labels = random_problem(5, k)
     loss = LabelSmoothingCrossentropy(eps, reduction="sum")
-    _, grad = value_and_grad(lambda z: loss(labels, z),
-                             ops.convert_to_tensor(logits))
+    _, grad = value_and_grad(
+        lambda z: loss(labels, z), ops.convert_to_tensor(logits)
+    )
     expected = np.exp(reference.log_softmax(logits)) - (
         reference.smoothed_targets(labels, k, eps)
     )
@@ -242,13 +262,16 @@ def test_bfloat16_loss_keeps_integer_labels_exact():
     value = loss(labels, logits_bf16)
     assert keras.backend.standardize_dtype(value.dtype) == "bfloat16"
     # bfloat16 keeps 8 significant bits of the result only.
-    np.testing.assert_allclose(float(ops.cast(value, "float32")), expected,
-                               rtol=1e-2)
+    np.testing.assert_allclose(
+        float(ops.cast(value, "float32")), expected, rtol=1e-2
+    )
     f32 = LabelSmoothingCrossentropy(0.1)(labels, logits_bf16)
     np.testing.assert_allclose(float(f32), expected, rtol=1e-5)
     # Keras' own loss casts the labels to bfloat16 (49_997 -> 49_920).
-    assert float(np_(ops.cast(ops.cast(labels, "bfloat16"), "float32"))[0]) \
+    assert (
+        float(np_(ops.cast(ops.cast(labels, "bfloat16"), "float32"))[0])
         != 49_997
+    )
 
 
 def test_keras_mask_is_respected_like_keras():
@@ -263,11 +286,16 @@ def test_keras_mask_is_respected_like_keras():
     keras_cce = keras.losses.CategoricalCrossentropy(
         from_logits=True, label_smoothing=0.1
     )
-    expected = float(keras.ops.convert_to_numpy(
-        keras_cce(np.eye(6, dtype="float32")[labels], logits)))
+    expected = float(
+        keras.ops.convert_to_numpy(
+            keras_cce(np.eye(6, dtype="float32")[labels], logits)
+        )
+    )
     np.testing.assert_allclose(
-        float(keras.ops.convert_to_numpy(ours(labels, logits))), expected,
-        rtol=1e-5)
+        float(keras.ops.convert_to_numpy(ours(labels, logits))),
+        expected,
+        rtol=1e-5,
+    )
     # The mask matters: the unmasked mean over all 10 positions differs.
     unmasked = reference.dense_ce(
         reference.smoothed_targets(labels, 6, 0.1), np_(logits)
@@ -284,14 +312,17 @@ def test_binary_matches_keras():
             from_logits=True, label_smoothing=eps
         )
         ours = BinaryLabelSmoothingCrossentropy(eps)
-        np.testing.assert_allclose(float(ours(targets, logits)),
-                                   float(keras_bce(targets, logits)),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            float(ours(targets, logits)),
+            float(keras_bce(targets, logits)),
+            rtol=1e-5,
+        )
     probs = 1 / (1 + np.exp(-logits))
     keras_bce = keras.losses.BinaryCrossentropy(label_smoothing=0.1)
     ours = BinaryLabelSmoothingCrossentropy(0.1, from_logits=False)
-    np.testing.assert_allclose(float(ours(targets, probs)),
-                               float(keras_bce(targets, probs)), rtol=1e-4)
+    np.testing.assert_allclose(
+        float(ours(targets, probs)), float(keras_bce(targets, probs)), rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize("true_shape", [(3, 1), (3, 2), (3,), (3, 3, 2)])
@@ -306,18 +337,23 @@ def test_binary_refuses_targets_that_would_broadcast(true_shape):
     assert "y_pred.shape=(3, 3)" in str(error.value)
 
 
-@pytest.mark.parametrize("true_shape, pred_shape", [
-    ((4,), (4, 1)), ((4, 1), (4,)), ((4, 1), (4, 1)),
-])
-def test_binary_accepts_a_trailing_one_on_either_side(true_shape,
-                                                      pred_shape):
+@pytest.mark.parametrize(
+    "true_shape, pred_shape",
+    [
+        ((4,), (4, 1)),
+        ((4, 1), (4,)),
+        ((4, 1), (4, 1)),
+    ],
+)
+def test_binary_accepts_a_trailing_one_on_either_side(true_shape, pred_shape):
     targets = np.array([1.0, 0.0, 1.0, 0.0], "float32")
     logits = np.array([2.0, -1.0, 0.5, 3.0], "float32")
     eps = 0.2
     smoothed = targets * (1 - eps) + eps / 2
     expected = np.mean(np.logaddexp(0.0, logits) - smoothed * logits)
     loss = BinaryLabelSmoothingCrossentropy(eps)(
-        targets.reshape(true_shape), logits.reshape(pred_shape))
+        targets.reshape(true_shape), logits.reshape(pred_shape)
+    )
     np.testing.assert_allclose(float(loss), expected, rtol=1e-6)
 
 
@@ -331,13 +367,12 @@ def test_label_smoothing_property_reads_and_assigns_the_variable():
     assert float(np_(var)) == 0.0
     logits, labels = random_problem(4, 3)
     expected = reference.dense_ce(np.eye(3)[labels], logits).mean()
-    np.testing.assert_allclose(float(loss(labels, logits)), expected,
-                               rtol=1e-5)
+    np.testing.assert_allclose(float(loss(labels, logits)), expected, rtol=1e-5)
     var.assign(0.3)
     expected = reference.dense_ce(
-        reference.smoothed_targets(labels, 3, 0.3), logits).mean()
-    np.testing.assert_allclose(float(loss(labels, logits)), expected,
-                               rtol=1e-5)
+        reference.smoothed_targets(labels, 3, 0.3), logits
+    ).mean()
+    np.testing.assert_allclose(float(loss(labels, logits)), expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, float("nan"), "0.1", None])
@@ -390,8 +425,13 @@ def test_every_constructor_argument_is_in_get_config():
 
 def test_config_round_trip_keeps_every_option_and_current_epsilon():
     loss = LabelSmoothingCrossentropy(
-        0.2, convention="others", ignore_class=-1, sparse=True,
-        reduction="sum", name="ls", axis=-1,
+        0.2,
+        convention="others",
+        ignore_class=-1,
+        sparse=True,
+        reduction="sum",
+        name="ls",
+        axis=-1,
     )
     loss.label_smoothing = 0.05
     config = loss.get_config()
@@ -414,8 +454,10 @@ def _small_model(k=4):
 
 def test_saved_model_reloads_without_custom_objects(tmp_path):
     model = _small_model()
-    model.compile(optimizer="sgd",
-                  loss=LabelSmoothingCrossentropy(0.15, convention="others"))
+    model.compile(
+        optimizer="sgd",
+        loss=LabelSmoothingCrossentropy(0.15, convention="others"),
+    )
     x = np.random.default_rng(0).standard_normal((8, 3)).astype("float32")
     y = np.arange(8) % 4
     before = model.evaluate(x, y, verbose=0)
@@ -424,28 +466,32 @@ def test_saved_model_reloads_without_custom_objects(tmp_path):
     loaded = keras.saving.load_model(path)
     assert isinstance(loaded.loss, LabelSmoothingCrossentropy)
     assert loaded.loss.convention == "others"
-    np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), before,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.evaluate(x, y, verbose=0), before, rtol=1e-6
+    )
 
 
 def test_fit_with_jit_compile_computes_the_smoothed_loss():
     if keras.backend.backend() == "torch":
-        pytest.skip("torch.compile on CPU is covered by test_fit_compiled_"
-                    "torch; Keras' default for torch is eager")
+        pytest.skip(
+            "torch.compile on CPU is covered by test_fit_compiled_"
+            "torch; Keras' default for torch is eager"
+        )
     k, eps = 4, 0.2
     model = _small_model(k)
-    model.compile(optimizer=keras.optimizers.SGD(0.0),
-                  loss=LabelSmoothingCrossentropy(eps), jit_compile=True)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.0),
+        loss=LabelSmoothingCrossentropy(eps),
+        jit_compile=True,
+    )
     assert model.jit_compile
     x = np.random.default_rng(1).standard_normal((16, 3)).astype("float32")
     y = (np.arange(16) % k).astype("int32")
-    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0,
-                        shuffle=False)
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
     expected = reference.dense_ce(
         reference.smoothed_targets(y, k, eps), np_(model(x))
     ).mean()
-    np.testing.assert_allclose(history.history["loss"][0], expected,
-                               rtol=1e-5)
+    np.testing.assert_allclose(history.history["loss"][0], expected, rtol=1e-5)
 
 
 def test_fit_compiled_torch():
@@ -453,27 +499,31 @@ def test_fit_compiled_torch():
         pytest.skip("torch-only: torch.compile path")
     k, eps = 3, 0.3
     model = _small_model(k)
-    model.compile(optimizer=keras.optimizers.SGD(0.0),
-                  loss=LabelSmoothingCrossentropy(eps), jit_compile=True)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.0),
+        loss=LabelSmoothingCrossentropy(eps),
+        jit_compile=True,
+    )
     x = np.random.default_rng(1).standard_normal((8, 3)).astype("float32")
     y = (np.arange(8) % k).astype("int32")
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     expected = reference.dense_ce(
         reference.smoothed_targets(y, k, eps), np_(model(x))
     ).mean()
-    np.testing.assert_allclose(history.history["loss"][0], expected,
-                               rtol=1e-5)
+    np.testing.assert_allclose(history.history["loss"][0], expected, rtol=1e-5)
 
 
 def test_import_does_not_load_tensorflow_on_other_backends():
-    code = (
-        "import sys, keras_ls; "
-        "print('tensorflow' in sys.modules)"
-    )
+    code = "import sys, keras_ls; print('tensorflow' in sys.modules)"
     for backend in ("jax", "torch"):
         env = dict(os.environ, KERAS_BACKEND=backend)
-        out = subprocess.run([sys.executable, "-c", code], env=env,
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip().splitlines()[-1] == "False", backend
 
@@ -486,9 +536,10 @@ def test_public_names():
     )
 
 
-@pytest.mark.parametrize("convention, prior", [
-    ("uniform", None), ("others", None), ("uniform", [0.1, 0.2, 0.3, 0.4])
-])
+@pytest.mark.parametrize(
+    "convention, prior",
+    [("uniform", None), ("others", None), ("uniform", [0.1, 0.2, 0.3, 0.4])],
+)
 def test_tensorflow_fused_and_xla_paths_match_numpy(convention, prior):
     if keras.backend.backend() != "tensorflow":
         pytest.skip("TensorFlow has a separate non-XLA kernel path")
@@ -497,12 +548,17 @@ def test_tensorflow_fused_and_xla_paths_match_numpy(convention, prior):
     k, eps = 4, 0.3
     logits, labels = random_problem(6, k)
     labels[0] = -1
-    loss = LabelSmoothingCrossentropy(eps, convention=convention,
-                                      prior=prior, ignore_class=-1,
-                                      reduction="sum")
+    loss = LabelSmoothingCrossentropy(
+        eps,
+        convention=convention,
+        prior=prior,
+        ignore_class=-1,
+        reduction="sum",
+    )
     valid = labels != -1
-    targets = reference.smoothed_targets(np.where(valid, labels, 0), k, eps,
-                                         convention, prior)
+    targets = reference.smoothed_targets(
+        np.where(valid, labels, 0), k, eps, convention, prior
+    )
     expected = (reference.dense_ce(targets, logits) * valid).sum()
     expected_grad = (np.exp(reference.log_softmax(logits)) - targets) * (
         valid[:, None]

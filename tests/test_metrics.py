@@ -18,8 +18,7 @@ CASES = [
     (lambda **kw: M.ExpectedCalibrationError(norm="l2", **kw), "rmsce"),
     (lambda **kw: M.MeanConfidence(**kw), "confidence"),
     (lambda **kw: M.MeanConfidence("correct", **kw), "confidence_correct"),
-    (lambda **kw: M.MeanConfidence("incorrect", **kw),
-     "confidence_incorrect"),
+    (lambda **kw: M.MeanConfidence("incorrect", **kw), "confidence_incorrect"),
     (lambda **kw: M.ConfidenceGap(**kw), "confidence_gap"),
     (lambda **kw: M.TopLabelAccuracy(**kw), "accuracy"),
     (lambda **kw: M.NegativeLogLikelihood(**kw), "nll"),
@@ -49,7 +48,7 @@ def uneven_batches(logits, labels, sizes=(7, 13, 1, 29, 47)):
     assert sum(sizes) == len(labels)
     start = 0
     for size in sizes:
-        yield logits[start:start + size], labels[start:start + size]
+        yield logits[start : start + size], labels[start : start + size]
         start += size
 
 
@@ -57,15 +56,21 @@ def test_streaming_metrics_match_numpy_under_compiled_evaluate():
     logits, labels = problem()
     metrics = [make() for make, _ in CASES]
     model = identity_model(logits.shape[1])
-    model.compile(metrics=metrics, loss="sparse_categorical_crossentropy",
-                  jit_compile=JIT)
+    model.compile(
+        metrics=metrics, loss="sparse_categorical_crossentropy", jit_compile=JIT
+    )
     # steps: a generator has no length; without it Keras warns that the
     # input ran out of data.
     model.evaluate(uneven_batches(logits, labels), steps=5, verbose=0)
     report = calibration_report(labels, softmax64(logits))
     for metric, (_, key) in zip(metrics, CASES):
-        np.testing.assert_allclose(float(metric.result()), report[key],
-                                   rtol=2e-5, atol=2e-6, err_msg=key)
+        np.testing.assert_allclose(
+            float(metric.result()),
+            report[key],
+            rtol=2e-5,
+            atol=2e-6,
+            err_msg=key,
+        )
 
 
 @pytest.mark.parametrize("make,key", CASES)
@@ -75,8 +80,9 @@ def test_update_state_over_uneven_batches_matches_numpy(make, key):
     for x, y in uneven_batches(logits, labels):
         metric.update_state(y, x)
     expected = calibration_report(labels, softmax64(logits))[key]
-    np.testing.assert_allclose(float(metric.result()), expected,
-                               rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(
+        float(metric.result()), expected, rtol=2e-5, atol=2e-6
+    )
 
 
 @pytest.mark.parametrize("make,key", CASES)
@@ -91,29 +97,33 @@ def test_one_hot_column_and_probability_inputs_agree(make, key):
     ):
         metric = make(**kw)
         metric.update_state(y_true, y_pred)
-        np.testing.assert_allclose(float(metric.result()), expected,
-                                   rtol=2e-5, atol=2e-6)
+        np.testing.assert_allclose(
+            float(metric.result()), expected, rtol=2e-5, atol=2e-6
+        )
 
 
 def test_hand_worked_ece_mce_and_rms():
-    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.65, 0.35]],
-                     "float32")
+    probs = np.array(
+        [[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.65, 0.35]], "float32"
+    )
     labels = np.array([0, 1, 1, 0])
     # 5 bins: [0.6, 0.8) holds 0.7 and 0.65 (both right, mean conf 0.675);
     # [0.8, 1.0] holds 0.9 (right) and 0.8 (wrong): acc 0.5, conf 0.85.
     gaps = np.array([1.0 - 0.675, 0.85 - 0.5])
     expected = {
         "l1": 0.5 * gaps.sum(),
-        "l2": math.sqrt(0.5 * (gaps ** 2).sum()),
+        "l2": math.sqrt(0.5 * (gaps**2).sum()),
         "max": 0.35,
     }
     for norm, value in expected.items():
-        metric = M.ExpectedCalibrationError(num_bins=5, norm=norm,
-                                            from_logits=False)
+        metric = M.ExpectedCalibrationError(
+            num_bins=5, norm=norm, from_logits=False
+        )
         metric.update_state(labels, probs)
         np.testing.assert_allclose(float(metric.result()), value, rtol=1e-5)
-    counts, acc, conf = (np.asarray(ops.convert_to_numpy(t))
-                         for t in metric.bin_statistics())
+    counts, acc, conf = (
+        np.asarray(ops.convert_to_numpy(t)) for t in metric.bin_statistics()
+    )
     np.testing.assert_array_equal(counts, [0, 0, 0, 2, 2])
     np.testing.assert_allclose(acc, [0, 0, 0, 1.0, 0.5], atol=1e-6)
     np.testing.assert_allclose(conf, [0, 0, 0, 0.675, 0.85], atol=1e-6)
@@ -136,9 +146,13 @@ def test_confidence_of_exactly_one_goes_in_last_bin():
     confidence = M.MeanConfidence()
     confidence.update_state(labels, logits)
     assert float(confidence.result()) == 1.0  # softmax saturates exactly
-    for kw, y_pred in (({}, logits),
-                       ({"from_logits": False},
-                        np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]))):
+    for kw, y_pred in (
+        ({}, logits),
+        (
+            {"from_logits": False},
+            np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]),
+        ),
+    ):
         metric = M.ExpectedCalibrationError(num_bins=10, **kw)
         metric.update_state(labels, y_pred)
         counts = np.asarray(ops.convert_to_numpy(metric.bin_counts))
@@ -167,13 +181,16 @@ def test_zero_weight_padding_equals_unpadded_data(make, key):
     padded_labels = np.concatenate([labels, np.zeros(11, "int32")])
     weights = np.concatenate([np.ones(21), np.zeros(11)]).astype("float32")
     metric = make()
-    metric.update_state(padded_labels[:16], padded_logits[:16],
-                        sample_weight=weights[:16])
-    metric.update_state(padded_labels[16:], padded_logits[16:],
-                        sample_weight=weights[16:, None])
+    metric.update_state(
+        padded_labels[:16], padded_logits[:16], sample_weight=weights[:16]
+    )
+    metric.update_state(
+        padded_labels[16:], padded_logits[16:], sample_weight=weights[16:, None]
+    )
     expected = calibration_report(labels, softmax64(logits))[key]
-    np.testing.assert_allclose(float(metric.result()), expected,
-                               rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(
+        float(metric.result()), expected, rtol=2e-5, atol=2e-6
+    )
 
 
 @pytest.mark.parametrize("make,key", CASES)
@@ -183,10 +200,10 @@ def test_integer_weights_equal_repeated_examples(make, key):
     metric = make()
     metric.update_state(labels, logits, sample_weight=weights)
     rows = np.repeat(np.arange(12), weights)
-    expected = calibration_report(labels[rows],
-                                  softmax64(logits[rows]))[key]
-    np.testing.assert_allclose(float(metric.result()), expected,
-                               rtol=2e-5, atol=2e-6)
+    expected = calibration_report(labels[rows], softmax64(logits[rows]))[key]
+    np.testing.assert_allclose(
+        float(metric.result()), expected, rtol=2e-5, atol=2e-6
+    )
 
 
 def test_sequence_predictions_are_flattened_per_position():
@@ -214,15 +231,18 @@ def test_metric_in_fit_history_equals_numpy_on_the_trained_model():
     x = rng.standard_normal((64, 5)).astype("float32")
     y = (x[:, 0] > 0).astype("int32") + (x[:, 1] > 0)
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3)])
-    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(True),
-                  metrics=[M.ExpectedCalibrationError(num_bins=10),
-                           M.BrierScore()], jit_compile=JIT)
+    model.compile(
+        "sgd",
+        keras.losses.SparseCategoricalCrossentropy(True),
+        metrics=[M.ExpectedCalibrationError(num_bins=10), M.BrierScore()],
+        jit_compile=JIT,
+    )
     model.fit(x, y, batch_size=16, epochs=2, verbose=0)
     logs = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
     report = calibration_report(
-        y, softmax64(model.predict(x, verbose=0)), num_bins=10)
-    np.testing.assert_allclose(logs["ece"], report["ece"], rtol=1e-4,
-                               atol=1e-6)
+        y, softmax64(model.predict(x, verbose=0)), num_bins=10
+    )
+    np.testing.assert_allclose(logs["ece"], report["ece"], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(logs["brier"], report["brier"], rtol=1e-5)
 
 
@@ -237,11 +257,18 @@ def test_reset_state_zeroes_every_variable():
         assert float(metric.result()) == 0.0
 
 
-@pytest.mark.parametrize("cls", [
-    M.ExpectedCalibrationError, M.MeanConfidence, M.ConfidenceGap,
-    M.TopLabelAccuracy, M.NegativeLogLikelihood, M.BrierScore,
-    M.PredictiveEntropy,
-])
+@pytest.mark.parametrize(
+    "cls",
+    [
+        M.ExpectedCalibrationError,
+        M.MeanConfidence,
+        M.ConfidenceGap,
+        M.TopLabelAccuracy,
+        M.NegativeLogLikelihood,
+        M.BrierScore,
+        M.PredictiveEntropy,
+    ],
+)
 def test_config_holds_every_argument_and_round_trips(cls):
     kwargs = {"from_logits": False, "name": "custom"}
     if cls is M.ExpectedCalibrationError:
@@ -261,13 +288,16 @@ def test_config_holds_every_argument_and_round_trips(cls):
     assert float(metric.result()) == float(clone.result())
 
 
-@pytest.mark.parametrize("build,message", [
-    (lambda: M.ExpectedCalibrationError(num_bins=0), "num_bins=0"),
-    (lambda: M.ExpectedCalibrationError(num_bins=2.5), "num_bins=2.5"),
-    (lambda: M.ExpectedCalibrationError(norm="l3"), "norm='l3'"),
-    (lambda: M.MeanConfidence("wrong"), "subset='wrong'"),
-    (lambda: M.BrierScore(from_logits="yes"), "from_logits='yes'"),
-])
+@pytest.mark.parametrize(
+    "build,message",
+    [
+        (lambda: M.ExpectedCalibrationError(num_bins=0), "num_bins=0"),
+        (lambda: M.ExpectedCalibrationError(num_bins=2.5), "num_bins=2.5"),
+        (lambda: M.ExpectedCalibrationError(norm="l3"), "norm='l3'"),
+        (lambda: M.MeanConfidence("wrong"), "subset='wrong'"),
+        (lambda: M.BrierScore(from_logits="yes"), "from_logits='yes'"),
+    ],
+)
 def test_invalid_arguments_name_the_value(build, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         build()

@@ -37,8 +37,9 @@ def compute_dtype(policy):
 def rounded(array, dtype):
     """`array` as the framework rounds it to `dtype`, back in float64."""
     low = ops.cast(ops.convert_to_tensor(array), dtype)
-    return np.asarray(ops.convert_to_numpy(ops.cast(low, "float32")),
-                      np.float64), low
+    return np.asarray(
+        ops.convert_to_numpy(ops.cast(low, "float32")), np.float64
+    ), low
 
 
 @pytest.fixture
@@ -69,8 +70,11 @@ def test_loss_equals_float32_reference_within_rounding_bound(policy, eps):
     bound = 2 * np.abs(logits).max() * UNIT_ROUNDOFF[dtype] + 1e-5
     assert abs(value - exact) <= bound
     np.testing.assert_allclose(
-        value, numpy_stats.smoothed_loss(labels, as_rounded, eps).mean(),
-        rtol=1e-5, atol=1e-6)
+        value,
+        numpy_stats.smoothed_loss(labels, as_rounded, eps).mean(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("policy", POLICIES, indirect=True)
@@ -78,13 +82,16 @@ def test_model_under_policy_evaluates_to_reference_of_its_logits(policy):
     logits, labels = problem(32, 6, seed=2)
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(6)])
     assert model.compute_dtype == compute_dtype(policy)
-    model.compile(optimizer="sgd", loss=LabelSmoothingCrossentropy(0.2),
-                  jit_compile=JIT)
+    model.compile(
+        optimizer="sgd", loss=LabelSmoothingCrossentropy(0.2), jit_compile=JIT
+    )
     predicted = model.predict(logits, batch_size=8, verbose=0)
     assert keras.backend.standardize_dtype(predicted.dtype) == (
-        compute_dtype(policy))
+        compute_dtype(policy)
+    )
     expected = numpy_stats.smoothed_loss(
-        labels, predicted.astype(np.float64), 0.2).mean()
+        labels, predicted.astype(np.float64), 0.2
+    ).mean()
     got = model.evaluate(logits, labels, batch_size=8, verbose=0)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
@@ -107,8 +114,9 @@ def test_gradients_finite_with_logits_of_plus_minus_1e4(policy, sparse):
     q = np.eye(k)[labels] * 0.9 + 0.1 / k
     expected_grad = (numpy_stats.softmax(as_rounded) - q) / len(labels)
     # The gradient comes back in the logits' dtype: compare at its precision.
-    np.testing.assert_allclose(grad, expected_grad,
-                               atol=4 * UNIT_ROUNDOFF[dtype] / len(labels))
+    np.testing.assert_allclose(
+        grad, expected_grad, atol=4 * UNIT_ROUNDOFF[dtype] / len(labels)
+    )
 
 
 @pytest.mark.parametrize("policy", POLICIES, indirect=True)
@@ -127,25 +135,30 @@ def test_labels_up_to_131071_stay_exact(policy, loss_dtype):
     as_rounded, low = rounded(logits, dtype)
     expected = numpy_stats.smoothed_loss(labels, as_rounded, 0.1)
     loss = LabelSmoothingCrossentropy(
-        0.1, dtype=None if loss_dtype is None else dtype)
+        0.1, dtype=None if loss_dtype is None else dtype
+    )
     value = float(ops.cast(loss(labels, low), "float32"))
     # A loss returned in the compute dtype keeps its 8 or 11 bits only.
     rtol = 1e-5 if loss_dtype is None else 2 * UNIT_ROUNDOFF[dtype]
     np.testing.assert_allclose(value, expected.mean(), rtol=rtol)
     per_example = label_smoothing_crossentropy(labels, low, 0.1)
-    np.testing.assert_allclose(ops.convert_to_numpy(per_example), expected,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(per_example), expected, rtol=1e-5
+    )
     # A class id cast to the compute dtype does not survive (float16 tops
     # out at 65504, bfloat16 keeps 8 bits), and the rounded id's loss is
     # several nats away: the check above could not pass by accident.
     # The overflow to inf is the point (JAX casts with numpy, which warns).
     with np.errstate(over="ignore"):
-        lossy = np.asarray(ops.convert_to_numpy(ops.cast(
-            ops.cast(labels, dtype), "float32")), np.float64)
+        lossy = np.asarray(
+            ops.convert_to_numpy(ops.cast(ops.cast(labels, dtype), "float32")),
+            np.float64,
+        )
     assert not np.array_equal(lossy, labels)
     if np.all(np.isfinite(lossy)):
         wrong = numpy_stats.smoothed_loss(
-            np.minimum(lossy, k - 1).astype(int), as_rounded, 0.1)
+            np.minimum(lossy, k - 1).astype(int), as_rounded, 0.1
+        )
         assert abs(wrong.mean() - expected.mean()) > 1.0
 
 
@@ -157,8 +170,9 @@ def test_labels_up_to_131071_exact_through_model_evaluate(policy):
     logits = rng.standard_normal((4, k)).astype("float32")
     logits[np.arange(4), labels] = 8.0
     logits[np.arange(4), np.maximum(labels - 1, 0)] = -8.0
-    model = keras.Sequential([keras.Input((k,)),
-                              keras.layers.Activation("linear")])
+    model = keras.Sequential(
+        [keras.Input((k,)), keras.layers.Activation("linear")]
+    )
     model.compile(loss=LabelSmoothingCrossentropy(0.1), jit_compile=JIT)
     as_rounded, _ = rounded(logits, compute_dtype(policy))
     expected = numpy_stats.smoothed_loss(labels, as_rounded, 0.1).mean()
@@ -192,8 +206,9 @@ def test_metrics_state_and_results_are_float32(policy):
             keras.backend.standardize_dtype(v.dtype) == "float32"
             for v in metric.variables
         ), key
-        np.testing.assert_allclose(float(result), expected[key], rtol=1e-5,
-                                   atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(
+            float(result), expected[key], rtol=1e-5, atol=1e-6, err_msg=key
+        )
 
 
 @pytest.mark.parametrize("policy", POLICIES, indirect=True)
@@ -203,23 +218,31 @@ def test_metrics_in_compiled_model_under_policy(policy):
     logits, labels = problem(40, 5, seed=7)
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(5)])
     model.compile(
-        optimizer="sgd", loss=LabelSmoothingCrossentropy(0.1),
-        metrics=[ls_metrics.ExpectedCalibrationError(5, name="ece"),
-                 ls_metrics.NegativeLogLikelihood(name="nll")],
-        jit_compile=JIT)
+        optimizer="sgd",
+        loss=LabelSmoothingCrossentropy(0.1),
+        metrics=[
+            ls_metrics.ExpectedCalibrationError(5, name="ece"),
+            ls_metrics.NegativeLogLikelihood(name="nll"),
+        ],
+        jit_compile=JIT,
+    )
     predicted = model.predict(logits, batch_size=8, verbose=0)
-    expected = numpy_stats.calibration(labels, predicted.astype(np.float64),
-                                       num_bins=5)
-    got = model.evaluate(logits, labels, batch_size=8, verbose=0,
-                         return_dict=True)
-    np.testing.assert_allclose(got["ece"], expected["ece"], rtol=1e-5,
-                               atol=1e-6)
+    expected = numpy_stats.calibration(
+        labels, predicted.astype(np.float64), num_bins=5
+    )
+    got = model.evaluate(
+        logits, labels, batch_size=8, verbose=0, return_dict=True
+    )
+    np.testing.assert_allclose(
+        got["ece"], expected["ece"], rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(got["nll"], expected["nll"], rtol=1e-5)
 
 
 def _sgd_step_model(kernel):
     model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(3, use_bias=False)])
+        [keras.Input((4,)), keras.layers.Dense(3, use_bias=False)]
+    )
     model.layers[0].set_weights([kernel])
     return model
 
@@ -241,8 +264,9 @@ def test_float16_loss_scaling_is_unaffected(scale):
         y = rng.integers(0, 3, 8).astype("int32")
         model = _sgd_step_model(kernel)
         loss = LabelSmoothingCrossentropy(0.1)
-        model.compile(optimizer=keras.optimizers.SGD(0.5), loss=loss,
-                      jit_compile=JIT)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.5), loss=loss, jit_compile=JIT
+        )
         optimizer = model.optimizer
         assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         initial_scale = float(optimizer.initial_scale)
@@ -260,9 +284,12 @@ def test_float16_loss_scaling_is_unaffected(scale):
     # The reported loss is unscaled.
     np.testing.assert_allclose(
         history.history["loss"][0],
-        numpy_stats.smoothed_loss(y, z, 0.1).mean(), rtol=1e-3)
+        numpy_stats.smoothed_loss(y, z, 0.1).mean(),
+        rtol=1e-3,
+    )
     assert np.all(np.isfinite(new_kernel))
     assert np.abs(new_kernel - kernel).max() > 0.01  # the step was applied
     # float16 forward and backward passes: 11 significant bits.
-    np.testing.assert_allclose(new_kernel, expected,
-                               atol=4 * 2.0**-11 * (1 + np.abs(grad).max()))
+    np.testing.assert_allclose(
+        new_kernel, expected, atol=4 * 2.0**-11 * (1 + np.abs(grad).max())
+    )

@@ -21,9 +21,10 @@ def axes_pair():
 
 def test_reliability_shows_examples_per_bin_beneath():
     ax, counts_ax = axes_pair()
-    plots.draw_reliability(ax, EDGES, COUNTS, ACCURACY, CONFIDENCE,
-                           label="m", counts_ax=counts_ax)
-    steps, = counts_ax.patches
+    plots.draw_reliability(
+        ax, EDGES, COUNTS, ACCURACY, CONFIDENCE, label="m", counts_ax=counts_ax
+    )
+    (steps,) = counts_ax.patches
     values, edges = steps.get_data()[:2]
     np.testing.assert_array_equal(edges, EDGES)
     # The empty bin is a gap, not a zero on a log axis.
@@ -42,10 +43,12 @@ def test_reliability_shows_examples_per_bin_beneath():
 def test_reliability_without_counts_axes_writes_counts_on_the_bars():
     ax = Figure().subplots()
     # Positional call, as keras_ls.monitor makes it.
-    plots.draw_reliability(ax, EDGES, COUNTS, ACCURACY, CONFIDENCE,
-                           ece=0.05, label="a")
-    plots.draw_reliability(ax, EDGES, COUNTS * 2, ACCURACY, CONFIDENCE,
-                           label="b")
+    plots.draw_reliability(
+        ax, EDGES, COUNTS, ACCURACY, CONFIDENCE, ece=0.05, label="a"
+    )
+    plots.draw_reliability(
+        ax, EDGES, COUNTS * 2, ACCURACY, CONFIDENCE, label="b"
+    )
     texts = [t.get_text() for t in ax.texts]
     assert texts == ["2", "50", "948", "4", "100", "1896"]
     # One row of numbers per model, in the model's color.
@@ -72,14 +75,12 @@ def test_reliability_diagram_new_figure_has_a_count_histogram():
 def test_minimum_span_keeps_a_small_gap_small():
     ax = Figure().subplots()
     ax.plot([1, 2], [0.850, 0.854])
-    low, high = plots_experiment.set_minimum_span(ax, 0.05,
-                                                  bounds=(0.0, 1.0))
+    low, high = plots_experiment.set_minimum_span(ax, 0.05, bounds=(0.0, 1.0))
     assert high - low == pytest.approx(0.05)
     assert low < 0.850 and high > 0.854
     ax = Figure().subplots()
     ax.plot([1, 2], [0.99, 1.0])
-    low, high = plots_experiment.set_minimum_span(ax, 0.05,
-                                                  bounds=(0.0, 1.0))
+    low, high = plots_experiment.set_minimum_span(ax, 0.05, bounds=(0.0, 1.0))
     assert high == 1.0 and low == pytest.approx(0.95)
     ax = Figure().subplots()
     ax.plot([1, 2], [0.2, 0.8])
@@ -103,19 +104,21 @@ def test_curves_say_what_they_show_and_do_not_blow_up_a_small_gap():
     one = plots_experiment.curves_figure(fake_result(seeds=[7]))
     assert "seed 7" in one._suptitle.get_text()
     assert "mean" not in one._suptitle.get_text()
-    assert not any("band" in t.get_text()
-                   for t in one.axes[0].get_legend().get_texts())
+    assert not any(
+        "band" in t.get_text() for t in one.axes[0].get_legend().get_texts()
+    )
 
 
 def test_test_set_figures_name_their_seed():
     result = fake_result(seeds=[6, 7])
-    figures = [plots_experiment.reliability_figure(result),
-               plots_experiment.histogram_figure(result),
-               plots_experiment.example_figure(result, ["a", "b", "c"])]
+    figures = [
+        plots_experiment.reliability_figure(result),
+        plots_experiment.histogram_figure(result),
+        plots_experiment.example_figure(result, ["a", "b", "c"]),
+    ]
     for fig in figures:
         titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-        assert titles and all("test set, seed 6" in t for t in titles), (
-            titles)
+        assert titles and all("test set, seed 6" in t for t in titles), titles
     # Each reliability diagram sits over its own count histogram.
     reliability = figures[0]
     assert len(reliability.axes) == 4

@@ -30,11 +30,15 @@ FROM_LOGITS = "from_logits"
 # rejections below fail before torch.compile starts, and always run.)
 TRAINING_JIT = [
     False,
-    pytest.param(True, marks=pytest.mark.skipif(
-        BACKEND == "torch"
-        and os.environ.get("KERAS_LS_TORCH_COMPILE") != "1",
-        reason="torch.compile training takes 20-50 s per test on the "
-        "2-core CI CPU; set KERAS_LS_TORCH_COMPILE=1 to run it")),
+    pytest.param(
+        True,
+        marks=pytest.mark.skipif(
+            BACKEND == "torch"
+            and os.environ.get("KERAS_LS_TORCH_COMPILE") != "1",
+            reason="torch.compile training takes 20-50 s per test on the "
+            "2-core CI CPU; set KERAS_LS_TORCH_COMPILE=1 to run it",
+        ),
+    ),
 ]
 
 
@@ -45,11 +49,13 @@ def data(n=32, k=3, seed=0):
 
 
 def dense_model(activation, units=3, name="out"):
-    return keras.Sequential([
-        keras.Input((4,)),
-        keras.layers.Dense(8, activation="relu"),
-        keras.layers.Dense(units, activation=activation, name=name),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(units, activation=activation, name=name),
+        ]
+    )
 
 
 def probability_messages(records):
@@ -58,17 +64,37 @@ def probability_messages(records):
 
 CASES = {
     # consumer: (output activation, units, compile kwargs, callbacks, name)
-    "loss": ("softmax", 3, lambda: {"loss": LabelSmoothingCrossentropy(0.1)},
-             False, "LabelSmoothingCrossentropy"),
-    "binary_loss": ("sigmoid", 1,
-                    lambda: {"loss": BinaryLabelSmoothingCrossentropy(0.1)},
-                    False, "BinaryLabelSmoothingCrossentropy"),
-    "metric": ("softmax", 3, lambda: {
-        "loss": "sparse_categorical_crossentropy",
-        "metrics": [TopLabelAccuracy()]}, False, "TopLabelAccuracy"),
-    "monitor": ("softmax", 3, lambda: {
-        "loss": "sparse_categorical_crossentropy"}, True,
-        "ConfidenceMonitor"),
+    "loss": (
+        "softmax",
+        3,
+        lambda: {"loss": LabelSmoothingCrossentropy(0.1)},
+        False,
+        "LabelSmoothingCrossentropy",
+    ),
+    "binary_loss": (
+        "sigmoid",
+        1,
+        lambda: {"loss": BinaryLabelSmoothingCrossentropy(0.1)},
+        False,
+        "BinaryLabelSmoothingCrossentropy",
+    ),
+    "metric": (
+        "softmax",
+        3,
+        lambda: {
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": [TopLabelAccuracy()],
+        },
+        False,
+        "TopLabelAccuracy",
+    ),
+    "monitor": (
+        "softmax",
+        3,
+        lambda: {"loss": "sparse_categorical_crossentropy"},
+        True,
+        "ConfidenceMonitor",
+    ),
 }
 
 
@@ -86,8 +112,7 @@ def test_softmax_or_sigmoid_output_is_rejected_before_the_first_step(
     before = [w.copy() for w in model.get_weights()]
     callbacks = [ConfidenceMonitor((x, y))] if monitored else []
     with pytest.raises(ValueError) as error:
-        model.fit(x, y, epochs=1, batch_size=8, verbose=0,
-                  callbacks=callbacks)
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=callbacks)
     message = str(error.value)
     assert f"{owner} has from_logits=True" in message
     assert f"'out' of the model applies {activation}" in message
@@ -102,10 +127,20 @@ def test_monitor_rejects_a_softmax_comparison_model():
     model.compile(optimizer="sgd", loss=LabelSmoothingCrossentropy())
     baseline = dense_model("softmax", name="baseline_probs")
     before = [w.copy() for w in model.get_weights()]
-    with pytest.raises(ValueError, match="'baseline_probs' of compare"
-                       "\\['baseline'\\] applies softmax"):
-        model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[
-            ConfidenceMonitor((x, y), compare={"baseline": baseline})])
+    with pytest.raises(
+        ValueError,
+        match="'baseline_probs' of compare\\['baseline'\\] applies softmax",
+    ):
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            batch_size=8,
+            verbose=0,
+            callbacks=[
+                ConfidenceMonitor((x, y), compare={"baseline": baseline})
+            ],
+        )
     for old, new in zip(before, model.get_weights()):
         np.testing.assert_array_equal(old, new)
 
@@ -130,15 +165,29 @@ def test_a_logits_model_trains_without_any_probability_warning(jit):
         jit_compile=jit,
     )
     binary = dense_model(None, units=1)
-    binary.compile(optimizer="sgd", loss=BinaryLabelSmoothingCrossentropy(),
-                   jit_compile=jit)
+    binary.compile(
+        optimizer="sgd",
+        loss=BinaryLabelSmoothingCrossentropy(),
+        jit_compile=jit,
+    )
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
-        history = model.fit(x, y, epochs=2, batch_size=8, verbose=0,
-                            callbacks=[ConfidenceMonitor((x, y))])
+        history = model.fit(
+            x,
+            y,
+            epochs=2,
+            batch_size=8,
+            verbose=0,
+            callbacks=[ConfidenceMonitor((x, y))],
+        )
         model.evaluate(x, y, verbose=0)
-        binary.fit(x, (y > 0).astype("float32")[:, None], epochs=1,
-                   batch_size=8, verbose=0)
+        binary.fit(
+            x,
+            (y > 0).astype("float32")[:, None],
+            epochs=1,
+            batch_size=8,
+            verbose=0,
+        )
     assert probability_messages(records) == []
     assert len(history.history["val_ece"]) == 2
 
@@ -155,16 +204,24 @@ def test_a_loss_first_used_standalone_still_checks_the_model_it_trains():
         model.fit(x, y, epochs=1, batch_size=8, verbose=0)
 
 
-@pytest.mark.parametrize("layer", [
-    "dense_softmax", "softmax_layer", "activation_layer", "ops_softmax",
-    "nested_sequential", "time_distributed",
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        "dense_softmax",
+        "softmax_layer",
+        "activation_layer",
+        "ops_softmax",
+        "nested_sequential",
+        "time_distributed",
+    ],
+)
 def test_output_structures_recognised_as_softmax(layer):
     inputs = keras.Input((4,))
     hidden = keras.layers.Dense(3, name="logits")(inputs)
     if layer == "dense_softmax":
-        outputs = keras.layers.Dense(3, activation="softmax",
-                                     name="probs")(inputs)
+        outputs = keras.layers.Dense(3, activation="softmax", name="probs")(
+            inputs
+        )
     elif layer == "softmax_layer":
         outputs = keras.layers.Softmax(name="probs")(hidden)
     elif layer == "activation_layer":
@@ -173,14 +230,22 @@ def test_output_structures_recognised_as_softmax(layer):
         outputs = ops.softmax(hidden)
     elif layer == "nested_sequential":
         inner = keras.Sequential(
-            [keras.layers.Dense(3), keras.layers.Dense(3, activation=(
-                keras.activations.softmax), name="probs")])
+            [
+                keras.layers.Dense(3),
+                keras.layers.Dense(
+                    3, activation=(keras.activations.softmax), name="probs"
+                ),
+            ]
+        )
         outputs = inner(inputs)
     else:
         sequence = keras.Input((5, 4))
-        inputs, outputs = sequence, keras.layers.TimeDistributed(
-            keras.layers.Dense(3, activation="softmax", name="probs"))(
-                sequence)
+        inputs, outputs = (
+            sequence,
+            keras.layers.TimeDistributed(
+                keras.layers.Dense(3, activation="softmax", name="probs")
+            )(sequence),
+        )
     model = keras.Model(inputs, outputs)
     activation, found = _tracking.probability_output(model)
     assert activation == "softmax"
@@ -189,8 +254,9 @@ def test_output_structures_recognised_as_softmax(layer):
     assert found.name.startswith(expected)
 
 
-@pytest.mark.parametrize("activation", [None, "linear", "relu",
-                                        "log_softmax", "tanh"])
+@pytest.mark.parametrize(
+    "activation", [None, "linear", "relu", "log_softmax", "tanh"]
+)
 def test_outputs_that_are_valid_logits_are_not_flagged(activation):
     # log_softmax outputs are logits: softmax(log_softmax(z)) = softmax(z).
     assert _tracking.probability_output(dense_model(activation)) is None
@@ -198,11 +264,15 @@ def test_outputs_that_are_valid_logits_are_not_flagged(activation):
 
 def test_multi_output_model_checks_only_the_output_shaped_like_y_pred():
     inputs = keras.Input((4,))
-    model = keras.Model(inputs, {
-        "classes": keras.layers.Dense(5, name="classes")(inputs),
-        "flag": keras.layers.Dense(1, activation="sigmoid",
-                                   name="flag")(inputs),
-    })
+    model = keras.Model(
+        inputs,
+        {
+            "classes": keras.layers.Dense(5, name="classes")(inputs),
+            "flag": keras.layers.Dense(1, activation="sigmoid", name="flag")(
+                inputs
+            ),
+        },
+    )
     assert _tracking.probability_output(model, (None, 5)) is None
     activation, layer = _tracking.probability_output(model, (None, 1))
     assert (activation, layer.name) == ("sigmoid", "flag")
@@ -225,10 +295,19 @@ def test_subclassed_softmax_model_warns_through_the_monitor():
     x, y = data()
     model = SoftmaxInCall()
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    with pytest.warns(UserWarning, match="ConfidenceMonitor .*from_logits="
-                      "True, but every row lies in \\[0, 1\\] and sums to 1"):
-        model.fit(x, y, epochs=1, batch_size=8, verbose=0,
-                  callbacks=[ConfidenceMonitor((x, y))])
+    with pytest.warns(
+        UserWarning,
+        match="ConfidenceMonitor .*from_logits="
+        "True, but every row lies in \\[0, 1\\] and sums to 1",
+    ):
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            batch_size=8,
+            verbose=0,
+            callbacks=[ConfidenceMonitor((x, y))],
+        )
 
 
 def test_subclassed_softmax_model_warns_at_the_first_eager_step():
@@ -236,17 +315,21 @@ def test_subclassed_softmax_model_warns_at_the_first_eager_step():
     # JAX `value_and_grad` tracers that wrap real arrays.
     x, y = data()
     model = SoftmaxInCall()
-    model.compile(optimizer="sgd", loss=LabelSmoothingCrossentropy(),
-                  metrics=[TopLabelAccuracy()], run_eagerly=True)
+    model.compile(
+        optimizer="sgd",
+        loss=LabelSmoothingCrossentropy(),
+        metrics=[TopLabelAccuracy()],
+        run_eagerly=True,
+    )
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
         model.fit(x, y, epochs=2, batch_size=8, verbose=0)
     messages = probability_messages(records)
     assert len(messages) == 2, messages  # once per object, not per step
-    assert any("LabelSmoothingCrossentropy has from_logits=True" in m
-               for m in messages)
-    assert any("TopLabelAccuracy has from_logits=True" in m
-               for m in messages)
+    assert any(
+        "LabelSmoothingCrossentropy has from_logits=True" in m for m in messages
+    )
+    assert any("TopLabelAccuracy has from_logits=True" in m for m in messages)
 
 
 @pytest.mark.parametrize("owner", ["loss", "binary", "metric"])
@@ -259,9 +342,11 @@ def test_standalone_probabilities_warn_once_and_logits_do_not(owner):
         labels = np.array([[1.0], [0.0]])
 
     def make():
-        return {"loss": LabelSmoothingCrossentropy,
-                "binary": BinaryLabelSmoothingCrossentropy,
-                "metric": NegativeLogLikelihood}[owner]()
+        return {
+            "loss": LabelSmoothingCrossentropy,
+            "binary": BinaryLabelSmoothingCrossentropy,
+            "metric": NegativeLogLikelihood,
+        }[owner]()
 
     def use(obj, values):
         if owner == "metric":
@@ -290,27 +375,34 @@ def test_class_axis_is_respected_by_the_value_check():
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
         LabelSmoothingCrossentropy(axis=-1)(
-            np.array([[0, 1]]), np.moveaxis(probs, 1, 2) * 3.0)
+            np.array([[0, 1]]), np.moveaxis(probs, 1, 2) * 3.0
+        )
     assert probability_messages(records) == []
 
 
 def test_from_logits_false_is_never_checked():
     x, y = data()
     model = dense_model("softmax")
-    model.compile(optimizer="sgd",
-                  loss=LabelSmoothingCrossentropy(0.1, from_logits=False),
-                  metrics=[TopLabelAccuracy(from_logits=False)])
+    model.compile(
+        optimizer="sgd",
+        loss=LabelSmoothingCrossentropy(0.1, from_logits=False),
+        metrics=[TopLabelAccuracy(from_logits=False)],
+    )
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
-        model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[
-            ConfidenceMonitor((x, y), from_logits=False)])
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            batch_size=8,
+            verbose=0,
+            callbacks=[ConfidenceMonitor((x, y), from_logits=False)],
+        )
     assert probability_messages(records) == []
 
 
 @pytest.mark.parametrize("jit", TRAINING_JIT)
-def test_the_check_runs_a_fixed_number_of_times_not_per_step(
-    jit, monkeypatch
-):
+def test_the_check_runs_a_fixed_number_of_times_not_per_step(jit, monkeypatch):
     calls = []
     walk = _tracking.calling_model
 
@@ -324,8 +416,12 @@ def test_the_check_runs_a_fixed_number_of_times_not_per_step(
     for epochs in (1, 3):
         calls.clear()
         model = dense_model(None)
-        model.compile(optimizer="sgd", loss=LabelSmoothingCrossentropy(),
-                      metrics=[TopLabelAccuracy()], jit_compile=jit)
+        model.compile(
+            optimizer="sgd",
+            loss=LabelSmoothingCrossentropy(),
+            metrics=[TopLabelAccuracy()],
+            jit_compile=jit,
+        )
         model.fit(x, y, epochs=epochs, batch_size=8, verbose=0)
         counts.append(len(calls))
     # 8 steps or 24 steps: the same number of frame walks, and at most a

@@ -34,8 +34,9 @@ def problems(draw):
 
 
 def per_example(labels, logits, eps, convention):
-    values = label_smoothing_crossentropy(labels, logits, eps,
-                                          convention=convention)
+    values = label_smoothing_crossentropy(
+        labels, logits, eps, convention=convention
+    )
     return np.asarray(ops.convert_to_numpy(values), np.float64)
 
 
@@ -59,16 +60,23 @@ def test_loss_equals_dense_target_reference(problem):
     logits, labels, eps, convention = problem
     k = logits.shape[-1]
     expected = reference.dense_ce(
-        reference.smoothed_targets(labels, k, eps, convention), logits)
+        reference.smoothed_targets(labels, k, eps, convention), logits
+    )
     values = per_example(labels, logits, eps, convention)
-    np.testing.assert_allclose(values, expected, rtol=1e-5,
-                               atol=float32_slack(logits))
+    np.testing.assert_allclose(
+        values, expected, rtol=1e-5, atol=float32_slack(logits)
+    )
     # The same with the dense targets passed in.
     dense = reference.smoothed_targets(labels, k, eps, convention)
     from_dense = label_smoothing_crossentropy(
-        dense.astype("float32"), logits, 0.0)
-    np.testing.assert_allclose(ops.convert_to_numpy(from_dense), expected,
-                               rtol=1e-5, atol=float32_slack(logits))
+        dense.astype("float32"), logits, 0.0
+    )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(from_dense),
+        expected,
+        rtol=1e-5,
+        atol=float32_slack(logits),
+    )
 
 
 @SETTINGS
@@ -80,5 +88,9 @@ def test_loss_is_linear_in_eps(problem, mix):
     at_low = per_example(labels, logits, low, convention)
     at_high = per_example(labels, logits, high, convention)
     at_middle = per_example(labels, logits, middle, convention)
-    np.testing.assert_allclose(at_middle, mix * at_low + (1 - mix) * at_high,
-                               rtol=1e-5, atol=float32_slack(logits))
+    np.testing.assert_allclose(
+        at_middle,
+        mix * at_low + (1 - mix) * at_high,
+        rtol=1e-5,
+        atol=float32_slack(logits),
+    )

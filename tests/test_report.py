@@ -13,8 +13,9 @@ def test_table_does_not_wrap_the_intervals_in_a_narrow_non_terminal():
     result = fake_result()
     out = io.StringIO()
     # What a CI log gets: not a terminal, and much narrower than the table.
-    console = rich.Console(file=out, width=40, force_terminal=False,
-                           color_system=None)
+    console = rich.Console(
+        file=out, width=40, force_terminal=False, color_system=None
+    )
     report.print_table(result, console=console)
     text = out.getvalue()
     intervals = [row[-1] for row in report.rows(result)]
@@ -27,10 +28,11 @@ def test_table_does_not_wrap_the_intervals_in_a_narrow_non_terminal():
     assert console.width == 40  # the caller's console is left as it was
 
 
-@pytest.mark.parametrize("epochs, seeds, epoch_text, seed_text", [
-    (1, [0], "1 epoch,", "1 seed,"), (3, [0, 1], "3 epochs,", "2 seeds,")])
-def test_counts_are_singular_or_plural(epochs, seeds, epoch_text,
-                                       seed_text):
+@pytest.mark.parametrize(
+    "epochs, seeds, epoch_text, seed_text",
+    [(1, [0], "1 epoch,", "1 seed,"), (3, [0, 1], "3 epochs,", "2 seeds,")],
+)
+def test_counts_are_singular_or_plural(epochs, seeds, epoch_text, seed_text):
     pytest.importorskip("rich")
     result = fake_result(epochs=epochs, seeds=seeds)
     text = report.markdown(result)
@@ -49,8 +51,7 @@ def test_report_and_json_record_source_versions_and_command(tmp_path):
     result = fake_result()
     command = "keras-ls compare --backend jax --seeds 3"
     paths = report.write(result, tmp_path, command=command, plots=False)
-    assert [os.path.basename(p) for p in paths] == ["results.json",
-                                                    "report.md"]
+    assert [os.path.basename(p) for p in paths] == ["results.json", "report.md"]
     record = json.loads((tmp_path / "results.json").read_text())
     assert record["command"] == command
     assert record["config"]["data_source"] == "/data/fm (test)"
@@ -77,9 +78,14 @@ def test_report_links_every_png_it_wrote(tmp_path):
     result = fake_result(seeds=[4, 5])
     paths = report.write(result, tmp_path)
     pngs = [os.path.basename(p) for p in paths if p.endswith(".png")]
-    assert sorted(pngs) == sorted([
-        "reliability.png", "confidence_histogram.png", "example.png",
-        "val_curves.png"])
+    assert sorted(pngs) == sorted(
+        [
+            "reliability.png",
+            "confidence_histogram.png",
+            "example.png",
+            "val_curves.png",
+        ]
+    )
     text = (tmp_path / "report.md").read_text()
     for name in pngs:
         assert f"]({name})" in text
@@ -89,4 +95,5 @@ def test_report_links_every_png_it_wrote(tmp_path):
     # the validation split averaged over both seeds.
     assert "(test set, seed 4)](reliability.png)" in text
     assert "(mean of 2 seeds, band: lowest to highest)](val_curves.png)" in (
-        text)
+        text
+    )

@@ -20,11 +20,13 @@ def data(n=48, k=5, seed=0):
 
 
 def mlp(k=5):
-    return keras.Sequential([
-        keras.Input((6,)),
-        keras.layers.Dense(8, activation="relu"),
-        keras.layers.Dense(k),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(k),
+        ]
+    )
 
 
 def calibration_metrics():
@@ -43,9 +45,14 @@ def test_keras_file_round_trip_without_custom_objects(tmp_path):
     x, y = data()
     model = mlp()
     loss = LabelSmoothingCrossentropy(
-        0.2, convention="others", prior=[0.1, 0.2, 0.3, 0.2, 0.2])
-    model.compile(optimizer="adam", loss=loss, metrics=calibration_metrics(),
-                  jit_compile=JIT)
+        0.2, convention="others", prior=[0.1, 0.2, 0.3, 0.2, 0.2]
+    )
+    model.compile(
+        optimizer="adam",
+        loss=loss,
+        metrics=calibration_metrics(),
+        jit_compile=JIT,
+    )
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     # A value set after compile (as a scheduler does) is what gets saved.
     loss.label_smoothing = 0.15
@@ -61,13 +68,15 @@ def test_keras_file_round_trip_without_custom_objects(tmp_path):
     after = loaded.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
     assert set(after) == set(before) >= {"loss", "ece", "mce", "nll"}
     for key in before:
-        np.testing.assert_allclose(after[key], before[key], rtol=1e-6,
-                                   atol=1e-7, err_msg=key)
+        np.testing.assert_allclose(
+            after[key], before[key], rtol=1e-6, atol=1e-7, err_msg=key
+        )
     # And both equal the numpy reference on the model's logits.
     logits = model.predict(x, verbose=0).astype(np.float64)
     reference = numpy_stats.calibration(y, logits, num_bins=7)
-    np.testing.assert_allclose(after["ece"], reference["ece"], rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        after["ece"], reference["ece"], rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(after["nll"], reference["nll"], rtol=1e-5)
 
 
@@ -77,10 +86,20 @@ def test_save_weights_and_load_weights_round_trip(tmp_path):
 
     x, y = data(seed=1)
     model = mlp()
-    model.compile(optimizer="adam", loss=LabelSmoothingCrossentropy(0.2),
-                  metrics=calibration_metrics(), jit_compile=JIT)
-    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[
-        LabelSmoothingScheduler(LinearDecay(0.2, 0.0, 2))])
+    model.compile(
+        optimizer="adam",
+        loss=LabelSmoothingCrossentropy(0.2),
+        metrics=calibration_metrics(),
+        jit_compile=JIT,
+    )
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        callbacks=[LabelSmoothingScheduler(LinearDecay(0.2, 0.0, 2))],
+    )
     path = str(tmp_path / "m.weights.h5")
     model.save_weights(path)
 
@@ -91,8 +110,9 @@ def test_save_weights_and_load_weights_round_trip(tmp_path):
         np.testing.assert_array_equal(a, b)
     # Identical weights; an XLA and a plain predict may differ in the last
     # bits.
-    np.testing.assert_allclose(fresh.predict(x, verbose=0),
-                               model.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        fresh.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
+    )
     # And back: a fresh model's weights load into the trained one. The
     # fresh model has no optimizer, so Keras says it skips the trained
     # model's optimizer variables: expected, and only here.
@@ -101,8 +121,10 @@ def test_save_weights_and_load_weights_round_trip(tmp_path):
     other.save_weights(other_path)
     with warnings.catch_warnings():
         warnings.filterwarnings(
-            "ignore", message="Skipping variable loading for optimizer",
-            category=UserWarning)
+            "ignore",
+            message="Skipping variable loading for optimizer",
+            category=UserWarning,
+        )
         model.load_weights(other_path)
     for a, b in zip(model.get_weights(), other.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -135,11 +157,21 @@ def _run(x, y, callbacks, seed_weights):
 
     model = mlp()
     model.set_weights(seed_weights)
-    model.compile(optimizer=keras.optimizers.SGD(0.1),
-                  loss=LabelSmoothingCrossentropy(0.3), jit_compile=JIT)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=LabelSmoothingCrossentropy(0.3),
+        jit_compile=JIT,
+    )
     scheduler = LabelSmoothingScheduler(LinearDecay(0.3, 0.0, 3))
-    model.fit(x, y, batch_size=16, epochs=4, verbose=0, shuffle=False,
-              callbacks=[scheduler, *callbacks])
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=4,
+        verbose=0,
+        shuffle=False,
+        callbacks=[scheduler, *callbacks],
+    )
     return model
 
 
@@ -153,14 +185,23 @@ def test_backup_and_restore_resumes_the_schedule(tmp_path):
     backup_dir = str(tmp_path / "backup")
     first = _Recorder()
     with pytest.raises(RuntimeError, match="interrupted"):
-        _run(x, y, [keras.callbacks.BackupAndRestore(backup_dir), first,
-                    _Interrupt(after_epoch=1)], weights)
+        _run(
+            x,
+            y,
+            [
+                keras.callbacks.BackupAndRestore(backup_dir),
+                first,
+                _Interrupt(after_epoch=1),
+            ],
+            weights,
+        )
     assert sorted(first.epochs) == [0, 1]
     # A new process would rebuild the model at ε = 0.3; the schedule must
     # put it back at ε(2) = 0.1, not restart at 0.3.
     second = _Recorder()
-    resumed = _run(x, y, [keras.callbacks.BackupAndRestore(backup_dir),
-                          second], weights)
+    resumed = _run(
+        x, y, [keras.callbacks.BackupAndRestore(backup_dir), second], weights
+    )
     assert sorted(second.epochs) == [2, 3]
 
     combined = {**first.epochs, **second.epochs}
@@ -171,6 +212,8 @@ def test_backup_and_restore_resumes_the_schedule(tmp_path):
     # The compiled step used that ε: same losses and same final weights.
     np.testing.assert_allclose(
         [combined[e]["loss"] for e in range(4)],
-        [straight.epochs[e]["loss"] for e in range(4)], rtol=1e-5)
+        [straight.epochs[e]["loss"] for e in range(4)],
+        rtol=1e-5,
+    )
     for a, b in zip(resumed.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -81,8 +81,9 @@ def frozen_model(loss, mode="graph", model_cls=None):
     else:
         model = model_cls(inputs, layer(inputs))
     layer.set_weights([W, B])
-    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=loss,
-                  **compile_kwargs(mode))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.0), loss=loss, **compile_kwargs(mode)
+    )
     if mode == "jit":
         assert model.jit_compile is True
     return model
@@ -117,16 +118,24 @@ def test_history_loss_equals_analytic_loss_at_scheduled_eps(
     model = frozen_model(LabelSmoothingCrossentropy(0.5), mode)
     epochs = 4
     history = model.fit(
-        x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
         callbacks=[LabelSmoothingScheduler(schedule, update=update)],
     )
     expected = expected_epoch_losses(x, y, schedule, update, epochs)
-    np.testing.assert_allclose(history.history["loss"], expected,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        history.history["loss"], expected, rtol=1e-5, atol=1e-6
+    )
     # The losses really differ between epochs: a frozen ε would fail.
     assert np.ptp(expected) > 0.1
-    last = [schedule(e if update == "epoch" else e * STEPS + STEPS - 1)
-            for e in range(epochs)]
+    last = [
+        schedule(e if update == "epoch" else e * STEPS + STEPS - 1)
+        for e in range(epochs)
+    ]
     logged = history.history["label_smoothing"]
     assert all(type(v) is float for v in logged)
     np.testing.assert_allclose(logged, last, atol=1e-12)
@@ -147,8 +156,15 @@ def test_untracked_variable_is_what_the_holder_fixes():
             self.model  # noqa: B018  (syncs JAX state)
             loss.label_smoothing = values[epoch]
 
-    history = model.fit(x, y, batch_size=BATCH, epochs=3, shuffle=False,
-                        verbose=0, callbacks=[Raw()])
+    history = model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=3,
+        shuffle=False,
+        verbose=0,
+        callbacks=[Raw()],
+    )
     correct = [per_sample(x, y, e).mean() for e in values]
     got = history.history["loss"]
     if BACKEND == "jax":
@@ -178,19 +194,30 @@ class CountingModel(keras.Model):
 @pytest.mark.parametrize("n, signatures", [(N, 1), (N + 4, 2)])
 def test_scheduling_adds_no_traces(mode, n, signatures):
     if BACKEND == "jax" and mode == "graph":
-        pytest.skip("jit_compile=False runs train_step eagerly on JAX: "
-                    "there is no trace to count")
+        pytest.skip(
+            "jit_compile=False runs train_step eagerly on JAX: "
+            "there is no trace to count"
+        )
     x, y = data(n)
     TRACES.clear()
-    model = frozen_model(LabelSmoothingCrossentropy(0.1), mode,
-                         model_cls=CountingModel)
-    model.fit(x, y, batch_size=BATCH, epochs=5, verbose=0,
-              callbacks=[LabelSmoothingScheduler(
-                  LinearDecay(0.3, 0.0, 40), update="batch")])
+    model = frozen_model(
+        LabelSmoothingCrossentropy(0.1), mode, model_cls=CountingModel
+    )
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=5,
+        verbose=0,
+        callbacks=[
+            LabelSmoothingScheduler(LinearDecay(0.3, 0.0, 40), update="batch")
+        ],
+    )
     scheduled = len(TRACES)
     TRACES.clear()
-    baseline = frozen_model(LabelSmoothingCrossentropy(0.1), mode,
-                            model_cls=CountingModel)
+    baseline = frozen_model(
+        LabelSmoothingCrossentropy(0.1), mode, model_cls=CountingModel
+    )
     baseline.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
     assert scheduled == len(TRACES)
     # One trace per input signature. On JAX the partial last batch is
@@ -198,8 +225,14 @@ def test_scheduling_adds_no_traces(mode, n, signatures):
     assert scheduled == (signatures if BACKEND == "jax" else 1)
     # A second scheduled fit reuses the compiled step.
     TRACES.clear()
-    model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0,
-              callbacks=[LabelSmoothingScheduler(TwoStage(0.2, 1))])
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=3,
+        verbose=0,
+        callbacks=[LabelSmoothingScheduler(TwoStage(0.2, 1))],
+    )
     assert len(TRACES) == 0
 
 
@@ -208,18 +241,29 @@ def test_resume_with_initial_epoch_continues_the_schedule(update):
     x, y = data()
     schedule = LinearDecay(0.3, 0.0, duration=4 if update == "epoch" else 16)
     model = frozen_model(LabelSmoothingCrossentropy(0.1))
-    first = model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False,
-                      verbose=0, callbacks=[
-                          LabelSmoothingScheduler(schedule, update=update)])
+    first = model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=[LabelSmoothingScheduler(schedule, update=update)],
+    )
     # A new callback, as after a restart from a checkpoint.
-    resumed = model.fit(x, y, batch_size=BATCH, epochs=4, initial_epoch=2,
-                        shuffle=False, verbose=0, callbacks=[
-                            LabelSmoothingScheduler(schedule, update=update)])
+    resumed = model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=4,
+        initial_epoch=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=[LabelSmoothingScheduler(schedule, update=update)],
+    )
     expected = expected_epoch_losses(x, y, schedule, update, 4)
-    np.testing.assert_allclose(first.history["loss"], expected[:2],
-                               rtol=1e-5)
-    np.testing.assert_allclose(resumed.history["loss"], expected[2:],
-                               rtol=1e-5)
+    np.testing.assert_allclose(first.history["loss"], expected[:2], rtol=1e-5)
+    np.testing.assert_allclose(resumed.history["loss"], expected[2:], rtol=1e-5)
     assert len(resumed.history["loss"]) == 2
 
 
@@ -230,8 +274,11 @@ def multi_output_model(loss_a, loss_b, mode="graph"):
     model = keras.Model(inputs, {"a": a(inputs), "b": b(inputs)})
     a.set_weights([W, B])
     b.set_weights([W2, -B])
-    model.compile(optimizer=keras.optimizers.SGD(0.0),
-                  loss={"a": loss_a, "b": loss_b}, **compile_kwargs(mode))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.0),
+        loss={"a": loss_a, "b": loss_b},
+        **compile_kwargs(mode),
+    )
     return model
 
 
@@ -243,7 +290,11 @@ def test_multi_output_losses_scheduled_independently(mode):
     sched_a = TwoStage(0.25, switch=2)
     sched_b = LinearWarmup(0.3, duration=8)
     history = model.fit(
-        x, {"a": y, "b": y}, batch_size=BATCH, epochs=3, shuffle=False,
+        x,
+        {"a": y, "b": y},
+        batch_size=BATCH,
+        epochs=3,
+        shuffle=False,
         verbose=0,
         callbacks=[
             LabelSmoothingScheduler(sched_a, loss="a"),
@@ -254,29 +305,46 @@ def test_multi_output_losses_scheduled_independently(mode):
     exp_a = [per_sample(x, y, sched_a(e)).mean() for e in range(3)]
     exp_b = []
     for e in range(3):
-        exp_b.append(np.mean([
-            per_sample(x[i * BATCH:(i + 1) * BATCH],
-                       y[i * BATCH:(i + 1) * BATCH],
-                       sched_b(e * STEPS + i), W2, -B).mean()
-            for i in range(STEPS)
-        ]))
+        exp_b.append(
+            np.mean(
+                [
+                    per_sample(
+                        x[i * BATCH : (i + 1) * BATCH],
+                        y[i * BATCH : (i + 1) * BATCH],
+                        sched_b(e * STEPS + i),
+                        W2,
+                        -B,
+                    ).mean()
+                    for i in range(STEPS)
+                ]
+            )
+        )
     np.testing.assert_allclose(h["a_loss"], exp_a, rtol=1e-5)
     np.testing.assert_allclose(h["b_loss"], exp_b, rtol=1e-5)
     np.testing.assert_allclose(h["loss"], np.add(exp_a, exp_b), rtol=1e-5)
     assert h["a_label_smoothing"] == [0.25, 0.25, 0.0]
     np.testing.assert_allclose(
-        h["b_label_smoothing"], [sched_b(e * STEPS + 3) for e in range(3)])
+        h["b_label_smoothing"], [sched_b(e * STEPS + 3) for e in range(3)]
+    )
     # Neither callback drives every loss, so neither claims the plain key.
     assert "label_smoothing" not in h
 
 
 def test_one_callback_for_all_outputs_writes_plain_and_per_output_keys():
     x, y = data()
-    model = multi_output_model(LabelSmoothingCrossentropy(0.1),
-                               LabelSmoothingCrossentropy(0.2))
-    history = model.fit(x, {"a": y, "b": y}, batch_size=BATCH, epochs=2,
-                        verbose=0, callbacks=[LabelSmoothingScheduler(
-                            PiecewiseConstant([1], [0.15, 0.05]))])
+    model = multi_output_model(
+        LabelSmoothingCrossentropy(0.1), LabelSmoothingCrossentropy(0.2)
+    )
+    history = model.fit(
+        x,
+        {"a": y, "b": y},
+        batch_size=BATCH,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            LabelSmoothingScheduler(PiecewiseConstant([1], [0.15, 0.05]))
+        ],
+    )
     h = history.history
     assert h["label_smoothing"] == [0.15, 0.05]
     assert h["a_label_smoothing"] == h["b_label_smoothing"] == [0.15, 0.05]
@@ -284,7 +352,8 @@ def test_one_callback_for_all_outputs_writes_plain_and_per_output_keys():
         np.testing.assert_allclose(
             h[f"{name}_loss"],
             [per_sample(x, y, e, w, b).mean() for e in (0.15, 0.05)],
-            rtol=1e-5)
+            rtol=1e-5,
+        )
 
 
 def test_two_argument_callable_gets_the_current_value():
@@ -297,14 +366,23 @@ def test_two_argument_callable_gets_the_current_value():
         seen.append(current)
         return current / 2
 
-    history = model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0,
-                        callbacks=[LabelSmoothingScheduler(halve)])
+    history = model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=3,
+        verbose=0,
+        callbacks=[LabelSmoothingScheduler(halve)],
+    )
     np.testing.assert_allclose(seen, [0.4, 0.2, 0.1], rtol=1e-6)
-    np.testing.assert_allclose(history.history["label_smoothing"],
-                               [0.2, 0.1, 0.05], rtol=1e-6)
+    np.testing.assert_allclose(
+        history.history["label_smoothing"], [0.2, 0.1, 0.05], rtol=1e-6
+    )
     np.testing.assert_allclose(
         history.history["loss"],
-        [per_sample(x, y, e).mean() for e in (0.2, 0.1, 0.05)], rtol=1e-5)
+        [per_sample(x, y, e).mean() for e in (0.2, 0.1, 0.05)],
+        rtol=1e-5,
+    )
     assert loss.label_smoothing == pytest.approx(0.05)
 
 
@@ -313,49 +391,81 @@ def test_validation_loss_uses_the_current_eps():
     xv, yv = data(16, seed=1)
     model = frozen_model(LabelSmoothingCrossentropy(0.1))
     schedule = PiecewiseConstant([1], [0.3, 0.0])
-    history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
-                        validation_data=(xv, yv), callbacks=[
-                            LabelSmoothingScheduler(schedule)])
+    history = model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=2,
+        verbose=0,
+        validation_data=(xv, yv),
+        callbacks=[LabelSmoothingScheduler(schedule)],
+    )
     np.testing.assert_allclose(
         history.history["val_loss"],
-        [per_sample(xv, yv, e).mean() for e in (0.3, 0.0)], rtol=1e-5)
+        [per_sample(xv, yv, e).mean() for e in (0.3, 0.0)],
+        rtol=1e-5,
+    )
 
 
 def test_logs_reach_csv_logger_and_verbose_message(tmp_path, capsys):
     x, y = data()
     model = frozen_model(LabelSmoothingCrossentropy(0.1))
     path = tmp_path / "log.csv"
-    model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[
-        LabelSmoothingScheduler(PiecewiseConstant([1], [0.2, 0.05]),
-                                verbose=1),
-        keras.callbacks.CSVLogger(str(path)),
-    ])
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            LabelSmoothingScheduler(
+                PiecewiseConstant([1], [0.2, 0.05]), verbose=1
+            ),
+            keras.callbacks.CSVLogger(str(path)),
+        ],
+    )
     with open(path) as f:
         rows = list(csv.DictReader(f))
     assert [float(r["label_smoothing"]) for r in rows] == [0.2, 0.05]
     out = capsys.readouterr().out
-    assert "Epoch 1: LabelSmoothingScheduler setting label_smoothing to 0.2." in out
-    assert "Epoch 2: LabelSmoothingScheduler setting label_smoothing to 0.05." in out
+    assert (
+        "Epoch 1: LabelSmoothingScheduler setting label_smoothing to 0.2."
+        in out
+    )
+    assert (
+        "Epoch 2: LabelSmoothingScheduler setting label_smoothing to 0.05."
+        in out
+    )
 
 
 def test_fit_twice_without_then_with_the_scheduler():
     """A train function built before the callback existed is not reused
     stale (on JAX the state now has one more entry)."""
     x, y = data()
-    model = frozen_model(LabelSmoothingCrossentropy(0.1), "jit"
-                         if BACKEND != "torch" else "graph")
+    model = frozen_model(
+        LabelSmoothingCrossentropy(0.1),
+        "jit" if BACKEND != "torch" else "graph",
+    )
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
-    history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
-                        callbacks=[LabelSmoothingScheduler(
-                            lambda e: [0.3, 0.05][e])])
+    history = model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=2,
+        verbose=0,
+        callbacks=[LabelSmoothingScheduler(lambda e: [0.3, 0.05][e])],
+    )
     np.testing.assert_allclose(
         history.history["loss"],
-        [per_sample(x, y, e).mean() for e in (0.3, 0.05)], rtol=1e-5)
+        [per_sample(x, y, e).mean() for e in (0.3, 0.05)],
+        rtol=1e-5,
+    )
 
 
 def holder_of(model):
-    return [m for m in model.metrics
-            if isinstance(m, _tracking.LabelSmoothingState)]
+    return [
+        m for m in model.metrics if isinstance(m, _tracking.LabelSmoothingState)
+    ]
 
 
 def test_state_tracking_leaves_weights_alone():
@@ -368,8 +478,9 @@ def test_state_tracking_leaves_weights_alone():
     assert len(model.get_weights()) == 2
     (holder,) = holder_of(model)
     assert holder.label_smoothing_variables == [loss.label_smoothing_variable]
-    assert any(v is loss.label_smoothing_variable
-               for v in model.metrics_variables)
+    assert any(
+        v is loss.label_smoothing_variable for v in model.metrics_variables
+    )
     model.reset_metrics()
     assert loss.label_smoothing == pytest.approx(0.1)
 
@@ -378,16 +489,21 @@ def test_save_load_model_and_weights_in_both_directions(tmp_path):
     x, y = data()
     model = frozen_model(LabelSmoothingCrossentropy(0.1))
     model.optimizer.learning_rate.assign(0.1)
-    model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0,
-              callbacks=[LabelSmoothingScheduler(LinearDecay(0.3, 0.1, 2))])
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=3,
+        verbose=0,
+        callbacks=[LabelSmoothingScheduler(LinearDecay(0.3, 0.1, 2))],
+    )
     assert holder_of(model)
     trained = model.predict(x, verbose=0)
     assert not np.allclose(model.layers[-1].get_weights()[0], W)
 
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), trained,
-                               rtol=1e-6)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), trained, rtol=1e-6)
     assert isinstance(loaded.loss, LabelSmoothingCrossentropy)
     assert loaded.loss.label_smoothing == pytest.approx(0.1)
     assert not holder_of(loaded)
@@ -397,8 +513,7 @@ def test_save_load_model_and_weights_in_both_directions(tmp_path):
     plain = frozen_model(LabelSmoothingCrossentropy(0.1))
     assert not holder_of(plain)
     plain.load_weights(tmp_path / "scheduled.weights.h5")
-    np.testing.assert_allclose(plain.predict(x, verbose=0), trained,
-                               rtol=1e-6)
+    np.testing.assert_allclose(plain.predict(x, verbose=0), trained, rtol=1e-6)
     other = frozen_model(LabelSmoothingCrossentropy(0.1))
     other.layers[-1].set_weights([W2, -B])
     other.save_weights(tmp_path / "plain.weights.h5")
@@ -407,13 +522,20 @@ def test_save_load_model_and_weights_in_both_directions(tmp_path):
 
     # The loaded model trains on with a new scheduler, correctly.
     loaded.optimizer.learning_rate.assign(0.0)
-    history = loaded.fit(x, y, batch_size=BATCH, epochs=1, verbose=0,
-                         callbacks=[LabelSmoothingScheduler(
-                             lambda e: 0.25)])
+    history = loaded.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=1,
+        verbose=0,
+        callbacks=[LabelSmoothingScheduler(lambda e: 0.25)],
+    )
     w, b = loaded.layers[-1].get_weights()
-    np.testing.assert_allclose(history.history["loss"],
-                               [per_sample(x, y, 0.25, w, b).mean()],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        history.history["loss"],
+        [per_sample(x, y, 0.25, w, b).mean()],
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("bad", [1.0, float("nan"), -0.1, "0.1", None])
@@ -423,9 +545,16 @@ def test_bad_schedule_value_raises_and_changes_nothing(bad):
     loss_b = LabelSmoothingCrossentropy(0.2)
     model = multi_output_model(loss_a, loss_b)
     with pytest.raises(ValueError, match=r"\[0, 1\).*epoch 1"):
-        model.fit(x, {"a": y, "b": y}, batch_size=BATCH, epochs=3,
-                  verbose=0, callbacks=[LabelSmoothingScheduler(
-                      lambda e: 0.05 if e == 0 else bad)])
+        model.fit(
+            x,
+            {"a": y, "b": y},
+            batch_size=BATCH,
+            epochs=3,
+            verbose=0,
+            callbacks=[
+                LabelSmoothingScheduler(lambda e: 0.05 if e == 0 else bad)
+            ],
+        )
     assert loss_a.label_smoothing == pytest.approx(0.05)
     assert loss_b.label_smoothing == pytest.approx(0.05)
 
@@ -438,8 +567,9 @@ def test_constructor_and_model_errors():
     with pytest.raises(ValueError, match="signature"):
         LabelSmoothingScheduler(lambda: 0.1)
     with pytest.raises(ValueError, match="loss="):
-        LabelSmoothingScheduler(TwoStage(0.1, 1),
-                                loss=keras.losses.MeanSquaredError())
+        LabelSmoothingScheduler(
+            TwoStage(0.1, 1), loss=keras.losses.MeanSquaredError()
+        )
     with pytest.raises(ValueError, match="verbose"):
         LabelSmoothingScheduler(TwoStage(0.1, 1), verbose=-1)
     mse_model = frozen_model("mse")
@@ -451,12 +581,12 @@ def test_constructor_and_model_errors():
 
 
 def test_config_round_trip():
-    callback = LabelSmoothingScheduler(TwoStage(0.1, 3), update="batch",
-                                       verbose=1)
+    callback = LabelSmoothingScheduler(
+        TwoStage(0.1, 3), update="batch", verbose=1
+    )
     rebuilt = LabelSmoothingScheduler.from_config(callback.get_config())
     assert rebuilt.schedule == TwoStage(0.1, 3)
-    assert (rebuilt.update, rebuilt.verbose, rebuilt.loss) == ("batch", 1,
-                                                               None)
+    assert (rebuilt.update, rebuilt.verbose, rebuilt.loss) == ("batch", 1, None)
 
 
 def test_keeps_keras_asynchronous_dispatch():

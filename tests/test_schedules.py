@@ -34,18 +34,20 @@ def test_linear_decay_hand_computed():
     s = LinearDecay(0.2, 0.05, duration=5, start=2)
     # Flat at 0.2 through t = 2, then -0.03 per step, flat at 0.05 from 7.
     expected = [0.2, 0.2, 0.2, 0.17, 0.14, 0.11, 0.08, 0.05, 0.05, 0.05]
-    np.testing.assert_allclose([s(t) for t in range(10)], expected,
-                               atol=1e-12)
+    np.testing.assert_allclose([s(t) for t in range(10)], expected, atol=1e-12)
     rising = LinearDecay(0.0, 0.1, duration=2)
-    np.testing.assert_allclose([rising(t) for t in range(4)],
-                               [0.0, 0.05, 0.1, 0.1], atol=1e-12)
+    np.testing.assert_allclose(
+        [rising(t) for t in range(4)], [0.0, 0.05, 0.1, 0.1], atol=1e-12
+    )
 
 
 def test_cosine_decay_hand_computed():
     s = CosineDecay(0.3, 0.0, duration=8, start=1)
-    expected = [0.3, 0.3] + [
-        0.15 * (1 + math.cos(math.pi * k / 8)) for k in range(1, 8)
-    ] + [0.0, 0.0]
+    expected = (
+        [0.3, 0.3]
+        + [0.15 * (1 + math.cos(math.pi * k / 8)) for k in range(1, 8)]
+        + [0.0, 0.0]
+    )
     got = [s(t) for t in range(11)]
     np.testing.assert_allclose(got, expected, atol=1e-12)
     assert s(5) == pytest.approx(0.15)  # halfway
@@ -57,7 +59,9 @@ def test_exponential_decay_hand_computed():
     floor = ExponentialDecay(0.2, rate=0.7, final=0.02)
     np.testing.assert_allclose(
         [floor(t) for t in range(5)],
-        [0.02 + 0.18 * 0.7**t for t in range(5)], atol=1e-12)
+        [0.02 + 0.18 * 0.7**t for t in range(5)],
+        atol=1e-12,
+    )
     assert floor(10_000) == pytest.approx(0.02)
     assert ExponentialDecay(0.1, rate=1.0)(50) == pytest.approx(0.1)
 
@@ -83,9 +87,11 @@ def test_two_stage_switches_exactly_at_its_epoch(switch):
 
 def test_linear_warmup_starts_at_zero():
     s = LinearWarmup(0.15, duration=4)
-    np.testing.assert_allclose([s(t) for t in range(7)],
-                               [0.0, 0.0375, 0.075, 0.1125, 0.15, 0.15, 0.15],
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        [s(t) for t in range(7)],
+        [0.0, 0.0375, 0.075, 0.1125, 0.15, 0.15, 0.15],
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("schedule", ALL, ids=lambda s: type(s).__name__)
@@ -109,8 +115,10 @@ def test_serialization_round_trip(schedule):
     # JSON-compatible, so it can sit in a model or experiment config.
     import json
 
-    assert keras.saving.deserialize_keras_object(
-        json.loads(json.dumps(config))) == schedule
+    assert (
+        keras.saving.deserialize_keras_object(json.loads(json.dumps(config)))
+        == schedule
+    )
 
 
 @pytest.mark.parametrize("schedule", ALL, ids=lambda s: type(s).__name__)
@@ -136,8 +144,10 @@ def test_config_holds_every_constructor_argument(schedule):
         (lambda: ExponentialDecay(0.2, rate=0.0), "rate=0.0"),
         (lambda: ExponentialDecay(0.2, rate=1.5), "rate=1.5"),
         (lambda: ExponentialDecay(0.2, 0.9, final=1.0), "final=1.0"),
-        (lambda: PiecewiseConstant([3, 2], [0.1, 0.2, 0.3]),
-         "strictly increasing"),
+        (
+            lambda: PiecewiseConstant([3, 2], [0.1, 0.2, 0.3]),
+            "strictly increasing",
+        ),
         (lambda: PiecewiseConstant([2], [0.1]), "one more entry"),
         (lambda: PiecewiseConstant([2], [0.1, 1.0]), "values=1.0"),
         (lambda: PiecewiseConstant(2, [0.1, 0.0]), "boundaries=2"),

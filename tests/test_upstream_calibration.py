@@ -42,7 +42,8 @@ def multiclass_case(name, rng):
     (NUM_BATCHES, BATCH_SIZE, NUM_CLASSES[, EXTRA_DIM])."""
     multi_dim = name.startswith("multi_dim")
     shape = (NUM_BATCHES, BATCH_SIZE, NUM_CLASSES) + (
-        (EXTRA_DIM,) if multi_dim else ())
+        (EXTRA_DIM,) if multi_dim else ()
+    )
     target = rng.integers(0, NUM_CLASSES, size=shape[:2] + shape[3:])
     if name.endswith("probs"):
         # randn(...).softmax(-1) single-dim, rand(...).softmax(-2) multi-dim
@@ -61,19 +62,34 @@ def torchmetrics_value(preds, target, n_bins, norm, ignore_index):
     )
 
     flat_preds = torch.as_tensor(preds).reshape(
-        -1, NUM_CLASSES, *preds.shape[3:])
+        -1, NUM_CLASSES, *preds.shape[3:]
+    )
     flat_target = torch.as_tensor(target).reshape(-1, *target.shape[2:])
-    return float(multiclass_calibration_error(
-        flat_preds, flat_target, num_classes=NUM_CLASSES, n_bins=n_bins,
-        norm=norm, ignore_index=ignore_index))
+    return float(
+        multiclass_calibration_error(
+            flat_preds,
+            flat_target,
+            num_classes=NUM_CLASSES,
+            n_bins=n_bins,
+            norm=norm,
+            ignore_index=ignore_index,
+        )
+    )
 
 
 @requires_torchmetrics
 @pytest.mark.parametrize("ignore_index", [None, -1, 0])
 @pytest.mark.parametrize("norm", ["l1", "max", "l2"])
 @pytest.mark.parametrize("n_bins", [15, 20])
-@pytest.mark.parametrize("case", ["single_dim_probs", "single_dim_logits",
-                                  "multi_dim_probs", "multi_dim_logits"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "single_dim_probs",
+        "single_dim_logits",
+        "multi_dim_probs",
+        "multi_dim_logits",
+    ],
+)
 def test_multiclass_calibration_error_matches_torchmetrics(
     case, n_bins, norm, ignore_index
 ):
@@ -95,8 +111,9 @@ def test_multiclass_calibration_error_matches_torchmetrics(
         weight = np.ones(batch_target.shape, np.float32)
         if ignore_index is not None:
             weight[batch_target == ignore_index] = 0.0
-            batch_target = np.where(batch_target == ignore_index, 0,
-                                    batch_target)
+            batch_target = np.where(
+                batch_target == ignore_index, 0, batch_target
+            )
         metric.update_state(batch_target, batch_preds, sample_weight=weight)
     np.testing.assert_allclose(float(metric.result()), expected, atol=2e-6)
 
@@ -112,8 +129,9 @@ def test_binary_with_zero_pred():
     metric = ExpectedCalibrationError(2, from_logits=False)
     metric.update_state(target, rows)
     np.testing.assert_allclose(float(metric.result()), 0.6, atol=1e-6)
-    np.testing.assert_allclose(calibration_report(target, rows, 2)["ece"],
-                               0.6, atol=1e-12)
+    np.testing.assert_allclose(
+        calibration_report(target, rows, 2)["ece"], 0.6, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("n_bins", [99, 100])
@@ -124,21 +142,24 @@ def test_corner_case_due_to_dtype(n_bins, dtype):
     # confidences sit on bin edges at 100 bins, as top-label rows. netcal's
     # value is not available here; what must hold is that the metric, the
     # report and the numpy oracle bin every confidence alike.
-    p = np.array([0.9, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8, 0.01, 0.33, 0.34, 0.99,
-                  0.61], dtype=dtype)
+    p = np.array(
+        [0.9, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8, 0.01, 0.33, 0.34, 0.99, 0.61],
+        dtype=dtype,
+    )
     target = np.array([1, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0])
     rows = np.stack([1.0 - p, p], axis=1).astype(dtype)
     metric = ExpectedCalibrationError(n_bins, from_logits=False)
     metric.update_state(target, rows)
     report = calibration_report(target, rows, n_bins)
     oracle = numpy_stats.calibration_of_probabilities(target, rows, n_bins)
-    counts = np.bincount(numpy_stats.confidence_bins(rows.max(1), n_bins),
-                         minlength=n_bins)
+    counts = np.bincount(
+        numpy_stats.confidence_bins(rows.max(1), n_bins), minlength=n_bins
+    )
     np.testing.assert_array_equal(
-        np.asarray(ops.convert_to_numpy(metric.bin_counts)), counts)
+        np.asarray(ops.convert_to_numpy(metric.bin_counts)), counts
+    )
     np.testing.assert_array_equal(report["bin_counts"], counts)
-    np.testing.assert_allclose(float(metric.result()), oracle["ece"],
-                               atol=1e-6)
+    np.testing.assert_allclose(float(metric.result()), oracle["ece"], atol=1e-6)
     np.testing.assert_allclose(report["ece"], oracle["ece"], atol=1e-6)
 
 
@@ -146,8 +167,9 @@ def test_corner_case_due_to_dtype(n_bins, dtype):
 # 6 in the float64 report. Hand computation with 0.7 in [0.7, 0.8): bin 7
 # holds 0.7 (right) and 0.75 (wrong), gap |0.5 - 0.725| = 0.225; bin 6 holds
 # 0.65 (right) and 0.6 (wrong), gap |0.5 - 0.625| = 0.125; ECE = 0.175.
-ISSUE_PROBS = np.array([[0.7, 0.2, 0.1], [0.75, 0.15, 0.1],
-                        [0.1, 0.25, 0.65], [0.3, 0.1, 0.6]])
+ISSUE_PROBS = np.array(
+    [[0.7, 0.2, 0.1], [0.75, 0.15, 0.1], [0.1, 0.25, 0.65], [0.3, 0.1, 0.6]]
+)
 ISSUE_LABELS = np.array([0, 1, 2, 1])
 
 
@@ -157,27 +179,28 @@ def test_issue_example_gives_one_answer_everywhere(dtype):
     for norm, expected in (("l1", 0.175), ("max", 0.225)):
         metric = ExpectedCalibrationError(10, norm, from_logits=False)
         metric.update_state(ISSUE_LABELS, probs)
-        np.testing.assert_allclose(float(metric.result()), expected,
-                                   atol=1e-6)
+        np.testing.assert_allclose(float(metric.result()), expected, atol=1e-6)
     report = calibration_report(ISSUE_LABELS, probs, 10)
-    np.testing.assert_allclose([report["ece"], report["mce"]],
-                               [0.175, 0.225], atol=1e-6)
-    oracle = numpy_stats.calibration_of_probabilities(ISSUE_LABELS, probs,
-                                                      10)
-    np.testing.assert_allclose([oracle["ece"], oracle["mce"]],
-                               [0.175, 0.225], atol=1e-6)
-    np.testing.assert_array_equal(np.nonzero(report["bin_counts"])[0],
-                                  [6, 7])
+    np.testing.assert_allclose(
+        [report["ece"], report["mce"]], [0.175, 0.225], atol=1e-6
+    )
+    oracle = numpy_stats.calibration_of_probabilities(ISSUE_LABELS, probs, 10)
+    np.testing.assert_allclose(
+        [oracle["ece"], oracle["mce"]], [0.175, 0.225], atol=1e-6
+    )
+    np.testing.assert_array_equal(np.nonzero(report["bin_counts"])[0], [6, 7])
 
 
 def test_issue_example_in_the_monitor():
     x = ISSUE_PROBS.astype("float32")
     model = keras.Sequential([keras.Input((3,)), keras.layers.Identity()])
-    monitor = ConfidenceMonitor((x, ISSUE_LABELS), num_bins=10,
-                                from_logits=False)
+    monitor = ConfidenceMonitor(
+        (x, ISSUE_LABELS), num_bins=10, from_logits=False
+    )
     values = monitor.evaluate(model)
-    np.testing.assert_allclose([values["val_ece"], values["val_mce"]],
-                               [0.175, 0.225], atol=1e-6)
+    np.testing.assert_allclose(
+        [values["val_ece"], values["val_mce"]], [0.175, 0.225], atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("num_bins", [5, 10, 15, 20, 21])
@@ -190,7 +213,8 @@ def test_a_confidence_on_an_edge_goes_to_the_bin_it_opens(num_bins, dtype):
     edges = np.arange(1, num_bins) / num_bins
     c = edges[edges > 1 / 29].astype(np.float32).astype(dtype)
     rows = np.concatenate(
-        [c[:, None], np.repeat(((1 - c) / 29)[:, None], 29, axis=1)], axis=1)
+        [c[:, None], np.repeat(((1 - c) / 29)[:, None], 29, axis=1)], axis=1
+    )
     labels = np.zeros(len(c), int)
     expected = np.zeros(num_bins)
     expected[np.round(c.astype(np.float64) * num_bins).astype(int)] = 1
@@ -198,11 +222,15 @@ def test_a_confidence_on_an_edge_goes_to_the_bin_it_opens(num_bins, dtype):
     metric.update_state(labels, rows)
     report = calibration_report(labels, rows, num_bins)
     np.testing.assert_array_equal(
-        np.asarray(ops.convert_to_numpy(metric.bin_counts)), expected)
+        np.asarray(ops.convert_to_numpy(metric.bin_counts)), expected
+    )
     np.testing.assert_array_equal(report["bin_counts"], expected)
     np.testing.assert_array_equal(
-        np.bincount(numpy_stats.confidence_bins(c, num_bins),
-                    minlength=num_bins), expected)
+        np.bincount(
+            numpy_stats.confidence_bins(c, num_bins), minlength=num_bins
+        ),
+        expected,
+    )
 
 
 def test_confidence_one_joins_the_last_bin():
@@ -212,5 +240,6 @@ def test_confidence_one_joins_the_last_bin():
     metric = ExpectedCalibrationError(10, from_logits=False)
     metric.update_state(labels, rows)
     np.testing.assert_array_equal(
-        np.asarray(ops.convert_to_numpy(metric.bin_counts))[-1], 2.0)
+        np.asarray(ops.convert_to_numpy(metric.bin_counts))[-1], 2.0
+    )
     assert calibration_report(labels, rows, 10)["bin_counts"][-1] == 2.0

@@ -26,41 +26,47 @@ from keras_ls.losses import label_smoothing_crossentropy
 def almost(actual, desired, decimal=3):
     """Keras' TestCase.assertAlmostEqual."""
     np.testing.assert_almost_equal(
-        np.asarray(ops.convert_to_numpy(actual)), desired, decimal=decimal)
+        np.asarray(ops.convert_to_numpy(actual)), desired, decimal=decimal
+    )
 
 
 def close(actual, desired, atol=1e-6, rtol=1e-6):
     """Keras' TestCase.assertAllClose."""
     np.testing.assert_allclose(
-        np.asarray(ops.convert_to_numpy(actual)), desired, atol=atol,
-        rtol=rtol)
+        np.asarray(ops.convert_to_numpy(actual)), desired, atol=atol, rtol=rtol
+    )
 
 
 def categorical(from_logits, eps=0.0, **kwargs):
-    return LabelSmoothingCrossentropy(eps, from_logits=from_logits,
-                                      sparse=False, **kwargs)
+    return LabelSmoothingCrossentropy(
+        eps, from_logits=from_logits, sparse=False, **kwargs
+    )
 
 
 def sparse(from_logits, eps=0.0, **kwargs):
-    return LabelSmoothingCrossentropy(eps, from_logits=from_logits,
-                                      sparse=True, **kwargs)
+    return LabelSmoothingCrossentropy(
+        eps, from_logits=from_logits, sparse=True, **kwargs
+    )
 
 
 def binary(from_logits, eps=0.0, **kwargs):
-    return BinaryLabelSmoothingCrossentropy(eps, from_logits=from_logits,
-                                            **kwargs)
+    return BinaryLabelSmoothingCrossentropy(
+        eps, from_logits=from_logits, **kwargs
+    )
 
 
 ONE_HOT = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]])
 IDS = np.array([0, 1, 2])
 # Keras' probabilities; the second row sums to 1.99 and is renormalised.
-PROBS = np.array([[0.9, 0.05, 0.05], [0.5, 0.89, 0.6], [0.05, 0.01, 0.94]],
-                 dtype="float32")
+PROBS = np.array(
+    [[0.9, 0.05, 0.05], [0.5, 0.89, 0.6], [0.05, 0.01, 0.94]], dtype="float32"
+)
 LOGITS = np.array([[8.0, 1.0, 1.0], [0.0, 9.0, 1.0], [2.0, 3.0, 5.0]])
 SAMPLE_WEIGHT = np.array([[1.2], [3.4], [5.6]]).reshape((3, 1))
 
 
 # CategoricalCrossentropyTest -------------------------------------------------
+
 
 def test_categorical_all_correct_unweighted():
     # keras losses_test.py CategoricalCrossentropyTest
@@ -85,10 +91,12 @@ def test_categorical_scalar_weighted():
 
 def test_categorical_sample_weighted():
     # keras losses_test.py CategoricalCrossentropyTest.test_sample_weighted
-    almost(categorical(False)(ONE_HOT, PROBS, sample_weight=SAMPLE_WEIGHT),
-           1.0696)
-    almost(categorical(True)(ONE_HOT, LOGITS, sample_weight=SAMPLE_WEIGHT),
-           0.31829)
+    almost(
+        categorical(False)(ONE_HOT, PROBS, sample_weight=SAMPLE_WEIGHT), 1.0696
+    )
+    almost(
+        categorical(True)(ONE_HOT, LOGITS, sample_weight=SAMPLE_WEIGHT), 0.31829
+    )
 
 
 def test_categorical_no_reduction():
@@ -114,14 +122,21 @@ def test_categorical_label_smoothing_with_axis():
     # keras losses_test.py CategoricalCrossentropyTest
     # .test_label_smoothing_with_axis: (batch, classes, spatial), axis=1.
     num_classes = 3
-    y_true = np.array([[[1, 0], [0, 1], [0, 0]], [[0, 1], [1, 0], [0, 0]]],
-                      dtype="float32")
-    y_pred = np.array([[[0.8, 0.1], [0.1, 0.8], [0.1, 0.1]],
-                       [[0.1, 0.8], [0.8, 0.1], [0.1, 0.1]]], dtype="float32")
+    y_true = np.array(
+        [[[1, 0], [0, 1], [0, 0]], [[0, 1], [1, 0], [0, 0]]], dtype="float32"
+    )
+    y_pred = np.array(
+        [
+            [[0.8, 0.1], [0.1, 0.8], [0.1, 0.1]],
+            [[0.1, 0.8], [0.8, 0.1], [0.1, 0.1]],
+        ],
+        dtype="float32",
+    )
     label_smoothing = 0.1
     loss = categorical(False, label_smoothing, axis=1)(y_true, y_pred)
     smoothed = y_true * (1.0 - label_smoothing) + label_smoothing / (
-        num_classes)
+        num_classes
+    )
     expected = np.mean(-np.sum(smoothed * np.log(y_pred), axis=1))
     almost(loss, expected, decimal=5)
     almost(loss, 0.36177298, decimal=5)  # the value issue 9 quotes
@@ -138,7 +153,8 @@ def test_categorical_shape_mismatch():
 def test_categorical_dtype_arg():
     # keras losses_test.py CategoricalCrossentropyTest.test_dtype_arg
     loss = categorical(False, dtype="bfloat16")(
-        ONE_HOT.astype("int64"), np.eye(3, dtype="float32"))
+        ONE_HOT.astype("int64"), np.eye(3, dtype="float32")
+    )
     assert keras.backend.standardize_dtype(loss.dtype) == "bfloat16"
 
 
@@ -152,6 +168,7 @@ def test_categorical_config():
 
 
 # SparseCategoricalCrossentropyTest ------------------------------------------
+
 
 def test_sparse_all_correct_unweighted():
     # keras losses_test.py SparseCategoricalCrossentropyTest
@@ -181,8 +198,7 @@ def test_sparse_sample_weighted():
     # .test_sample_weighted
     y_true = IDS[:, None]
     almost(sparse(False)(y_true, PROBS, sample_weight=SAMPLE_WEIGHT), 1.0696)
-    almost(sparse(True)(y_true, LOGITS, sample_weight=SAMPLE_WEIGHT),
-           0.31829)
+    almost(sparse(True)(y_true, LOGITS, sample_weight=SAMPLE_WEIGHT), 0.31829)
 
 
 def test_sparse_no_reduction():
@@ -191,8 +207,9 @@ def test_sparse_no_reduction():
     close(loss, (0.001822, 0.000459, 0.169846))
 
 
-@pytest.mark.parametrize("y_true", [np.array([[-1, 2]]),
-                                    np.array([[[-1], [2]]])])
+@pytest.mark.parametrize(
+    "y_true", [np.array([[-1, 2]]), np.array([[[-1], [2]]])]
+)
 def test_sparse_ignore_class(y_true):
     # keras losses_test.py SparseCategoricalCrossentropyTest.test_ignore_class
     logits = np.array([[[0.854, 0.698, 0.598], [0.088, 0.86, 0.018]]])
@@ -200,22 +217,26 @@ def test_sparse_ignore_class(y_true):
     close(loss, [[0.0, 1.480129]])
 
 
-SEGMENTATION_IDS = np.array([[0, 1, 1, 0], [1, 0, 1, 0], [0, 0, 1, 1],
-                             [1, 1, 0, 1]])
-SEGMENTATION_EXACT = np.array([
-    [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]],
-    [[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]],
-    [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]],
-    [[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]],
-])
-SEGMENTATION_TWO_WRONG = np.array([
-    [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.2, 0.8]],
-    [[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]],
-    [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]],
-    [[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.6, 0.4]],
-])
-MULTI_IDS = np.array([[0, 1, 2, 0], [1, 0, 1, 0], [0, 0, 1, 1],
-                      [1, 1, 0, 1]])
+SEGMENTATION_IDS = np.array(
+    [[0, 1, 1, 0], [1, 0, 1, 0], [0, 0, 1, 1], [1, 1, 0, 1]]
+)
+SEGMENTATION_EXACT = np.array(
+    [
+        [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]],
+        [[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]],
+        [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]],
+        [[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]],
+    ]
+)
+SEGMENTATION_TWO_WRONG = np.array(
+    [
+        [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.2, 0.8]],
+        [[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]],
+        [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]],
+        [[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.6, 0.4]],
+    ]
+)
+MULTI_IDS = np.array([[0, 1, 2, 0], [1, 0, 1, 0], [0, 0, 1, 1], [1, 1, 0, 1]])
 MULTI_EXACT = np.eye(3)[MULTI_IDS]
 MULTI_THREE_WRONG = MULTI_EXACT.copy()
 MULTI_THREE_WRONG[0, 3] = [0.2, 0.0, 0.8]
@@ -228,8 +249,10 @@ def test_sparse_binary_segmentation():
     # .test_binary_segmentation
     close(sparse(False)(SEGMENTATION_IDS, SEGMENTATION_EXACT), 0.0)
     expected = np.array([-np.log(0.2), -np.log(0.4)])
-    close(sparse(False)(SEGMENTATION_IDS, SEGMENTATION_TWO_WRONG),
-          expected.sum() / 16.0)  # 16 pixels
+    close(
+        sparse(False)(SEGMENTATION_IDS, SEGMENTATION_TWO_WRONG),
+        expected.sum() / 16.0,
+    )  # 16 pixels
 
 
 def test_sparse_binary_segmentation_different_axis():
@@ -237,15 +260,23 @@ def test_sparse_binary_segmentation_different_axis():
     # .test_binary_segmentation_different_axis. Keras runs the class axis 0
     # and 1 cases on PyTorch only (TensorFlow and JAX raise); keras_ls moves
     # the class axis itself, so they run on every backend.
-    close(sparse(False, axis=0)(
-        SEGMENTATION_IDS, np.moveaxis(SEGMENTATION_EXACT, 2, 0)), 0.0)
+    close(
+        sparse(False, axis=0)(
+            SEGMENTATION_IDS, np.moveaxis(SEGMENTATION_EXACT, 2, 0)
+        ),
+        0.0,
+    )
     expected = np.array([-np.log(0.2), -np.log(0.4)])
     y_pred = np.moveaxis(SEGMENTATION_TWO_WRONG, 2, 0)
-    close(sparse(False, axis=0)(SEGMENTATION_IDS, y_pred),
-          expected.sum() / 16.0)
-    close(sparse(False, axis=1)(np.array([SEGMENTATION_IDS] * 3),
-                                np.array([y_pred] * 3)),
-          expected.sum() / 16.0)
+    close(
+        sparse(False, axis=0)(SEGMENTATION_IDS, y_pred), expected.sum() / 16.0
+    )
+    close(
+        sparse(False, axis=1)(
+            np.array([SEGMENTATION_IDS] * 3), np.array([y_pred] * 3)
+        ),
+        expected.sum() / 16.0,
+    )
 
 
 def test_sparse_multi_class_segmentation():
@@ -259,14 +290,16 @@ def test_sparse_multi_class_segmentation():
 def test_sparse_multi_class_segmentation_different_axis():
     # keras losses_test.py SparseCategoricalCrossentropyTest
     # .test_multi_class_segmentation_different_axis (PyTorch-only in Keras)
-    close(sparse(False, axis=0)(MULTI_IDS, np.moveaxis(MULTI_EXACT, 2, 0)),
-          0.0)
+    close(sparse(False, axis=0)(MULTI_IDS, np.moveaxis(MULTI_EXACT, 2, 0)), 0.0)
     expected = np.array([-np.log(0.2), -np.log(0.3), -np.log(0.5)])
     y_pred = np.moveaxis(MULTI_THREE_WRONG, 2, 0)
     close(sparse(False, axis=0)(MULTI_IDS, y_pred), expected.sum() / 16.0)
-    close(sparse(False, axis=1)(np.array([MULTI_IDS] * 3),
-                                np.array([y_pred] * 3)),
-          expected.sum() / 16.0)
+    close(
+        sparse(False, axis=1)(
+            np.array([MULTI_IDS] * 3), np.array([y_pred] * 3)
+        ),
+        expected.sum() / 16.0,
+    )
 
 
 def test_sparse_squeezes_singleton_class_dim_on_user_axis():
@@ -276,14 +309,16 @@ def test_sparse_squeezes_singleton_class_dim_on_user_axis():
     y_true = rng.integers(0, 2, size=(2, 1, 4, 4)).astype("float32")
     y_pred = rng.random((2, 2, 4, 4)).astype("float32")
     loss = label_smoothing_crossentropy(
-        y_true, y_pred, 0.0, from_logits=False, sparse=True, axis=1)
+        y_true, y_pred, 0.0, from_logits=False, sparse=True, axis=1
+    )
     assert tuple(loss.shape) == (2, 4, 4)
 
 
 def test_sparse_dtype_arg():
     # keras losses_test.py SparseCategoricalCrossentropyTest.test_dtype_arg
     loss = sparse(False, dtype="bfloat16")(
-        np.array([[0], [1], [2]], dtype="int64"), np.eye(3, dtype="float32"))
+        np.array([[0], [1], [2]], dtype="int64"), np.eye(3, dtype="float32")
+    )
     assert keras.backend.standardize_dtype(loss.dtype) == "bfloat16"
 
 
@@ -291,8 +326,11 @@ def test_sparse_config():
     # keras losses_test.py SparseCategoricalCrossentropyTest.test_config
     loss = sparse(True, ignore_class=3, axis=0, name="scce")
     config = loss.get_config()
-    assert (config["from_logits"], config["ignore_class"], config["axis"]) \
-        == (True, 3, 0)
+    assert (config["from_logits"], config["ignore_class"], config["axis"]) == (
+        True,
+        3,
+        0,
+    )
     clone = LabelSmoothingCrossentropy.from_config(config)
     assert clone.get_config() == config
 
@@ -309,15 +347,17 @@ BINARY_EDGE_PROBS = np.array([1, 1, 1, 0], dtype="float32").reshape([2, 2])
 def test_binary_all_correct_unweighted():
     # keras losses_test.py BinaryCrossentropyTest.test_all_correct_unweighted
     almost(binary(False)(BINARY_ONE_HOT, BINARY_ONE_HOT), 0.0)
-    logits = np.array([[10.0, -10.0, -10.0], [-10.0, 10.0, -10.0],
-                       [-10.0, -10.0, 10.0]])
+    logits = np.array(
+        [[10.0, -10.0, -10.0], [-10.0, 10.0, -10.0], [-10.0, -10.0, 10.0]]
+    )
     almost(binary(True)(BINARY_ONE_HOT, logits), 0.0)
 
 
 def test_binary_unweighted():
     # keras losses_test.py BinaryCrossentropyTest.test_unweighted
-    y_pred = np.array([[0.9, 0.1, 0.2], [0.3, 0.8, 0.1], [0.1, 0.2, 0.7]],
-                      dtype="float32")
+    y_pred = np.array(
+        [[0.9, 0.1, 0.2], [0.3, 0.8, 0.1], [0.1, 0.2, 0.7]], dtype="float32"
+    )
     close(binary(False)(BINARY_ONE_HOT, y_pred), 0.20046903)
     almost(binary(False)(BINARY_INT_TRUE, BINARY_EDGE_PROBS), 3.98559)
     almost(binary(True)(BINARY_LOGIT_TRUE, BINARY_LOGITS), 3.3333)
@@ -325,19 +365,28 @@ def test_binary_unweighted():
 
 def test_binary_scalar_weighted():
     # keras losses_test.py BinaryCrossentropyTest.test_scalar_weighted
-    almost(binary(False)(BINARY_INT_TRUE, BINARY_EDGE_PROBS,
-                         sample_weight=2.3), 9.1668)
-    almost(binary(True)(BINARY_LOGIT_TRUE, BINARY_LOGITS, sample_weight=2.3),
-           7.666)
+    almost(
+        binary(False)(BINARY_INT_TRUE, BINARY_EDGE_PROBS, sample_weight=2.3),
+        9.1668,
+    )
+    almost(
+        binary(True)(BINARY_LOGIT_TRUE, BINARY_LOGITS, sample_weight=2.3), 7.666
+    )
 
 
 def test_binary_sample_weighted():
     # keras losses_test.py BinaryCrossentropyTest.test_sample_weighted
     weight = np.array([1.2, 3.4]).reshape((2, 1))
-    almost(binary(False)(BINARY_INT_TRUE, BINARY_EDGE_PROBS,
-                         sample_weight=weight), 4.7827)
-    almost(binary(True)(BINARY_LOGIT_TRUE, BINARY_LOGITS,
-                        sample_weight=np.array([4, 3])), 10.0)
+    almost(
+        binary(False)(BINARY_INT_TRUE, BINARY_EDGE_PROBS, sample_weight=weight),
+        4.7827,
+    )
+    almost(
+        binary(True)(
+            BINARY_LOGIT_TRUE, BINARY_LOGITS, sample_weight=np.array([4, 3])
+        ),
+        10.0,
+    )
 
 
 def test_binary_no_reduction():
@@ -359,8 +408,7 @@ def test_binary_shape_mismatch():
     # keras losses_test.py BinaryCrossentropyTest.test_shape_mismatch: keras_ls
     # broadcast (3, 1) against (3, 3) and returned 1.797 (issue 9).
     y_true = np.array([[0], [1], [2]])
-    y_pred = np.array([[0.9, 0.05, 0.05], [0.5, 0.89, 0.6],
-                       [0.05, 0.01, 0.94]])
+    y_pred = np.array([[0.9, 0.05, 0.05], [0.5, 0.89, 0.6], [0.05, 0.01, 0.94]])
     with pytest.raises(ValueError, match="must have the same shape"):
         binary(False)(y_true, y_pred)
 
@@ -368,8 +416,9 @@ def test_binary_shape_mismatch():
 def test_binary_dtype_arg():
     # keras losses_test.py BinaryCrossentropyTest.test_dtype_arg (Keras skips
     # PyTorch; keras_ls computes in float32 and casts, so it runs everywhere)
-    y_pred = np.array([[0.9, 0.1, 0.2], [0.3, 0.8, 0.1], [0.1, 0.2, 0.7]],
-                      dtype="float32")
+    y_pred = np.array(
+        [[0.9, 0.1, 0.2], [0.3, 0.8, 0.1], [0.1, 0.2, 0.7]], dtype="float32"
+    )
     loss = binary(False, dtype="bfloat16")(BINARY_ONE_HOT, y_pred)
     assert keras.backend.standardize_dtype(loss.dtype) == "bfloat16"
 

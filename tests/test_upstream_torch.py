@@ -35,8 +35,10 @@ CASES = {
     "": {},
     "ignore_index": {"ignore_index": 1},
     "label_smoothing": {"label_smoothing": 0.15},
-    "ignore_index_label_smoothing": {"ignore_index": 1,
-                                     "label_smoothing": 0.15},
+    "ignore_index_label_smoothing": {
+        "ignore_index": 1,
+        "label_smoothing": 0.15,
+    },
 }
 ID_SHAPES = {
     "2d": ((2, 3), (2,)),
@@ -64,8 +66,8 @@ def torch_loss(logits, target, reduction, kwargs):
     if target.is_floating_point():
         target = target.double()
     return torch.nn.functional.cross_entropy(
-        torch.as_tensor(logits).double(), target, reduction=reduction,
-        **kwargs).numpy()
+        torch.as_tensor(logits).double(), target, reduction=reduction, **kwargs
+    ).numpy()
 
 
 def keras_ls_loss(logits, target, reduction, kwargs, sparse):
@@ -97,8 +99,7 @@ def test_class_id_targets_match_torch(layout, case, reduction):
 @pytest.mark.parametrize("reduction", sorted(REDUCTIONS))
 @pytest.mark.parametrize("case", ["", "label_smoothing"])
 @pytest.mark.parametrize("layout", sorted(PROB_SHAPES))
-def test_probability_targets_channel_first_match_torch(layout, case,
-                                                       reduction):
+def test_probability_targets_channel_first_match_torch(layout, case, reduction):
     # Channel-first dense targets: keras_ls raised "y_true does not fit
     # y_pred" for every case but 2d before issue 9.
     rng = np.random.default_rng(sum(map(ord, layout + case + reduction)))
@@ -113,7 +114,9 @@ def test_probability_targets_channel_first_match_torch(layout, case,
     np.testing.assert_allclose(actual, expected, rtol=2e-5, atol=2e-5)
 
 
-@pytest.mark.skip(reason="keras_ls has no per-class `weight` (PyTorch's "
-                  "'weights' case); class weighting is sample_weight's job")
+@pytest.mark.skip(
+    reason="keras_ls has no per-class `weight` (PyTorch's "
+    "'weights' case); class weighting is sample_weight's job"
+)
 def test_class_weights_case():
     pass  # pragma: no cover
