@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from keras_ls import metrics as ls_metrics
-from keras_ls.monitor import ConfidenceMonitor
+from keras_ls.callbacks.monitor import ConfidenceMonitor
 
 
 def mlp(seed):

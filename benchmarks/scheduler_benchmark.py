@@ -31,8 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_ls.callbacks.scheduler import LabelSmoothingScheduler  # noqa: E402
 from keras_ls.losses import LabelSmoothingCrossentropy  # noqa: E402
-from keras_ls.scheduler import LabelSmoothingScheduler  # noqa: E402
 from keras_ls.schedules import LinearDecay  # noqa: E402
 
 VARIANTS = ("none", "epoch", "batch")

@@ -41,9 +41,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_ls import metrics as ls_metrics  # noqa: E402
+from keras_ls.callbacks.monitor import ConfidenceMonitor  # noqa: E402
+from keras_ls.callbacks.scheduler import LabelSmoothingScheduler  # noqa: E402
 from keras_ls.losses import LabelSmoothingCrossentropy  # noqa: E402
-from keras_ls.monitor import ConfidenceMonitor  # noqa: E402
-from keras_ls.scheduler import LabelSmoothingScheduler  # noqa: E402
 from keras_ls.schedules import TwoStage  # noqa: E402
 
 parser = argparse.ArgumentParser()

@@ -9,11 +9,11 @@ import argparse
 import keras
 import numpy as np
 
+from keras_ls.callbacks.scheduler import LabelSmoothingScheduler
 from keras_ls.data import as_dataset
 from keras_ls.data import load_fashion_mnist
 from keras_ls.experiment import build_model
 from keras_ls.losses import LabelSmoothingCrossentropy
-from keras_ls.scheduler import LabelSmoothingScheduler
 from keras_ls.schedules import CosineDecay
 from keras_ls.schedules import TwoStage
 

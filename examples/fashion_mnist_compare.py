@@ -8,13 +8,13 @@ import argparse
 import keras
 import numpy as np
 
+from keras_ls.callbacks.monitor import ConfidenceMonitor
 from keras_ls.data import as_dataset
 from keras_ls.data import load_fashion_mnist
 from keras_ls.experiment import build_model
 from keras_ls.experiment import largest_confidence_drop
 from keras_ls.experiment import paired_difference
 from keras_ls.losses import LabelSmoothingCrossentropy
-from keras_ls.monitor import ConfidenceMonitor
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--small", action="store_true", help="tiny, fast run")

@@ -6,9 +6,9 @@ The package follows the data flow of a training run:
 ``ConfidenceMonitor`` (read predictions) → ``calibration``, ``experiment``,
 reports and plots. Public names are listed in ``__all__``.
 
-Names are resolved lazily (PEP 562), so ``keras_ls.cli`` can parse its
-arguments and choose a Keras backend before Keras is imported. A library
-import still imports every public module at once, as before: that
+Names are resolved lazily (PEP 562), so ``keras_ls.experiment.cli`` can
+parse its arguments and choose a Keras backend before Keras is imported. A
+library import still imports every public module at once, as before: that
 registers the public classes for serialization, so
 ``keras.saving.load_model`` finds ``keras_ls>…`` objects right after
 ``import keras_ls``. Only the ``keras-ls`` command (the console script and
@@ -32,8 +32,8 @@ _EXPORTS = {
     "load_fashion_mnist": "data",
     "minimum_loss": "losses",
 }
-# Submodules reachable as attributes (``keras_ls.report``) without an
-# import statement of their own.
+# Submodules reachable as attributes (``keras_ls.plots``) without an
+# import statement of their own (the old paths warn: see _deprecation).
 _SUBMODULES = (
     "calibration",
     "callbacks",

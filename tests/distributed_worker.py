@@ -219,8 +219,8 @@ def check_loss(setups):
 def check_scheduler(setups):
     import keras
 
+    from keras_ls.callbacks.scheduler import LabelSmoothingScheduler
     from keras_ls.losses import LabelSmoothingCrossentropy
-    from keras_ls.scheduler import LabelSmoothingScheduler
     from keras_ls.schedules import LinearDecay
 
     x, y = _data(32, seed=3)
@@ -313,8 +313,8 @@ def check_metrics(setups):
 def check_monitor(setups):
     import keras
 
+    from keras_ls.callbacks.monitor import ConfidenceMonitor
     from keras_ls.losses import LabelSmoothingCrossentropy
-    from keras_ls.monitor import ConfidenceMonitor
 
     x, y = _data(32, seed=5)
     xv, yv = _data(20, seed=6, scale=3.0)
@@ -357,8 +357,8 @@ def _monitor_default_jit(setup, x, y):
     """The error, if any, of ConfidenceMonitor with its default jit_compile."""
     import keras
 
+    from keras_ls.callbacks.monitor import ConfidenceMonitor
     from keras_ls.losses import LabelSmoothingCrossentropy
-    from keras_ls.monitor import ConfidenceMonitor
 
     with setup.scope():
         model = _identity_model()

@@ -256,7 +256,7 @@ def assert_fit_rejected(model, callbacks, error, *fragments):
     ],
 )
 def test_schedule_returning_a_bad_value(returned, shown):
-    from keras_ls.scheduler import LabelSmoothingScheduler
+    from keras_ls.callbacks.scheduler import LabelSmoothingScheduler
 
     loss = LabelSmoothingCrossentropy(0.1)
     model = small_model(loss)
@@ -292,7 +292,7 @@ def test_schedule_value_out_of_range_at_construction():
 
 
 def test_scheduler_on_a_model_without_a_smoothing_loss():
-    from keras_ls.scheduler import LabelSmoothingScheduler
+    from keras_ls.callbacks.scheduler import LabelSmoothingScheduler
     from keras_ls.schedules import Constant
 
     model = small_model(
@@ -309,7 +309,7 @@ def test_scheduler_on_a_model_without_a_smoothing_loss():
 
 
 def test_scheduler_given_a_schedule_that_is_not_callable():
-    from keras_ls.scheduler import LabelSmoothingScheduler
+    from keras_ls.callbacks.scheduler import LabelSmoothingScheduler
 
     rejects(
         lambda: LabelSmoothingScheduler("cosine"),
@@ -329,7 +329,7 @@ def test_scheduler_given_a_schedule_that_is_not_callable():
 
 
 def test_confidence_monitor_given_data_without_labels():
-    from keras_ls.monitor import ConfidenceMonitor
+    from keras_ls.callbacks.monitor import ConfidenceMonitor
 
     x = np.zeros((6, 3), "float32")
     rejects(
@@ -342,7 +342,7 @@ def test_confidence_monitor_given_data_without_labels():
 
 
 def _monitor_fit(model, labels):
-    from keras_ls.monitor import ConfidenceMonitor
+    from keras_ls.callbacks.monitor import ConfidenceMonitor
 
     x = np.zeros((6, 3), "float32")
     model.fit(
@@ -402,7 +402,7 @@ def test_confidence_monitor_rejection_keeps_the_weights(labels):
     ],
 )
 def test_cli_rejects_bad_options(argv, fragments, tmp_path, capsys):
-    from keras_ls import cli
+    from keras_ls.experiment import cli
 
     out = tmp_path / "out"
     status = cli.main(["compare", "--out", str(out), "--quiet", *argv])
@@ -415,7 +415,7 @@ def test_cli_rejects_bad_options(argv, fragments, tmp_path, capsys):
 
 
 def test_cli_data_dir_that_is_a_file(tmp_path, capsys):
-    from keras_ls import cli
+    from keras_ls.experiment import cli
 
     a_file = tmp_path / "images.gz"
     a_file.write_bytes(b"")

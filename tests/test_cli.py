@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_ls import cli
 from keras_ls import data
+from keras_ls.experiment import cli
 from tests.test_data import write_folder
 
 
@@ -365,7 +365,7 @@ def test_lazy_public_names():
     for name in keras_ls.__all__:
         assert getattr(keras_ls, name) is not None, name
         assert name in dir(keras_ls)
-    assert keras_ls.report.write is not None
+    assert keras_ls.experiment.report.write is not None
     assert keras_ls.metrics.ExpectedCalibrationError.__module__ == (
         "keras_ls.metrics"
     )
@@ -587,7 +587,7 @@ def test_load_model_in_a_new_process_after_import_keras_ls(tmp_path, imports):
     assert proc.returncode == 0, proc.stderr
     # TwoStage(0.2, 1): ε = 0 from epoch 1 on, and that value was saved.
     assert proc.stdout.split() == [
-        "keras_ls.losses",
+        "keras_ls.losses.crossentropy",
         "LabelSmoothingCrossentropy",
         "0.0",
     ]

@@ -5,14 +5,14 @@ import keras
 import numpy as np
 import pytest
 
-from keras_ls import experiment
-from keras_ls import report
+from keras_ls.experiment import _compare as experiment
 from keras_ls.experiment import build_model
 from keras_ls.experiment import compare
 from keras_ls.experiment import evaluate_predictions
 from keras_ls.experiment import flip_labels
 from keras_ls.experiment import largest_confidence_drop
 from keras_ls.experiment import paired_difference
+from keras_ls.experiment import report
 from keras_ls.experiment import t_quantile_975
 
 # Two-sided 95% t quantiles from printed tables (e.g. NIST/SEMATECH
@@ -350,7 +350,7 @@ def test_test_set_is_used_only_after_training(monkeypatch):
     """Everything watched during training comes from a split of the
     training data; the test images reach the model only in the final
     evaluation, after `fit` has returned."""
-    from keras_ls import monitor
+    from keras_ls.callbacks import monitor
 
     events, fitted, watched = [], [], []
 

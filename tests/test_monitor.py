@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from keras_ls.calibration import calibration_report
-from keras_ls.monitor import STATISTICS
-from keras_ls.monitor import ConfidenceMonitor
+from keras_ls.callbacks.monitor import STATISTICS
+from keras_ls.callbacks.monitor import ConfidenceMonitor
 
 BACKEND = keras.backend.backend()
 JIT = BACKEND != "torch"

@@ -5,7 +5,7 @@ matplotlib = pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 
 from keras_ls import plots  # noqa: E402
-from keras_ls import plots_experiment  # noqa: E402
+from keras_ls.experiment import plots as plots_experiment  # noqa: E402
 from tests.fake_results import fake_result  # noqa: E402
 
 EDGES = np.linspace(0, 1, 5)
@@ -42,7 +42,7 @@ def test_reliability_shows_examples_per_bin_beneath():
 
 def test_reliability_without_counts_axes_writes_counts_on_the_bars():
     ax = Figure().subplots()
-    # Positional call, as keras_ls.monitor makes it.
+    # Positional call, as keras_ls.callbacks.monitor makes it.
     plots.draw_reliability(
         ax, EDGES, COUNTS, ACCURACY, CONFIDENCE, ece=0.05, label="a"
     )

@@ -16,12 +16,12 @@ import pytest
 from keras import ops
 
 from keras_ls import _tracking
+from keras_ls.callbacks.monitor import ConfidenceMonitor
 from keras_ls.losses import BinaryLabelSmoothingCrossentropy
 from keras_ls.losses import LabelSmoothingCrossentropy
 from keras_ls.metrics import ExpectedCalibrationError
 from keras_ls.metrics import NegativeLogLikelihood
 from keras_ls.metrics import TopLabelAccuracy
-from keras_ls.monitor import ConfidenceMonitor
 
 BACKEND = keras.backend.backend()
 FROM_LOGITS = "from_logits"

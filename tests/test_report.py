@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from keras_ls import report
+from keras_ls.experiment import report
 from tests.fake_results import fake_result
 
 

@@ -81,7 +81,7 @@ def test_keras_file_round_trip_without_custom_objects(tmp_path):
 
 
 def test_save_weights_and_load_weights_round_trip(tmp_path):
-    from keras_ls.scheduler import LabelSmoothingScheduler
+    from keras_ls.callbacks.scheduler import LabelSmoothingScheduler
     from keras_ls.schedules import LinearDecay
 
     x, y = data(seed=1)
@@ -152,7 +152,7 @@ class _Recorder(keras.callbacks.Callback):
 
 
 def _run(x, y, callbacks, seed_weights):
-    from keras_ls.scheduler import LabelSmoothingScheduler
+    from keras_ls.callbacks.scheduler import LabelSmoothingScheduler
     from keras_ls.schedules import LinearDecay
 
     model = mlp()

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from keras_ls import _tracking
+from keras_ls.callbacks.scheduler import LabelSmoothingScheduler
 from keras_ls.losses import LabelSmoothingCrossentropy
-from keras_ls.scheduler import LabelSmoothingScheduler
 from keras_ls.schedules import LinearDecay
 from keras_ls.schedules import LinearWarmup
 from keras_ls.schedules import PiecewiseConstant

@@ -22,8 +22,8 @@ import pytest
 from keras import ops
 
 from keras_ls.calibration import calibration_report
+from keras_ls.callbacks.monitor import ConfidenceMonitor
 from keras_ls.metrics import ExpectedCalibrationError
-from keras_ls.monitor import ConfidenceMonitor
 from tests import numpy_stats
 
 requires_torchmetrics = pytest.mark.skipif(

@@ -18,8 +18,8 @@ import numpy as np
 from keras import ops
 
 from keras_ls import _validation
-from keras_ls.plots import confidence_histogram
-from keras_ls.plots import reliability_diagram
+from keras_ls.calibration.plots import confidence_histogram
+from keras_ls.calibration.plots import reliability_diagram
 
 __all__ = [
     "apply_temperature",

@@ -16,13 +16,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_ls import _closed_form
 from keras_ls import _tracking
 from keras_ls import _validation
 from keras_ls._api import register
-from keras_ls._reduction import REDUCTIONS
-from keras_ls._reduction import keras_mask_of
-from keras_ls._reduction import reduce_weighted
+from keras_ls.losses import _closed_form
+from keras_ls.losses._reduction import REDUCTIONS
+from keras_ls.losses._reduction import keras_mask_of
+from keras_ls.losses._reduction import reduce_weighted
 
 CONVENTIONS = ("uniform", "others")
 _F32 = "float32"
@@ -142,7 +142,7 @@ def _epsilon_tensor(label_smoothing):
 def _use_tf_fused_kernel(y_pred, labels):
     if keras.backend.backend() != "tensorflow" or labels is None:
         return False
-    from keras_ls import _tf_fused
+    from keras_ls.losses import _tf_fused
 
     return _tf_fused.supports(y_pred, labels, from_logits=True)
 
@@ -230,7 +230,7 @@ def label_smoothing_crossentropy(
     else:
         targets = ops.cast(y_true, _F32)
     if from_logits and _use_tf_fused_kernel(y_pred, labels):
-        from keras_ls import _tf_fused
+        from keras_ls.losses import _tf_fused
 
         values = _tf_fused.sparse_from_logits(y_pred, labels, spec)
     elif from_logits and keras.backend.backend() == "torch":

@@ -243,7 +243,7 @@ def evaluate_predictions(y_true, probs, *, log_probs=None, num_bins=15):
     >>> round(stats["accuracy"], 4), round(stats["confidence"], 4)
     (0.6667, 0.7333)
     """
-    from keras_ls.calibration import calibration_report
+    from keras_ls.calibration.report import calibration_report
 
     y = np.asarray(y_true).astype(np.int64).reshape(-1)
     probs = np.asarray(probs, np.float32)
@@ -580,8 +580,8 @@ def _prepare_data(data, data_dir, train_size):
 
 
 def _callbacks(schedule, validation, num_bins, batch_size):
-    from keras_ls.monitor import ConfidenceMonitor
-    from keras_ls.scheduler import LabelSmoothingScheduler
+    from keras_ls.callbacks.monitor import ConfidenceMonitor
+    from keras_ls.callbacks.scheduler import LabelSmoothingScheduler
 
     # The scheduler first: it sets ε before the epoch, and writes
     # `label_smoothing` into the logs that History then records.

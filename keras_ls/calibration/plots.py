@@ -1,0 +1,284 @@
+"""Reliability diagrams and confidence histograms (matplotlib, optional).
+
+matplotlib is the `plot` extra (`pip install keras-ls[plot]`) and is imported
+only inside these functions. Each function draws one model on `ax` and
+returns it; call it again with the same `ax` and another `label` to overlay
+models. `draw_reliability` draws from per-bin statistics, which is all that
+the streaming `ConfidenceMonitor` keeps.
+"""
+
+import numpy as np
+
+_DIAGONAL_LABEL = "perfect calibration"
+
+
+def _new_axes(ax):
+    if ax is not None:
+        return ax
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise ImportError(
+            "Plotting needs matplotlib: pip install 'keras-ls[plot]'."
+        ) from error
+    _, ax = plt.subplots(figsize=(4.5, 4.5))
+    return ax
+
+
+def _next_color(ax):
+    """The next color of the style's cycle, counted per axes by us so that
+    bars, lines and histograms of one model share a color."""
+    import matplotlib
+
+    cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()
+    colors = cycle.get("color", ["C0"])
+    index = getattr(ax, "_keras_ls_models", 0)
+    ax._keras_ls_models = index + 1
+    return colors[index % len(colors)]
+
+
+def _bar_alpha(share):
+    """Opacity of a bin's bar: its share of the examples, so a bin with a
+    handful of examples is faint and cannot look as weighty as a full one.
+    """
+    return 0.06 + 0.5 * np.sqrt(share)
+
+
+def draw_reliability(
+    ax,
+    bin_edges,
+    bin_counts,
+    bin_accuracy,
+    bin_confidence,
+    *,
+    ece=None,
+    label=None,
+    counts_ax=None,
+):
+    """Draws one reliability curve from per-bin statistics onto `ax`.
+
+    Bars show each non-empty bin's accuracy over its confidence interval,
+    with an opacity that grows with the bin's share of the examples; the
+    line joins (mean confidence, accuracy) per non-empty bin. The diagonal
+    is drawn once per axes. How many examples each bin holds is drawn as a
+    histogram on `counts_ax` when given (log scale, the model's color);
+    otherwise each bar is annotated with its count, one row per model.
+
+    Args:
+        ax: The matplotlib axes of the diagram.
+        bin_edges: The ``num_bins + 1`` edges of the confidence bins.
+        bin_counts: Examples per bin.
+        bin_accuracy: Accuracy per bin (ignored where the count is 0).
+        bin_confidence: Mean confidence per bin (same).
+        ece: The model's ECE for its legend entry. Defaults to `None`.
+        label: The model's legend label. Defaults to `None` ("model").
+        counts_ax: Axes beneath `ax` for the count histogram. Defaults to
+            `None` (counts written on the bars).
+
+    Returns:
+        `ax`.
+    """
+    edges = np.asarray(bin_edges, dtype=np.float64)
+    counts = np.asarray(bin_counts, dtype=np.float64)
+    filled = counts > 0
+    accuracy = np.asarray(bin_accuracy, dtype=np.float64)[filled]
+    confidence = np.asarray(bin_confidence, dtype=np.float64)[filled]
+    model_index = getattr(ax, "_keras_ls_models", 0)
+    color = _next_color(ax)
+    legend = label if label is not None else "model"
+    if ece is not None:
+        legend = f"{legend} (ECE {ece:.3f})"
+    if not any(line.get_label() == _DIAGONAL_LABEL for line in ax.lines):
+        ax.plot(
+            [0, 1],
+            [0, 1],
+            linestyle="--",
+            color="gray",
+            linewidth=1,
+            label=_DIAGONAL_LABEL,
+        )
+    share = counts / max(counts.sum(), 1.0)
+    lefts, widths = edges[:-1][filled], np.diff(edges)[filled]
+    for left, width, height, alpha in zip(
+        lefts, widths, accuracy, _bar_alpha(share[filled])
+    ):
+        ax.bar(
+            left,
+            height,
+            width=width,
+            align="edge",
+            alpha=alpha,
+            color=color,
+            edgecolor=color,
+        )
+    ax.plot(
+        confidence,
+        accuracy,
+        marker="o",
+        markersize=3,
+        color=color,
+        label=legend,
+    )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability diagram")
+    ax.legend(loc="upper left", fontsize="small")
+    if counts_ax is None:
+        ax.set_xlabel("confidence (bar opacity and numbers: examples per bin)")
+        for left, width, count in zip(lefts, widths, counts[filled]):
+            ax.text(
+                left + width / 2,
+                0.01 + 0.04 * model_index,
+                f"{count:.0f}",
+                ha="center",
+                va="bottom",
+                fontsize=5,
+                color=color,
+            )
+        return ax
+    ax.set_xlabel("")
+    ax.tick_params(labelbottom=False)
+    counts_ax.stairs(
+        np.where(filled, counts, np.nan),
+        edges,
+        color=color,
+        linewidth=1.5,
+        label=label,
+    )
+    counts_ax.set_xlim(0, 1)
+    counts_ax.set_yscale("log")
+    # One example must stay visible on the log axis, whatever was drawn.
+    top = max(getattr(counts_ax, "_keras_ls_top", 1.0), counts.max() * 2)
+    counts_ax._keras_ls_top = top
+    counts_ax.set_ylim(0.5, top)
+    counts_ax.set_xlabel("confidence")
+    counts_ax.set_ylabel("examples")
+    return ax
+
+
+def _new_reliability_axes():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise ImportError(
+            "Plotting needs matplotlib: pip install 'keras-ls[plot]'."
+        ) from error
+    _, (ax, counts_ax) = plt.subplots(
+        2,
+        1,
+        figsize=(4.5, 5.6),
+        sharex=True,
+        gridspec_kw={"height_ratios": (3, 1)},
+        layout="constrained",
+    )
+    return ax, counts_ax
+
+
+def reliability_diagram(
+    y_true, probs, num_bins=15, ax=None, label=None, *, counts_ax=None
+):
+    """Plots accuracy against confidence per equal-width bin.
+
+    A calibrated model lies on the diagonal; points below it are
+    overconfident, above it underconfident (typical after label smoothing).
+
+    Args:
+        y_true: Class ids or one-hot rows, as for `calibration_report`.
+        probs: Predicted probabilities, shape (..., num_classes).
+        num_bins: Number of equal-width confidence bins. Defaults to `15`.
+        ax: matplotlib axes to draw on (to overlay models); `None` makes a
+            new figure with a count histogram beneath the diagram.
+            Defaults to `None`.
+        label: Legend label for this model. Defaults to `None`.
+        counts_ax: Axes for the histogram of examples per bin (see
+            `draw_reliability`). Defaults to `None`: the new figure's when
+            `ax` is `None`, else counts written on the bars.
+
+    Returns:
+        The matplotlib axes of the diagram (``ax.keras_ls_counts_ax`` is
+        the histogram's, or `None`).
+
+    Examples:
+
+    ```python
+    ax = reliability_diagram(y, baseline_probs, label="ε = 0")
+    reliability_diagram(y, smoothed_probs, ax=ax,
+                        counts_ax=ax.keras_ls_counts_ax, label="ε = 0.1")
+    ax.figure.savefig("reliability.png")
+    ```
+
+    References:
+        Guo, Pleiss, Sun, Weinberger. On Calibration of Modern Neural
+        Networks. ICML 2017.
+    """
+    from keras_ls.calibration.report import calibration_report
+
+    report = calibration_report(y_true, probs, num_bins=num_bins)
+    if ax is None and counts_ax is None:
+        ax, counts_ax = _new_reliability_axes()
+    ax = _new_axes(ax)
+    ax.keras_ls_counts_ax = counts_ax
+    return draw_reliability(
+        ax,
+        report["bin_edges"],
+        report["bin_counts"],
+        report["bin_accuracy"],
+        report["bin_confidence"],
+        ece=report["ece"],
+        label=label,
+        counts_ax=counts_ax,
+    )
+
+
+def confidence_histogram(y_true, probs, num_bins=15, ax=None, label=None):
+    """Plots the share of predictions per confidence bin.
+
+    A dashed vertical line marks the mean confidence and a dotted one the
+    accuracy, in the model's color; their distance is the confidence gap.
+
+    Args:
+        y_true: Class ids or one-hot rows, as for `calibration_report`.
+        probs: Predicted probabilities, shape (..., num_classes).
+        num_bins: Number of equal-width confidence bins. Defaults to `15`.
+        ax: matplotlib axes to draw on (to overlay models); `None` makes a
+            new figure. Defaults to `None`.
+        label: Legend label for this model. Defaults to `None`.
+
+    Returns:
+        The matplotlib axes.
+
+    Examples:
+
+    ```python
+    ax = confidence_histogram(y, baseline_probs, label="ε = 0")
+    confidence_histogram(y, smoothed_probs, ax=ax, label="ε = 0.1")
+    ```
+
+    References:
+        Guo, Pleiss, Sun, Weinberger. On Calibration of Modern Neural
+        Networks. ICML 2017.
+    """
+    from keras_ls.calibration.report import calibration_report
+
+    report = calibration_report(y_true, probs, num_bins=num_bins)
+    ax = _new_axes(ax)
+    color = _next_color(ax)
+    share = report["bin_counts"] / report["num_examples"]
+    legend = label if label is not None else "model"
+    ax.stairs(
+        share,
+        report["bin_edges"],
+        color=color,
+        fill=False,
+        linewidth=1.5,
+        label=legend,
+    )
+    ax.axvline(report["confidence"], color=color, linestyle="--", linewidth=1)
+    ax.axvline(report["accuracy"], color=color, linestyle=":", linewidth=1)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("confidence (dashed: mean, dotted: accuracy)")
+    ax.set_ylabel("share of predictions")
+    ax.set_title("Confidence histogram")
+    ax.legend(loc="upper left", fontsize="small")
+    return ax

@@ -1,0 +1,362 @@
+"""`LabelSmoothingScheduler`: anneal ε during `model.fit`.
+
+ε lives in each keras_ls loss's `label_smoothing_variable`. The callback
+makes those variables part of the state the model passes into its compiled
+train and test steps (see `keras_ls._tracking` for why and how), then
+assigns the schedule's value through `Variable.assign` at the start of each
+epoch or each batch. No retrace and no recompilation follow: the compiled
+step reads ε as state, like any other non-trainable value.
+"""
+
+import inspect
+import math
+
+import keras
+import numpy as np
+
+from keras_ls import _tracking
+from keras_ls import _validation
+from keras_ls._api import register
+
+UPDATES = ("epoch", "batch")
+LOG_KEY = "label_smoothing"
+
+
+def is_smoothing_loss(obj):
+    """Whether `obj` keeps its ε in a `label_smoothing_variable`."""
+    return isinstance(
+        getattr(obj, "label_smoothing_variable", None), keras.Variable
+    )
+
+
+def _schedule_arity(schedule):
+    """1 for `f(t)`, 2 for `f(t, current)`; raises if neither fits."""
+    if not callable(schedule):
+        raise ValueError(
+            "`schedule` must be a keras_ls schedule or a callable f(epoch) "
+            f"or f(epoch, current). Received: schedule={schedule!r}"
+        )
+    try:
+        signature = inspect.signature(schedule)
+    except (TypeError, ValueError):
+        return 1
+    for arity, args in ((2, (0, 0.0)), (1, (0,))):
+        try:
+            signature.bind(*args)
+            return arity
+        except TypeError:
+            continue
+    raise ValueError(
+        "`schedule` must accept the epoch (or step), and optionally the "
+        f"current label_smoothing. Received: schedule={schedule!r} with "
+        f"signature {signature}"
+    )
+
+
+def _flat_losses(structure, output_names):
+    """(output name or None, loss) for each loss in `model.loss`."""
+    if isinstance(structure, dict):
+        return [(str(k), v) for k, v in structure.items()]
+    if isinstance(structure, (list, tuple)):
+        names = list(output_names or [])
+        return [
+            (names[i] if i < len(names) else str(i), v)
+            for i, v in enumerate(structure)
+        ]
+    return [(None, structure)]
+
+
+def _check_loss_arg(loss):
+    if loss is None:
+        return None
+    items = list(loss) if isinstance(loss, (list, tuple)) else [loss]
+    if not items:
+        raise ValueError(
+            "`loss` must be None, a keras_ls smoothing loss, an output name, "
+            "or a non-empty list of them. Received: loss=[]"
+        )
+    for item in items:
+        if not (isinstance(item, str) or is_smoothing_loss(item)):
+            raise ValueError(
+                "`loss` must be None, a keras_ls smoothing loss (one with a "
+                "`label_smoothing_variable`), an output name, or a list of "
+                f"them. Received: loss={loss!r} (item {item!r} of type "
+                f"{type(item).__name__})"
+            )
+    return items
+
+
+@register
+class LabelSmoothingScheduler(keras.callbacks.Callback):
+    """Sets ε of keras_ls losses from a schedule during `model.fit`.
+
+    ε = schedule(t), with t the epoch (`update="epoch"`, applied at the start
+    of each epoch) or the global step epoch·steps_per_epoch + batch
+    (`update="batch"`, applied before each step), so a run resumed with
+    `fit(initial_epoch=...)` continues the schedule where it stopped.
+
+    The ε the compiled train step uses equals the schedule's value on
+    TensorFlow (eager, `tf.function`, `jit_compile=True`), JAX (jit) and
+    PyTorch, without retracing: the callback makes each loss's
+    `label_smoothing_variable` part of the model's state (as the variable of
+    a hidden no-op metric), so the step reads it as an input instead of
+    baking it in at trace time. Weight files are unchanged by this, so
+    `model.save`, `keras.saving.load_model` and `model.load_weights` into a
+    model built without the callback keep working.
+
+    At each epoch end it writes `logs["label_smoothing"]`, a Python float
+    (the ε applied last in the epoch), so `History`, `CSVLogger`,
+    `TensorBoard` and `EarlyStopping` see it; this key is written when the
+    callback drives every smoothing loss of the model. With several outputs
+    it also writes `logs["<output>_label_smoothing"]` for each loss it
+    drives. Put it before the callbacks that read these keys.
+
+    Validation during `fit` uses the current ε, as Keras does, so
+    `val_loss` moves with the schedule; compare runs on an unsmoothed
+    metric such as the negative log-likelihood instead.
+
+    Args:
+        schedule: A `keras_ls.schedules` schedule, or any callable
+            `f(epoch)` or `f(epoch, current)` returning ε in [0, 1) (like
+            `keras.callbacks.LearningRateScheduler`).
+        loss: Which losses to drive: `None` for every keras_ls smoothing
+            loss in `model.loss` (a single loss, a list or a dict), or one
+            or a list of loss objects and/or output names. Defaults to
+            `None`.
+        update: `"epoch"` or `"batch"`. Defaults to `"epoch"`.
+        verbose: `0` is silent, `1` prints
+            `Epoch N: LabelSmoothingScheduler setting label_smoothing to X.`
+            at the start of each epoch. Defaults to `0`.
+
+    Examples:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> from keras_ls.losses import LabelSmoothingCrossentropy
+    >>> from keras_ls.schedules import LinearDecay
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> model.compile(optimizer="sgd", loss=LabelSmoothingCrossentropy(0.2))
+    >>> history = model.fit(
+    ...     np.zeros((8, 4)), np.zeros(8, "int32"), epochs=3, verbose=0,
+    ...     callbacks=[LabelSmoothingScheduler(LinearDecay(0.2, 0.0, 2))])
+    >>> [round(e, 3) for e in history.history["label_smoothing"]]
+    [0.2, 0.1, 0.0]
+
+    ```python
+    model.compile(optimizer="adam",
+                  loss=keras_ls.LabelSmoothingCrossentropy(0.1),
+                  jit_compile=True)
+    model.fit(x, y, epochs=10, callbacks=[
+        keras_ls.callbacks.LabelSmoothingScheduler(
+            keras_ls.schedules.TwoStage(0.1, switch=6)),
+    ])
+    ```
+
+    References:
+        - Xu, Xu, Qian, Li and Jin, 2020. Towards Understanding Label
+          Smoothing (two-stage label smoothing).
+        - Müller, Kornblith and Hinton, 2019. When Does Label Smoothing
+          Help?
+    """
+
+    def __init__(self, schedule, *, loss=None, update="epoch", verbose=0):
+        super().__init__()
+        self._arity = _schedule_arity(schedule)
+        _validation.check_choice(update, "update", UPDATES)
+        verbose = _validation.check_int(verbose, "verbose", minimum=0)
+        self._loss_items = _check_loss_arg(loss)
+        self.schedule = schedule
+        self.loss = loss
+        self.update = update
+        self.verbose = verbose
+        self._targets = []
+        self._drives_all = True
+        self._num_found = 0
+        self._epoch = 0
+        self._steps_per_epoch = None
+        self._seen_steps = None
+        self._last_value = None
+
+    # -- which losses ------------------------------------------------------
+
+    def _resolve_targets(self, model):
+        structure = getattr(model, "loss", None)
+        output_names = getattr(model, "output_names", None)
+        found = [
+            (name, obj)
+            for name, obj in _flat_losses(structure, output_names)
+            if is_smoothing_loss(obj)
+        ]
+        if self._loss_items is None:
+            if not found:
+                raise ValueError(
+                    "LabelSmoothingScheduler found no keras_ls smoothing loss "
+                    "in `model.loss` (compile the model with one, or pass "
+                    f"`loss=`). Received: model.loss={structure!r}"
+                )
+            return found, True, len(found)
+        by_name = {name: obj for name, obj in found if name is not None}
+        targets = []
+        for item in self._loss_items:
+            if isinstance(item, str):
+                if item not in by_name:
+                    raise ValueError(
+                        f"`loss` names output {item!r}, which has no keras_ls "
+                        "smoothing loss. Outputs with one: "
+                        f"{sorted(by_name)}. Received: loss={self.loss!r}"
+                    )
+                pair = (item, by_name[item])
+            else:
+                names = [n for n, obj in found if obj is item]
+                pair = (names[0] if names else item.name, item)
+            if not any(obj is pair[1] for _, obj in targets):
+                targets.append(pair)
+        chosen = {id(obj) for _, obj in targets}
+        drives_all = all(id(obj) in chosen for _, obj in found)
+        return targets, drives_all, len(found)
+
+    def set_model(self, model):
+        targets, drives_all, num_found = self._resolve_targets(model)
+        # Before the first trace (fit calls set_model before building its
+        # train function), so the compiled step takes ε as state.
+        _tracking.track_label_smoothing(
+            model, [obj.label_smoothing_variable for _, obj in targets]
+        )
+        super().set_model(model)
+        self._targets = targets
+        self._drives_all = drives_all
+        self._num_found = num_found
+
+    # -- applying values ---------------------------------------------------
+
+    def _current(self):
+        if self._last_value is not None:
+            return self._last_value
+        # Through self.model: on JAX this first syncs the state back into
+        # the variables, which the fit loop purges during an epoch.
+        self.model  # noqa: B018
+        return self._targets[0][1].label_smoothing
+
+    def _value_at(self, t):
+        if self._arity == 2:
+            value = self.schedule(t, self._current())
+        else:
+            value = self.schedule(t)
+        where = "epoch" if self.update == "epoch" else "step"
+        if isinstance(value, bool) or not _validation._is_real_number(value):
+            if hasattr(value, "shape") and tuple(value.shape) == ():
+                try:
+                    value = float(np.asarray(keras.ops.convert_to_numpy(value)))
+                except (TypeError, ValueError):
+                    pass
+        if isinstance(value, bool) or not _validation._is_real_number(value):
+            raise ValueError(
+                f"The schedule must return a number in [0, 1) for "
+                f"label_smoothing. It returned {value!r} (of type "
+                f"{type(value).__name__}) at {where} {t}."
+            )
+        value = float(value)
+        if not math.isfinite(value) or not 0.0 <= value < 1.0:
+            raise ValueError(
+                "The schedule must return a finite number in [0, 1) for "
+                f"label_smoothing. It returned {value!r} at {where} {t}."
+            )
+        return value
+
+    def _apply(self, t):
+        value = self._value_at(t)
+        if value == self._last_value:
+            # Unchanged: skip the assignment and, on JAX, the state sync.
+            return value
+        # Reading self.model syncs JAX state into the variables, so the fit
+        # loop re-reads state (now including the new ε) before the next step.
+        self.model  # noqa: B018
+        for _, obj in self._targets:
+            obj.label_smoothing_variable.assign(value)
+        self._last_value = value
+        return value
+
+    def _names(self):
+        if self._drives_all:
+            return LOG_KEY
+        return ", ".join(f"{name}_{LOG_KEY}" for name, _ in self._targets)
+
+    def _announce(self, epoch, value):
+        if self.verbose > 0:
+            print(
+                f"\nEpoch {epoch + 1}: LabelSmoothingScheduler setting "
+                f"{self._names()} to {value:.6g}."
+            )
+
+    def _global_step(self, batch):
+        steps = self._steps_per_epoch
+        if steps is not None:
+            return self._epoch * steps + batch
+        if self._epoch == 0:
+            return batch
+        raise ValueError(
+            "LabelSmoothingScheduler(update='batch') needs the number of "
+            "steps per epoch to continue the schedule at epoch "
+            f"{self._epoch}, but the dataset has no known length. Pass "
+            "`steps_per_epoch` to `fit`."
+        )
+
+    # -- callback hooks ----------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        self._last_value = None
+        steps = (self.params or {}).get("steps")
+        self._steps_per_epoch = int(steps) if steps else None
+        self._seen_steps = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        if self.update == "epoch":
+            self._announce(epoch, self._apply(epoch))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.update != "batch":
+            return
+        # Counted here, not in on_train_batch_end: overriding that hook
+        # makes Keras turn off asynchronous dispatch and wait for every step.
+        self._seen_steps = batch + 1
+        value = self._apply(self._global_step(batch))
+        if batch == 0:
+            self._announce(self._epoch, value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.update == "batch" and self._steps_per_epoch is None:
+            # Learned from the first full epoch of a dataset of unknown
+            # length, for the global step of the epochs that follow.
+            if epoch == 0:
+                self._steps_per_epoch = self._seen_steps
+        logs = logs if logs is not None else {}
+        value = self._last_value
+        if value is None:
+            value = self._current()
+        value = float(value)
+        if self._drives_all:
+            logs[LOG_KEY] = value
+        if self._num_found > 1:
+            for name, _ in self._targets:
+                logs[f"{name}_{LOG_KEY}"] = value
+
+    def get_config(self):
+        schedule = self.schedule
+        if hasattr(schedule, "get_config"):
+            schedule = keras.saving.serialize_keras_object(schedule)
+        return {
+            "schedule": schedule,
+            "loss": self.loss,
+            "update": self.update,
+            "verbose": self.verbose,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("schedule"), dict):
+            config["schedule"] = keras.saving.deserialize_keras_object(
+                config["schedule"]
+            )
+        return cls(**config)

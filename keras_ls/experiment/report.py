@@ -1,0 +1,320 @@
+"""Writes a `ComparisonResult` as results.json, PNGs, report.md and a table.
+
+The numbers are formatted once here, so the Markdown report, the terminal
+table and the README all show the same digits.
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+
+from keras_ls.data import CLASS_NAMES
+from keras_ls.experiment import plots as plots_experiment
+from keras_ls.experiment._compare import BASELINE
+from keras_ls.experiment._compare import METRICS
+
+LABELS = {
+    "accuracy": "accuracy",
+    "nll": "NLL (unsmoothed)",
+    "ece": "ECE (15 bins)",
+    "confidence": "mean confidence",
+    "confidence_correct": "confidence, correct",
+    "confidence_incorrect": "confidence, incorrect",
+}
+
+
+def _finite_or_none(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, np.generic):
+        return _finite_or_none(value.item())
+    return value
+
+
+def to_json(result, command=None):
+    """The result as strict JSON (NaN, e.g. a one-seed interval, is null).
+
+    Args:
+        result: A `ComparisonResult`.
+        command: The command line that ran it, or `None` for the Python
+            call recorded by `compare`. Defaults to `None`.
+    """
+    record = result.to_dict()
+    record["command"] = _command(result, command)
+    return json.dumps(_finite_or_none(record), indent=2, allow_nan=False)
+
+
+def _command(result, command):
+    return command if command else result.config.get("call")
+
+
+def plural(count, word):
+    """``"1 epoch"``, ``"2 epochs"``.
+
+    Examples:
+
+    >>> plural(1, "epoch"), plural(3, "seed")
+    ('1 epoch', '3 seeds')
+    """
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _mean(values):
+    values = [v for v in values if math.isfinite(v)]
+    return sum(values) / len(values) if values else math.nan
+
+
+def fmt(value, signed=False):
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def rows(result):
+    """One row per (variant, metric): the means and the paired difference.
+
+    Returns:
+        A list of ``(variant, metric label, baseline mean, variant mean,
+        difference, 95% interval)`` string tuples.
+    """
+    table = []
+    for name, diffs in result.differences.items():
+        for metric in METRICS:
+            d = diffs[metric]
+            interval = (
+                f"[{fmt(d['low'], True)}, {fmt(d['high'], True)}]"
+                if math.isfinite(d["half_width"])
+                else "n/a (1 seed)"
+                if d["n"] == 1
+                else "n/a"
+            )
+            table.append(
+                (
+                    name,
+                    LABELS[metric],
+                    fmt(_mean(result.metrics[BASELINE][metric])),
+                    fmt(_mean(result.metrics[name][metric])),
+                    fmt(d["mean"], True),
+                    interval,
+                )
+            )
+    return table
+
+
+def example_lines(result):
+    """Sentences about each variant's largest-confidence-drop example."""
+    lines = []
+    for name, ex in result.examples.items():
+        if ex is None:
+            lines.append(f"{name}: no test example is correct for both.")
+            continue
+        cls = class_name(result, ex["label"])
+        lines.append(
+            f"{name} (seed {result.seeds[0]}): test example {ex['index']} "
+            f"({cls}), correct for both, confidence "
+            f"{ex['confidence_baseline']:.1%} → {ex['confidence_other']:.1%}."
+        )
+    return lines
+
+
+def class_name(result, k):
+    """Fashion-MNIST's name of class `k`, or the id for other data."""
+    if result.config.get("dataset") == "fashion_mnist":
+        return CLASS_NAMES[k]
+    return f"class {k}"
+
+
+def _versions(result):
+    env = result.environment
+    if not env:
+        return f"Keras {result.config.get('keras_version', '?')}"
+    return (
+        f"keras_ls {env['keras_ls']}, Keras {env['keras']}, "
+        f"{env['backend']} {env['backend_version']}, numpy "
+        f"{env['numpy']}, Python {env['python']} on {env['platform']}"
+    )
+
+
+def markdown(result, command=None, *, figures=()):
+    """The report as Markdown text.
+
+    Args:
+        result: A `ComparisonResult`.
+        command: The command line that ran it, or `None` for the Python
+            call recorded by `compare`. Defaults to `None`.
+        figures: File names of PNGs beside the report, linked from it.
+            Defaults to `()`.
+    """
+    c = result.config
+    out = ["# Label smoothing: paired comparison", ""]
+    shown = _command(result, command)
+    if shown:
+        label = "Command" if command else "Python call"
+        out += [f"{label}:", "", "```", shown, "```", ""]
+    split = (
+        f"{c['num_train']} training / {c['num_validation']} "
+        f"validation / {c['num_test']} test examples"
+        if "num_validation" in c
+        else f"{c['num_train']} training / {c['num_test']} test examples"
+    )
+    out += [
+        f"- model `{c['model']}`, {plural(c['epochs'], 'epoch')}, batch "
+        f"size {c['batch_size']}, Adam {c['learning_rate']:g}, {split}",
+        f"- data: {c.get('data_source', c.get('dataset', '?'))}",
+        f"- label noise {c['label_noise']:g}; seeds {c['seeds']}; backend "
+        f"{c['backend']}, jit_compile={c['jit_compile']}",
+        f"- versions: {_versions(result)}",
+        "- variants: "
+        + "; ".join(f"{k}: {v}" for k, v in result.variants.items()),
+        f"- wall-clock time: {result.seconds:.0f} s",
+        "",
+        "Test-set means over seeds, and the paired difference "
+        "(variant − baseline, same seed) with its 95% Student-t interval. "
+        "An interval that contains 0 is not a significant difference. "
+        "The test set is used only for this final evaluation; the "
+        "per-epoch curves are measured on a validation split held out "
+        "from the training data.",
+        "",
+        "| variant | metric | baseline | variant | Δ | 95% CI |",
+        "|---|---|---|---|---|---|",
+    ]
+    out += ["| " + " | ".join(r) + " |" for r in rows(result)]
+    if figures:
+        out += ["", "## Figures", ""]
+        for name in figures:
+            title = plots_experiment.FIGURES.get(name, name).format(
+                seed=result.seeds[0], n=len(result.seeds)
+            )
+            out += [f"### {title}", "", f"![{title}]({name})", ""]
+        out.pop()
+    out += ["", "## Largest confidence drop", ""]
+    out += [f"- {line}" for line in example_lines(result)]
+    for name, ex in result.examples.items():
+        if ex is None:
+            continue
+        out += [
+            "",
+            f"Class probabilities ({name}):",
+            "",
+            "| class | baseline | " + name + " |",
+            "|---|---|---|",
+        ]
+        for k, (pa, pb) in enumerate(
+            zip(ex["probs_baseline"], ex["probs_other"])
+        ):
+            cls = class_name(result, k)
+            out.append(f"| {cls} | {pa:.4f} | {pb:.4f} |")
+    out += [
+        "",
+        "Per-seed test values:",
+        "",
+        "| variant | metric | "
+        + " | ".join(f"seed {s}" for s in result.seeds)
+        + " |",
+        "|---|---|" + "---|" * len(result.seeds),
+    ]
+    for name, values in result.metrics.items():
+        for metric in METRICS:
+            out.append(
+                f"| {name} | {LABELS[metric]} | "
+                + " | ".join(fmt(v) for v in values[metric])
+                + " |"
+            )
+    return "\n".join(out) + "\n"
+
+
+def _write_figures(result, out_dir):
+    """Writes the PNGs when matplotlib is installed; returns their paths."""
+    names = [class_name(result, k) for k in range(_num_classes(result))]
+    try:
+        return plots_experiment.write(result, out_dir, names)
+    except ImportError:
+        return []
+
+
+def _num_classes(result):
+    probs = next(iter(result.test_probs.values()), None)
+    if probs is not None:
+        return int(np.shape(probs)[-1])
+    return int(np.max(result.test_labels)) + 1
+
+
+def write(result, out_dir, command=None, *, plots=True):
+    """Writes results.json, the PNG figures and report.md into `out_dir`.
+
+    Args:
+        result: A `ComparisonResult`.
+        out_dir: The folder (created when missing).
+        command: The command line that ran it (the CLI passes it), or
+            `None` to record the Python call. Defaults to `None`.
+        plots: Whether to write the PNGs (skipped silently without
+            matplotlib). Defaults to `True`.
+
+    Returns:
+        The paths written: results.json, the PNGs, report.md.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    json_path = os.path.join(out_dir, "results.json")
+    with open(json_path, "w", encoding="utf-8") as f:
+        f.write(to_json(result, command) + "\n")
+    figure_paths = _write_figures(result, out_dir) if plots else []
+    report_path = os.path.join(out_dir, "report.md")
+    with open(report_path, "w", encoding="utf-8") as f:
+        f.write(
+            markdown(
+                result,
+                command,
+                figures=[os.path.basename(p) for p in figure_paths],
+            )
+        )
+    return [json_path, *figure_paths, report_path]
+
+
+def print_table(result, console=None):
+    """Prints the comparison as a rich table (plain text without rich).
+
+    No cell is wrapped: the console is widened to the table for this print
+    (a CI log is not a terminal, and rich would otherwise fold the
+    intervals at its default 80 columns).
+    """
+    c = result.config
+    title = (
+        f"{c['model']}, {plural(c['epochs'], 'epoch')}, "
+        f"{plural(len(result.seeds), 'seed')}, label noise "
+        f"{c['label_noise']:g}; test set"
+    )
+    header = ("variant", "metric", "baseline", "variant mean", "Δ", "95% CI")
+    try:
+        from rich.console import Console
+        from rich.measure import Measurement
+        from rich.table import Table
+    except ImportError:
+        print(title)
+        for r in (header, *rows(result)):
+            print("  ".join(f"{cell:>22}" for cell in r))
+        for line in example_lines(result):
+            print(line)
+        return
+    table = Table(title=title)
+    for i, h in enumerate(header):
+        table.add_column(h, justify="left" if i < 2 else "right", no_wrap=True)
+    for r in rows(result):
+        table.add_row(*r)
+    console = console or Console()
+    needed = Measurement.get(
+        console, console.options.update(width=10_000), table
+    ).maximum
+    width = console.width
+    console.width = max(width, needed)
+    try:
+        console.print(table)
+        for line in example_lines(result):
+            console.print(line)
+    finally:
+        console.width = width
