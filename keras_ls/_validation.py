@@ -1,13 +1,26 @@
-"""Argument checks shared by the public API.
+"""Argument checks shared by the public API: one validator per concept.
 
-Each check raises a ``ValueError`` (or ``TypeError`` for a wrong type of
-object) that names the argument, the value received and what is allowed.
+Every check raises a ``ValueError`` that names the argument, the value
+received and what is allowed, also when the value has the wrong type:
+that is Keras' own convention ("`axis` must be of type `int`. Received:
+axis=…"), so code that catches Keras' argument errors catches ours.
+`context` adds where the value came from, e.g. "returned by the schedule
+at step 12", for values that are not a constructor argument.
 """
 
 import math
 import numbers
 
 import numpy as np
+
+
+def _received(name, value, context):
+    where = f" ({context})" if context else ""
+    return f"Received: {name}={value!r}{where}"
+
+
+def _type_name(value):
+    return type(value).__name__
 
 
 def _is_real_number(value):
@@ -25,44 +38,65 @@ def _is_real_number(value):
     )
 
 
-def check_label_smoothing(value, name="label_smoothing"):
+def check_label_smoothing(value, name="label_smoothing", *, context=None):
     """Returns `value` as a Python float in [0, 1), or raises ValueError."""
     if not _is_real_number(value):
         raise ValueError(
             f"`{name}` must be a real number in [0, 1). "
-            f"Received: {name}={value!r} (of type {type(value).__name__})"
+            f"{_received(name, value, context)} of type {_type_name(value)}"
         )
     value = float(value)
     if not math.isfinite(value) or not 0.0 <= value < 1.0:
         raise ValueError(
             f"`{name}` must be a finite number in [0, 1). "
-            f"Received: {name}={value!r}"
+            f"{_received(name, value, context)}"
         )
     return value
 
 
-def check_choice(value, name, allowed):
-    if value not in allowed:
+def check_choice(value, name, allowed, *, context=None):
+    """Returns `value` if it is one of `allowed` (in the order given).
+
+    Membership uses ``==`` but a bool never matches an int or the reverse
+    (``True == 1`` in Python), so ``jit_compile=1`` is refused.
+    """
+    for option in allowed:
+        if type(option) is bool or type(value) is bool:
+            if value is option:
+                return value
+        elif value == option:
+            return value
+    options = ", ".join(repr(option) for option in allowed)
+    raise ValueError(
+        f"`{name}` must be one of {options}. "
+        f"{_received(name, value, context)}"
+    )
+
+
+def check_bool(value, name, *, context=None):
+    """Returns `value` if it is True or False (not 0, 1 or None)."""
+    if not isinstance(value, (bool, np.bool_)):
         raise ValueError(
-            f"`{name}` must be one of {sorted(allowed)}. "
-            f"Received: {name}={value!r}"
+            f"`{name}` must be True or False. "
+            f"{_received(name, value, context)} of type {_type_name(value)}"
         )
-    return value
+    return bool(value)
 
 
-def check_int(value, name, minimum=None):
-    if isinstance(value, bool) or not isinstance(
+def check_int(value, name, minimum=None, *, context=None):
+    """Returns `value` as an int (>= `minimum` when given)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
         value, (numbers.Integral, np.integer)
     ):
         raise ValueError(
             f"`{name}` must be an integer. "
-            f"Received: {name}={value!r} (of type {type(value).__name__})"
+            f"{_received(name, value, context)} of type {_type_name(value)}"
         )
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(
             f"`{name}` must be an integer >= {minimum}. "
-            f"Received: {name}={value!r}"
+            f"{_received(name, value, context)}"
         )
     return value
 
