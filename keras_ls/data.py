@@ -16,6 +16,8 @@ import keras
 import numpy as np
 
 from keras_ls import _validation
+from keras_ls._api import keras_ls_export
+from keras_ls._api import public_names
 
 ENV_VAR = "KERAS_LS_DATA_DIR"
 SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
@@ -48,6 +50,7 @@ HOW_TO_GET = (
 _IDX_UBYTE = 0x08
 
 
+@keras_ls_export("keras_ls.data.DataNotFoundError")
 class DataNotFoundError(FileNotFoundError):
     """No source of the data set was available.
 
@@ -63,10 +66,12 @@ class DataNotFoundError(FileNotFoundError):
         )
 
 
+@keras_ls_export("keras_ls.data.IDXFormatError")
 class IDXFormatError(ValueError):
     """An IDX file is corrupt, truncated or not what was expected."""
 
 
+@keras_ls_export("keras_ls.data.keras_cache_dir")
 def keras_cache_dir():
     """The folder `keras.datasets.fashion_mnist` downloads into."""
     home = os.environ.get("KERAS_HOME") or os.path.join(
@@ -75,6 +80,7 @@ def keras_cache_dir():
     return os.path.join(home, "datasets", "fashion-mnist")
 
 
+@keras_ls_export("keras_ls.data.read_idx")
 def read_idx(path, rank=None):
     """Reads one IDX file (optionally gzipped) into a uint8 numpy array.
 
@@ -217,6 +223,10 @@ def _from_keras():
     )
 
 
+@keras_ls_export(
+    "keras_ls.data.load_fashion_mnist",
+    "keras_ls.load_fashion_mnist",
+)
 def load_fashion_mnist(data_dir=None, *, return_source=False):
     """Loads Fashion-MNIST as numpy arrays, from the first available source.
 
@@ -332,6 +342,7 @@ def _short(error, limit=240):
     return f"{type(error).__name__}: {first}"
 
 
+@keras_ls_export("keras_ls.data.ArrayBatches")
 class ArrayBatches(keras.utils.PyDataset):
     """Batches of ``(x, y)`` numpy arrays, reshuffled after every epoch.
 
@@ -391,6 +402,7 @@ class ArrayBatches(keras.utils.PyDataset):
         self._order = self._new_order()
 
 
+@keras_ls_export("keras_ls.data.as_dataset")
 def as_dataset(
     x, y, *, batch_size=32, shuffle=False, seed=None, drop_remainder=False
 ):
@@ -452,3 +464,6 @@ def as_dataset(
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(
         tf.data.AUTOTUNE
     )
+
+
+__all__ = public_names(__name__)

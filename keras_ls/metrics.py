@@ -24,7 +24,8 @@ from keras import ops
 
 from keras_ls import _tracking
 from keras_ls import _validation
-from keras_ls._api import register
+from keras_ls._api import keras_ls_export
+from keras_ls._api import public_names
 
 _F32 = "float32"
 NORMS = ("l1", "l2", "max")
@@ -214,7 +215,7 @@ class _WeightedMean(_TopLabelMetric):
         return ops.divide_no_nan(self.total, self.count)
 
 
-@register
+@keras_ls_export("keras_ls.metrics.ExpectedCalibrationError")
 class ExpectedCalibrationError(_TopLabelMetric):
     """Top-label expected calibration error with equal-width bins.
 
@@ -326,7 +327,7 @@ class ExpectedCalibrationError(_TopLabelMetric):
         return config
 
 
-@register
+@keras_ls_export("keras_ls.metrics.MeanConfidence")
 class MeanConfidence(_WeightedMean):
     """Mean top-label confidence, max_k p_k, optionally on a subset.
 
@@ -390,7 +391,7 @@ class MeanConfidence(_WeightedMean):
         return config
 
 
-@register
+@keras_ls_export("keras_ls.metrics.TopLabelAccuracy")
 class TopLabelAccuracy(_WeightedMean):
     """Top-1 accuracy that accepts class ids or one-hot labels alike.
 
@@ -430,7 +431,7 @@ class TopLabelAccuracy(_WeightedMean):
         return batch.correct
 
 
-@register
+@keras_ls_export("keras_ls.metrics.ConfidenceGap")
 class ConfidenceGap(_TopLabelMetric):
     """Signed gap between mean confidence and accuracy.
 
@@ -483,7 +484,7 @@ class ConfidenceGap(_TopLabelMetric):
         )
 
 
-@register
+@keras_ls_export("keras_ls.metrics.NegativeLogLikelihood")
 class NegativeLogLikelihood(_WeightedMean):
     """Mean negative log-likelihood of the true class, without smoothing.
 
@@ -526,7 +527,7 @@ class NegativeLogLikelihood(_WeightedMean):
         return -batch.label_log_prob()
 
 
-@register
+@keras_ls_export("keras_ls.metrics.BrierScore")
 class BrierScore(_WeightedMean):
     """Mean multi-class Brier score.
 
@@ -565,7 +566,7 @@ class BrierScore(_WeightedMean):
         return squares - 2.0 * batch.label_prob() + 1.0
 
 
-@register
+@keras_ls_export("keras_ls.metrics.PredictiveEntropy")
 class PredictiveEntropy(_WeightedMean):
     """Mean entropy of the predicted distribution, in nats.
 
@@ -601,3 +602,6 @@ class PredictiveEntropy(_WeightedMean):
 
     def _values(self, batch):
         return -ops.sum(batch.probs * batch.log_probs, axis=-1)
+
+
+__all__ = public_names(__name__)

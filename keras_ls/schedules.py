@@ -19,7 +19,8 @@ import math
 import keras
 
 from keras_ls import _validation
-from keras_ls._api import register
+from keras_ls._api import keras_ls_export
+from keras_ls._api import public_names
 
 
 def _check_step(step):
@@ -39,7 +40,7 @@ def _clip01(x):
     return min(max(x, 0.0), 1.0)
 
 
-@register
+@keras_ls_export("keras_ls.schedules.LabelSmoothingSchedule")
 class LabelSmoothingSchedule:
     """Base class of ε schedules: `schedule(step)` returns ε as a float.
 
@@ -77,7 +78,7 @@ class LabelSmoothingSchedule:
         return hash((type(self).__name__, repr(self)))
 
 
-@register
+@keras_ls_export("keras_ls.schedules.Constant")
 class Constant(LabelSmoothingSchedule):
     """ε = `value` at every step.
 
@@ -126,7 +127,7 @@ class _Interpolation(LabelSmoothingSchedule):
         }
 
 
-@register
+@keras_ls_export("keras_ls.schedules.LinearDecay")
 class LinearDecay(_Interpolation):
     """Linear interpolation from `initial` to `final` over `duration` steps.
 
@@ -158,7 +159,7 @@ class LinearDecay(_Interpolation):
         return self.initial + (self.final - self.initial) * p
 
 
-@register
+@keras_ls_export("keras_ls.schedules.CosineDecay")
 class CosineDecay(_Interpolation):
     """Half-cosine from `initial` to `final` over `duration` steps.
 
@@ -190,7 +191,7 @@ class CosineDecay(_Interpolation):
         return self.final + (self.initial - self.final) * cosine
 
 
-@register
+@keras_ls_export("keras_ls.schedules.ExponentialDecay")
 class ExponentialDecay(LabelSmoothingSchedule):
     """Exponential approach from `initial` toward `final`.
 
@@ -232,7 +233,7 @@ class ExponentialDecay(LabelSmoothingSchedule):
         return {"initial": self.initial, "rate": self.rate, "final": self.final}
 
 
-@register
+@keras_ls_export("keras_ls.schedules.PiecewiseConstant")
 class PiecewiseConstant(LabelSmoothingSchedule):
     """ε = `values[i]` where i is the number of boundaries <= t.
 
@@ -299,7 +300,7 @@ class PiecewiseConstant(LabelSmoothingSchedule):
         }
 
 
-@register
+@keras_ls_export("keras_ls.schedules.TwoStage")
 class TwoStage(LabelSmoothingSchedule):
     """Two-stage label smoothing: ε = `value` for t < switch, then 0.
 
@@ -333,7 +334,7 @@ class TwoStage(LabelSmoothingSchedule):
         return {"value": self.value, "switch": self.switch}
 
 
-@register
+@keras_ls_export("keras_ls.schedules.LinearWarmup")
 class LinearWarmup(LabelSmoothingSchedule):
     """Linear ramp from 0 up to `final` over `duration` steps.
 
@@ -365,25 +366,16 @@ class LinearWarmup(LabelSmoothingSchedule):
         return {"final": self.final, "duration": self.duration}
 
 
+@keras_ls_export("keras_ls.schedules.serialize")
 def serialize(schedule):
     """Serializes a schedule to a JSON-compatible dict."""
     return keras.saving.serialize_keras_object(schedule)
 
 
+@keras_ls_export("keras_ls.schedules.deserialize")
 def deserialize(config):
     """Rebuilds a schedule from the output of `serialize`."""
     return keras.saving.deserialize_keras_object(config)
 
 
-__all__ = [
-    "Constant",
-    "CosineDecay",
-    "ExponentialDecay",
-    "LabelSmoothingSchedule",
-    "LinearDecay",
-    "LinearWarmup",
-    "PiecewiseConstant",
-    "TwoStage",
-    "deserialize",
-    "serialize",
-]
+__all__ = public_names(__name__)

@@ -9,6 +9,9 @@ the streaming `ConfidenceMonitor` keeps.
 
 import numpy as np
 
+from keras_ls._api import keras_ls_export
+from keras_ls._api import public_names
+
 _DIAGONAL_LABEL = "perfect calibration"
 
 
@@ -44,6 +47,7 @@ def _bar_alpha(share):
     return 0.06 + 0.5 * np.sqrt(share)
 
 
+@keras_ls_export("keras_ls.plots.draw_reliability")
 def draw_reliability(
     ax,
     bin_edges,
@@ -175,6 +179,10 @@ def _new_reliability_axes():
     return ax, counts_ax
 
 
+@keras_ls_export(
+    "keras_ls.plots.reliability_diagram",
+    "keras_ls.calibration.reliability_diagram",
+)
 def reliability_diagram(
     y_true, probs, num_bins=15, ax=None, label=None, *, counts_ax=None
 ):
@@ -231,6 +239,10 @@ def reliability_diagram(
     )
 
 
+@keras_ls_export(
+    "keras_ls.plots.confidence_histogram",
+    "keras_ls.calibration.confidence_histogram",
+)
 def confidence_histogram(y_true, probs, num_bins=15, ax=None, label=None):
     """Plots the share of predictions per confidence bin.
 
@@ -282,3 +294,6 @@ def confidence_histogram(y_true, probs, num_bins=15, ax=None, label=None):
     ax.set_title("Confidence histogram")
     ax.legend(loc="upper left", fontsize="small")
     return ax
+
+
+__all__ = public_names(__name__)

@@ -18,16 +18,8 @@ import numpy as np
 from keras import ops
 
 from keras_ls import _validation
-from keras_ls.calibration.plots import confidence_histogram
-from keras_ls.calibration.plots import reliability_diagram
-
-__all__ = [
-    "apply_temperature",
-    "calibration_report",
-    "confidence_histogram",
-    "fit_temperature",
-    "reliability_diagram",
-]
+from keras_ls._api import keras_ls_export
+from keras_ls._api import public_names
 
 
 def _as_2d_scores(values, name):
@@ -72,6 +64,7 @@ def _as_class_ids(y_true, scores_shape, name="y_true"):
     return ids
 
 
+@keras_ls_export("keras_ls.calibration.calibration_report")
 def calibration_report(y_true, probs, num_bins=15):
     """All confidence and calibration statistics of predicted probabilities.
 
@@ -188,6 +181,7 @@ def _temperature_nll(logits, labels, log_temperature):
     return float(np.mean(lse - z[np.arange(z.shape[0]), labels]))
 
 
+@keras_ls_export("keras_ls.calibration.fit_temperature")
 def fit_temperature(logits, labels, *, bounds=(0.01, 100.0), tol=1e-6):
     """The temperature T that minimizes the NLL of softmax(logits / T).
 
@@ -267,6 +261,7 @@ def _check_bounds(bounds):
     return low, high
 
 
+@keras_ls_export("keras_ls.calibration.apply_temperature")
 def apply_temperature(logits, temperature):
     """Logits divided by `temperature`; the argmax never changes.
 
@@ -311,3 +306,6 @@ def apply_temperature(logits, temperature):
     if "float" not in str(logits.dtype):
         logits = ops.cast(logits, "float32")
     return ops.divide(logits, ops.cast(temperature, logits.dtype))
+
+
+__all__ = public_names(__name__)

@@ -19,7 +19,8 @@ from keras import ops
 from keras_ls import _tracking
 from keras_ls import _validation
 from keras_ls import metrics as ls_metrics
-from keras_ls._api import register
+from keras_ls._api import keras_ls_export
+from keras_ls._api import public_names
 
 #: Statistic names, in table order; keys are `prefix + name`.
 STATISTICS = (
@@ -428,7 +429,10 @@ def _output_classes(model, x, name, from_logits=False):
     return int(k), output
 
 
-@register
+@keras_ls_export(
+    "keras_ls.callbacks.ConfidenceMonitor",
+    "keras_ls.ConfidenceMonitor",
+)
 class ConfidenceMonitor(keras.callbacks.Callback):
     """Logs calibration statistics of the model, and of others, per epoch.
 
@@ -760,3 +764,6 @@ def _fmt(value, signed=False):
     if not math.isfinite(value):
         return str(value)
     return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+__all__ = public_names(__name__)

@@ -16,7 +16,8 @@ import numpy as np
 
 from keras_ls import _tracking
 from keras_ls import _validation
-from keras_ls._api import register
+from keras_ls._api import keras_ls_export
+from keras_ls._api import public_names
 
 UPDATES = ("epoch", "batch")
 LOG_KEY = "label_smoothing"
@@ -86,7 +87,10 @@ def _check_loss_arg(loss):
     return items
 
 
-@register
+@keras_ls_export(
+    "keras_ls.callbacks.LabelSmoothingScheduler",
+    "keras_ls.LabelSmoothingScheduler",
+)
 class LabelSmoothingScheduler(keras.callbacks.Callback):
     """Sets ε of keras_ls losses from a schedule during `model.fit`.
 
@@ -360,3 +364,6 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
                 config["schedule"]
             )
         return cls(**config)
+
+
+__all__ = public_names(__name__)

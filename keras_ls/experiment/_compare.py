@@ -22,6 +22,8 @@ import numpy as np
 
 from keras_ls import _tracking
 from keras_ls import _validation
+from keras_ls._api import keras_ls_export
+from keras_ls._api import public_names
 from keras_ls.data import as_dataset
 from keras_ls.data import load_fashion_mnist
 from keras_ls.losses import LabelSmoothingCrossentropy
@@ -71,6 +73,7 @@ _T975 = (
 )
 
 
+@keras_ls_export("keras_ls.experiment.t_quantile_975")
 def t_quantile_975(df):
     """The 0.975 quantile of Student's t with `df` degrees of freedom.
 
@@ -94,6 +97,7 @@ def t_quantile_975(df):
     return z + g1 / df + g2 / df**2 + g3 / df**3
 
 
+@keras_ls_export("keras_ls.experiment.paired_difference")
 def paired_difference(baseline, treated):
     """Mean and 95% confidence interval of the paired differences.
 
@@ -140,6 +144,7 @@ def paired_difference(baseline, treated):
     }
 
 
+@keras_ls_export("keras_ls.experiment.flip_labels")
 def flip_labels(y, fraction, *, num_classes=10, seed=0):
     """Symmetric label noise: moves a fraction of labels to another class.
 
@@ -176,6 +181,7 @@ def flip_labels(y, fraction, *, num_classes=10, seed=0):
     return noisy
 
 
+@keras_ls_export("keras_ls.experiment.build_model")
 def build_model(name="mlp", *, input_shape=(28, 28, 1), num_classes=10):
     """One of the built-in networks, returning logits.
 
@@ -219,6 +225,7 @@ def _softmax(logits):
     return np.exp(log_probs), log_probs
 
 
+@keras_ls_export("keras_ls.experiment.evaluate_predictions")
 def evaluate_predictions(y_true, probs, *, log_probs=None, num_bins=15):
     """Test-set statistics of one model, from `calibration_report`.
 
@@ -263,6 +270,7 @@ def evaluate_predictions(y_true, probs, *, log_probs=None, num_bins=15):
     return {m: float(stats[m]) for m in METRICS}
 
 
+@keras_ls_export("keras_ls.experiment.largest_confidence_drop")
 def largest_confidence_drop(y_true, probs_baseline, probs_other):
     """The example both models get right whose confidence fell the most.
 
@@ -303,6 +311,7 @@ def largest_confidence_drop(y_true, probs_baseline, probs_other):
     }
 
 
+@keras_ls_export("keras_ls.experiment.ComparisonResult")
 @dataclasses.dataclass
 class ComparisonResult:
     """What `compare` measured.
@@ -358,6 +367,7 @@ class ComparisonResult:
         }
 
 
+@keras_ls_export("keras_ls.experiment.environment")
 def environment():
     """The versions that decide a run's exact digits.
 
@@ -396,6 +406,7 @@ def environment():
     }
 
 
+@keras_ls_export("keras_ls.experiment.Variant")
 class Variant(typing.NamedTuple):
     """One model of a seed: its ε, or the schedule that sets it."""
 
@@ -465,6 +476,7 @@ SCHEDULE_SPECS = {
 }
 
 
+@keras_ls_export("keras_ls.experiment.parse_schedule")
 def parse_schedule(spec, *, epochs):
     """Builds a `keras_ls.schedules` object from a command-line spec.
 
@@ -522,6 +534,7 @@ def parse_schedule(spec, *, epochs):
         raise ValueError(f"Invalid `schedule` {spec!r}: {e}") from None
 
 
+@keras_ls_export("keras_ls.experiment.default_validation_size")
 def default_validation_size(num_train):
     """Held-out examples when `validation_size` is `None`: 1/12 of them.
 
@@ -683,6 +696,7 @@ def _python_call(arguments):
     return f"keras_ls.compare({', '.join(parts)})"
 
 
+@keras_ls_export("keras_ls.experiment.compare", "keras_ls.compare")
 def compare(
     data=None,
     *,
@@ -919,3 +933,6 @@ def compare(
         seconds=time.perf_counter() - start,
         environment=env,
     )
+
+
+__all__ = public_names(__name__)

@@ -485,3 +485,8 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# Not through keras_ls._api: that imports Keras, and the command must
+# choose the backend first.
+__all__ = ["main"]

@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from keras_ls._api import keras_ls_export
+from keras_ls._api import public_names
 from keras_ls.data import CLASS_NAMES
 from keras_ls.experiment import plots as plots_experiment
 from keras_ls.experiment._compare import BASELINE
@@ -37,6 +39,7 @@ def _finite_or_none(value):
     return value
 
 
+@keras_ls_export("keras_ls.experiment.report.to_json")
 def to_json(result, command=None):
     """The result as strict JSON (NaN, e.g. a one-seed interval, is null).
 
@@ -141,6 +144,7 @@ def _versions(result):
     )
 
 
+@keras_ls_export("keras_ls.experiment.report.markdown")
 def markdown(result, command=None, *, figures=()):
     """The report as Markdown text.
 
@@ -245,6 +249,7 @@ def _num_classes(result):
     return int(np.max(result.test_labels)) + 1
 
 
+@keras_ls_export("keras_ls.experiment.report.write")
 def write(result, out_dir, command=None, *, plots=True):
     """Writes results.json, the PNG figures and report.md into `out_dir`.
 
@@ -276,6 +281,7 @@ def write(result, out_dir, command=None, *, plots=True):
     return [json_path, *figure_paths, report_path]
 
 
+@keras_ls_export("keras_ls.experiment.report.print_table")
 def print_table(result, console=None):
     """Prints the comparison as a rich table (plain text without rich).
 
@@ -318,3 +324,6 @@ def print_table(result, console=None):
             console.print(line)
     finally:
         console.width = width
+
+
+__all__ = public_names(__name__)

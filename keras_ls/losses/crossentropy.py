@@ -18,7 +18,8 @@ from keras import ops
 
 from keras_ls import _tracking
 from keras_ls import _validation
-from keras_ls._api import register
+from keras_ls._api import keras_ls_export
+from keras_ls._api import public_names
 from keras_ls.losses import _closed_form
 from keras_ls.losses._reduction import REDUCTIONS
 from keras_ls.losses._reduction import keras_mask_of
@@ -28,6 +29,7 @@ CONVENTIONS = ("uniform", "others")
 _F32 = "float32"
 
 
+@keras_ls_export("keras_ls.losses.minimum_loss", "keras_ls.minimum_loss")
 def minimum_loss(label_smoothing, num_classes, convention="uniform"):
     """The lowest value the smoothed cross-entropy can reach, in nats.
 
@@ -147,6 +149,10 @@ def _use_tf_fused_kernel(y_pred, labels):
     return _tf_fused.supports(y_pred, labels, from_logits=True)
 
 
+@keras_ls_export(
+    "keras_ls.losses.label_smoothing_crossentropy",
+    "keras_ls.label_smoothing_crossentropy",
+)
 def label_smoothing_crossentropy(
     y_true,
     y_pred,
@@ -319,7 +325,10 @@ class _SmoothingLoss(keras.losses.Loss):
         return config
 
 
-@register
+@keras_ls_export(
+    "keras_ls.losses.LabelSmoothingCrossentropy",
+    "keras_ls.LabelSmoothingCrossentropy",
+)
 class LabelSmoothingCrossentropy(_SmoothingLoss):
     """Cross-entropy with label smoothing whose ε can change during training.
 
@@ -498,6 +507,7 @@ def _same_shape_targets(targets, logits):
     return targets
 
 
+@keras_ls_export("keras_ls.losses.binary_label_smoothing_crossentropy")
 def binary_label_smoothing_crossentropy(
     y_true, y_pred, label_smoothing=0.1, *, from_logits=True, axis=-1
 ):
@@ -548,7 +558,10 @@ def binary_label_smoothing_crossentropy(
     return ops.mean(values, axis=axis)
 
 
-@register
+@keras_ls_export(
+    "keras_ls.losses.BinaryLabelSmoothingCrossentropy",
+    "keras_ls.BinaryLabelSmoothingCrossentropy",
+)
 class BinaryLabelSmoothingCrossentropy(_SmoothingLoss):
     """Binary cross-entropy with label smoothing and a variable-backed ε.
 
@@ -631,3 +644,6 @@ class BinaryLabelSmoothingCrossentropy(_SmoothingLoss):
         config = super().get_config()
         config.update(from_logits=self.from_logits, axis=self.axis)
         return config
+
+
+__all__ = public_names(__name__)
