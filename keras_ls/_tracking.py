@@ -127,6 +127,20 @@ def track_label_smoothing(model, variables):
     return holder
 
 
+
+def sync_state(callback):
+    """Copies a compiled step's state back into the model's variables.
+
+    On JAX the fit loop keeps the training state outside the variables
+    during an epoch; Keras' `Callback.model` property writes it back
+    (`jax_state_sync`) and makes the loop re-read the variables before the
+    next step, so a value assigned afterwards (a new ε) reaches that step.
+    Reading the property is the public way to ask for this; the other
+    backends keep their variables current and it costs nothing there.
+    Returns the model.
+    """
+    return callback.model
+
 # Outputs that are probabilities -------------------------------------------
 #
 # keras_ls losses, metrics and ConfidenceMonitor default to logits

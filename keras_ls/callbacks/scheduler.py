@@ -236,9 +236,8 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
     def _current(self):
         if self._last_value is not None:
             return self._last_value
-        # Through self.model: on JAX this first syncs the state back into
-        # the variables, which the fit loop purges during an epoch.
-        self.model  # noqa: B018
+        # The fit loop keeps JAX state outside the variables during an epoch.
+        _tracking.sync_state(self)
         return self._targets[0][1].label_smoothing
 
     def _value_at(self, t):
@@ -272,9 +271,8 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         if value == self._last_value:
             # Unchanged: skip the assignment and, on JAX, the state sync.
             return value
-        # Reading self.model syncs JAX state into the variables, so the fit
-        # loop re-reads state (now including the new ε) before the next step.
-        self.model  # noqa: B018
+        # So that the fit loop re-reads state (now with the new ε) on JAX.
+        _tracking.sync_state(self)
         for _, obj in self._targets:
             obj.label_smoothing_variable.assign(value)
         self._last_value = value
