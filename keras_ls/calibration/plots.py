@@ -296,4 +296,24 @@ def confidence_histogram(y_true, probs, num_bins=15, ax=None, label=None):
     return ax
 
 
+def save_reliability_png(path, num_bins, models, *, title):
+    """Writes one reliability diagram of several models to a PNG file.
+
+    `models` holds (label, ece, (bin counts, accuracy, confidence)) per
+    model, the per-bin statistics that ConfidenceMonitor keeps; this draws
+    on a bare `Figure`, so it needs no pyplot backend and leaves no open
+    figure behind.
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4.5, 4.5))
+    ax = figure.subplots()
+    edges = np.linspace(0.0, 1.0, num_bins + 1)
+    for label, ece, bins in models:
+        draw_reliability(ax, edges, *bins, ece=ece, label=label)
+    ax.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
 __all__ = public_names(__name__)
