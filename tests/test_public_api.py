@@ -1,0 +1,125 @@
+"""The public surface: docs/api.md, ``__all__`` and the old module paths."""
+
+import importlib
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from keras_ls import _api
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location(
+        "gen_api_docs", ROOT / "scripts" / "gen_api_docs.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docs_api_md_is_up_to_date():
+    diff = _generator().check()
+    assert not diff, (
+        "docs/api.md is out of date; run "
+        "`.venv/bin/python scripts/gen_api_docs.py`:\n" + diff
+    )
+
+
+def test_check_reports_a_stale_page(tmp_path):
+    gen = _generator()
+    stale = tmp_path / "api.md"
+    stale.write_text(gen.render().replace("minimum_loss", "min_loss"))
+    diff = gen.check(stale)
+    assert "-- `minimum_loss(" not in diff
+    assert "+- `minimum_loss(" in diff
+
+
+def test_helpers_are_not_documented_as_public():
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    for helper in ("binned_sums", "is_smoothing_loss", "_compare"):
+        assert helper not in text
+
+
+PUBLIC_MODULES = [
+    "keras_ls",
+    "keras_ls.data",
+    "keras_ls.losses",
+    "keras_ls.schedules",
+    "keras_ls.callbacks",
+    "keras_ls.metrics",
+    "keras_ls.calibration",
+    "keras_ls.plots",
+    "keras_ls.experiment",
+    "keras_ls.experiment.report",
+    "keras_ls.experiment.cli",
+]
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_every_name_in_all_resolves(module_name):
+    module = importlib.import_module(module_name)
+    assert module.__all__, module_name
+    missing = [n for n in module.__all__ if not hasattr(module, n)]
+    assert missing == []
+
+
+def test_every_exported_path_resolves_to_its_object():
+    _generator().public_objects()  # imports the lazy experiment modules
+    for obj, paths in _api.exported():
+        for path in paths:
+            module_name, name = path.rsplit(".", 1)
+            module = importlib.import_module(module_name)
+            assert getattr(module, name) is obj, path
+            assert name in module.__all__, path
+
+
+# Each old path, the module it now is, and a public name it must still give.
+OLD_PATHS = [
+    (
+        "keras_ls.scheduler",
+        "keras_ls.callbacks.scheduler",
+        "LabelSmoothingScheduler",
+    ),
+    ("keras_ls.monitor", "keras_ls.callbacks.monitor", "ConfidenceMonitor"),
+    ("keras_ls.report", "keras_ls.experiment.report", "markdown"),
+    ("keras_ls.cli", "keras_ls.experiment.cli", "main"),
+    ("keras_ls.plots_experiment", "keras_ls.experiment.plots", "write"),
+]
+
+# One fresh interpreter for all old paths: a module imports (and warns)
+# once per process, so a test in this process would see pytest's cached
+# modules. The old paths are distinct modules, so each still warns once.
+_OLD_PATH_PROGRAM = """
+import importlib, json, sys, warnings
+for old, new, name in json.loads(sys.argv[1]):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(old)
+    hits = [w for w in caught if issubclass(w.category, DeprecationWarning)
+            and old in str(w.message)]
+    assert len(hits) == 1, (old, [str(w.message) for w in caught])
+    target = importlib.import_module(new)
+    assert module is target, (old, module)
+    assert getattr(module, name) is getattr(target, name), (old, name)
+    print(old, "ok")
+"""
+
+
+def test_old_module_paths_still_import_and_warn():
+    done = subprocess.run(
+        [sys.executable, "-c", _OLD_PATH_PROGRAM, json.dumps(OLD_PATHS)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [
+        word for old, _, _ in OLD_PATHS for word in (old, "ok")
+    ]
