@@ -595,3 +595,56 @@ def test_keeps_keras_asynchronous_dispatch():
     base = keras.callbacks.Callback
     assert LabelSmoothingScheduler.on_train_batch_end is base.on_train_batch_end
     assert LabelSmoothingScheduler.on_batch_end is base.on_batch_end
+
+
+def test_select_smoothing_losses_without_fit():
+    from keras_ls.callbacks.scheduler import select_smoothing_losses
+
+    a, b = LabelSmoothingCrossentropy(0.1), LabelSmoothingCrossentropy(0.2)
+    assert select_smoothing_losses(a, ["out"]) == ([(None, a)], True, 1)
+    # A list is matched to the output names by position; non-smoothing
+    # losses are skipped; the targets keep the order asked, once each.
+    listed = [a, "mse", b]
+    names = ["x", "y", "z"]
+    assert select_smoothing_losses(listed, names) == (
+        [("x", a), ("z", b)],
+        True,
+        2,
+    )
+    assert select_smoothing_losses(listed, names, [b, "x", b]) == (
+        [("z", b), ("x", a)],
+        True,
+        2,
+    )
+    assert select_smoothing_losses({"p": a, "q": b}, None, "q") == (
+        [("q", b)],
+        False,
+        2,
+    )
+    # A loss object the model does not hold is driven under its own name.
+    other = LabelSmoothingCrossentropy(0.3, name="other")
+    assert select_smoothing_losses(a, None, other) == (
+        [("other", other)],
+        False,
+        1,
+    )
+    with pytest.raises(ValueError, match="no keras_ls smoothing loss"):
+        select_smoothing_losses(["mse"], ["x"])
+    with pytest.raises(ValueError, match=r"output 'y'.*\['x', 'z'\]"):
+        select_smoothing_losses(listed, names, "y")
+    with pytest.raises(ValueError, match=r"Received: loss=\[\]"):
+        select_smoothing_losses(a, None, [])
+
+
+def test_schedule_value_error_names_value_and_where():
+    scheduler = LabelSmoothingScheduler(lambda t: 1.5, update="batch")
+    with pytest.raises(
+        ValueError,
+        match=r"label_smoothing=1\.5 \(returned by the schedule at step 7\)",
+    ):
+        scheduler._value_at(7)
+    # A scalar tensor is accepted as its value.
+    scheduler = LabelSmoothingScheduler(
+        lambda t: keras.ops.convert_to_tensor(0.25)
+    )
+    assert scheduler._value_at(0) == 0.25

@@ -9,7 +9,6 @@ step reads ε as state, like any other non-trainable value.
 """
 
 import inspect
-import math
 
 import keras
 import numpy as np
@@ -87,6 +86,60 @@ def _check_loss_arg(loss):
     return items
 
 
+def select_smoothing_losses(model_loss, output_names, loss=None):
+    """The keras_ls smoothing losses a scheduler drives, from `model.loss`.
+
+    Args:
+        model_loss: `model.loss`: one loss, a list (matched to
+            `output_names` by position) or a dict keyed by output name.
+        output_names: `model.output_names`, or None.
+        loss: The scheduler's `loss=`: None for every smoothing loss found,
+            or one or a list of loss objects and/or output names.
+
+    Returns:
+        `(targets, drives_all, num_found)`: the (output name or None, loss)
+        pairs to drive, without duplicates and in the order asked; whether
+        they are every smoothing loss of the model; and how many it has.
+
+    Raises:
+        ValueError: if `loss` is malformed, if `loss` is None and the model
+            has no smoothing loss, or if `loss` names an output without one.
+    """
+    items = _check_loss_arg(loss)
+    found = [
+        (name, obj)
+        for name, obj in _flat_losses(model_loss, output_names)
+        if is_smoothing_loss(obj)
+    ]
+    if items is None:
+        if not found:
+            raise ValueError(
+                "LabelSmoothingScheduler found no keras_ls smoothing loss "
+                "in `model.loss` (compile the model with one, or pass "
+                f"`loss=`). Received: model.loss={model_loss!r}"
+            )
+        return found, True, len(found)
+    by_name = {name: obj for name, obj in found if name is not None}
+    targets = []
+    for item in items:
+        if isinstance(item, str):
+            if item not in by_name:
+                raise ValueError(
+                    f"`loss` names output {item!r}, which has no keras_ls "
+                    "smoothing loss. Outputs with one: "
+                    f"{sorted(by_name)}. Received: loss={loss!r}"
+                )
+            pair = (item, by_name[item])
+        else:
+            names = [n for n, obj in found if obj is item]
+            pair = (names[0] if names else item.name, item)
+        if not any(obj is pair[1] for _, obj in targets):
+            targets.append(pair)
+    chosen = {id(obj) for _, obj in targets}
+    drives_all = all(id(obj) in chosen for _, obj in found)
+    return targets, drives_all, len(found)
+
+
 @keras_ls_export(
     "keras_ls.callbacks.LabelSmoothingScheduler",
     "keras_ls.LabelSmoothingScheduler",
@@ -132,17 +185,30 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
             `Epoch N: LabelSmoothingScheduler setting label_smoothing to X.`
             at the start of each epoch. Defaults to `0`.
 
+    Raises:
+        ValueError: at construction, for a `schedule` that is not callable
+            with the epoch (or step), or a malformed `update`, `verbose` or
+            `loss`; when fit starts, if `loss` selects no smoothing loss
+            (see `select_smoothing_losses`); during fit, if the schedule
+            returns anything but a number in [0, 1) (the message names the
+            value and the epoch or step). A refused value changes no ε.
+
     Examples:
+
+    Usage with `fit()`:
 
     >>> import keras
     >>> import numpy as np
-    >>> from keras_ls.losses import LabelSmoothingCrossentropy
-    >>> from keras_ls.schedules import LinearDecay
+    >>> import keras_ls
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> model.compile(optimizer="sgd", loss=LabelSmoothingCrossentropy(0.2))
+    >>> model.compile(
+    ...     optimizer="sgd",
+    ...     loss=keras_ls.losses.LabelSmoothingCrossentropy(0.2))
+    >>> scheduler = keras_ls.callbacks.LabelSmoothingScheduler(
+    ...     keras_ls.schedules.LinearDecay(0.2, 0.0, 2))
     >>> history = model.fit(
     ...     np.zeros((8, 4)), np.zeros(8, "int32"), epochs=3, verbose=0,
-    ...     callbacks=[LabelSmoothingScheduler(LinearDecay(0.2, 0.0, 2))])
+    ...     callbacks=[scheduler])
     >>> [round(e, 3) for e in history.history["label_smoothing"]]
     [0.2, 0.1, 0.0]
 
@@ -157,10 +223,11 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
     ```
 
     References:
-        - Xu, Xu, Qian, Li and Jin, 2020. Towards Understanding Label
-          Smoothing (two-stage label smoothing).
-        - Müller, Kornblith and Hinton, 2019. When Does Label Smoothing
-          Help?
+        - Xu, Xu, Qian, Li and Jin, 2020. [Towards Understanding Label
+          Smoothing](https://arxiv.org/abs/2006.11653) (two-stage label
+          smoothing).
+        - Müller, Kornblith and Hinton, 2019. [When Does Label Smoothing
+          Help?](https://arxiv.org/abs/1906.02629) NeurIPS 2019.
     """
 
     def __init__(self, schedule, *, loss=None, update="epoch", verbose=0):
@@ -168,7 +235,7 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         self._arity = _schedule_arity(schedule)
         _validation.check_choice(update, "update", UPDATES)
         verbose = _validation.check_int(verbose, "verbose", minimum=0)
-        self._loss_items = _check_loss_arg(loss)
+        _check_loss_arg(loss)
         self.schedule = schedule
         self.loss = loss
         self.update = update
@@ -181,46 +248,12 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         self._seen_steps = None
         self._last_value = None
 
-    # -- which losses ------------------------------------------------------
-
-    def _resolve_targets(self, model):
-        structure = getattr(model, "loss", None)
-        output_names = getattr(model, "output_names", None)
-        found = [
-            (name, obj)
-            for name, obj in _flat_losses(structure, output_names)
-            if is_smoothing_loss(obj)
-        ]
-        if self._loss_items is None:
-            if not found:
-                raise ValueError(
-                    "LabelSmoothingScheduler found no keras_ls smoothing loss "
-                    "in `model.loss` (compile the model with one, or pass "
-                    f"`loss=`). Received: model.loss={structure!r}"
-                )
-            return found, True, len(found)
-        by_name = {name: obj for name, obj in found if name is not None}
-        targets = []
-        for item in self._loss_items:
-            if isinstance(item, str):
-                if item not in by_name:
-                    raise ValueError(
-                        f"`loss` names output {item!r}, which has no keras_ls "
-                        "smoothing loss. Outputs with one: "
-                        f"{sorted(by_name)}. Received: loss={self.loss!r}"
-                    )
-                pair = (item, by_name[item])
-            else:
-                names = [n for n, obj in found if obj is item]
-                pair = (names[0] if names else item.name, item)
-            if not any(obj is pair[1] for _, obj in targets):
-                targets.append(pair)
-        chosen = {id(obj) for _, obj in targets}
-        drives_all = all(id(obj) in chosen for _, obj in found)
-        return targets, drives_all, len(found)
-
     def set_model(self, model):
-        targets, drives_all, num_found = self._resolve_targets(model)
+        targets, drives_all, num_found = select_smoothing_losses(
+            getattr(model, "loss", None),
+            getattr(model, "output_names", None),
+            self.loss,
+        )
         # Before the first trace (fit calls set_model before building its
         # train function), so the compiled step takes ε as state.
         _tracking.track_label_smoothing(
@@ -246,25 +279,17 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         else:
             value = self.schedule(t)
         where = "epoch" if self.update == "epoch" else "step"
-        if isinstance(value, bool) or not _validation._is_real_number(value):
-            if hasattr(value, "shape") and tuple(value.shape) == ():
-                try:
-                    value = float(np.asarray(keras.ops.convert_to_numpy(value)))
-                except (TypeError, ValueError):
-                    pass
-        if isinstance(value, bool) or not _validation._is_real_number(value):
-            raise ValueError(
-                f"The schedule must return a number in [0, 1) for "
-                f"label_smoothing. It returned {value!r} (of type "
-                f"{type(value).__name__}) at {where} {t}."
-            )
-        value = float(value)
-        if not math.isfinite(value) or not 0.0 <= value < 1.0:
-            raise ValueError(
-                "The schedule must return a finite number in [0, 1) for "
-                f"label_smoothing. It returned {value!r} at {where} {t}."
-            )
-        return value
+        if hasattr(value, "shape") and not isinstance(value, np.ndarray):
+            # A scalar tensor, e.g. from a keras.optimizers.schedules one.
+            try:
+                value = np.asarray(keras.ops.convert_to_numpy(value))
+            except (TypeError, ValueError):
+                pass
+        return _validation.check_label_smoothing(
+            value,
+            "label_smoothing",
+            context=f"returned by the schedule at {where} {t}",
+        )
 
     def _apply(self, t):
         value = self._value_at(t)
