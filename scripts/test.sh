@@ -8,10 +8,18 @@
 # the real Fashion-MNIST files where apt can, else the tests needing them
 # skip). No `python` on PATH is needed, and nothing is installed into a
 # system Python.
+#
+# Lint runs first and fails the run: `ruff format --check` and `ruff check`
+# (ruff comes with the `test` extra; settings in ruff.toml). Fix with
+# `.venv/bin/ruff format . && .venv/bin/ruff check --fix .`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh all,test || exit 1
+
+echo "=== ruff format --check && ruff check"
+.venv/bin/ruff format --check . || exit 1
+.venv/bin/ruff check . || exit 1
 
 status=0
 for backend in tensorflow jax torch; do
