@@ -1,4 +1,6 @@
-"""Root pytest configuration: what doctest collection must skip."""
+"""Root pytest configuration: doctest collection and namespace."""
+
+import pytest
 
 # The deprecated module aliases (keras_ls/_deprecation.py) replace
 # themselves in sys.modules with their new module, so pytest cannot import
@@ -10,3 +12,21 @@ collect_ignore = [
     "keras_ls/report.py",
     "keras_ls/scheduler.py",
 ]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _doctest_names(doctest_namespace):
+    """Docstring examples use full public paths: ``keras_ls.losses.…``.
+
+    Every doctest starts with `keras_ls`, `keras` and `np` (numpy) in its
+    namespace, so an example reads as a user's code would, without import
+    lines that repeat in every block.
+    """
+    import keras
+    import numpy as np
+
+    import keras_ls
+
+    doctest_namespace["keras_ls"] = keras_ls
+    doctest_namespace["keras"] = keras
+    doctest_namespace["np"] = np

@@ -48,7 +48,8 @@ class LabelSmoothingSchedule:
     constructor argument must appear in the config so that
     `from_config(get_config())` rebuilds an equal schedule. Any Python
     callable `f(epoch)` or `f(epoch, current)` can be used instead where a
-    schedule is expected.
+    schedule is expected. Calling any built-in schedule with a `step` that
+    is not a finite number >= 0 raises `ValueError`.
     """
 
     def __call__(self, step):
@@ -85,14 +86,19 @@ class Constant(LabelSmoothingSchedule):
     Args:
         value: ε in [0, 1).
 
+    Raises:
+        ValueError: when `value` is not a number in [0, 1).
+
     Examples:
 
-    >>> Constant(0.1)(7)
+    Standalone usage:
+
+    >>> keras_ls.schedules.Constant(0.1)(7)
     0.1
 
     References:
-        - Szegedy et al., 2016. Rethinking the Inception Architecture for
-          Computer Vision.
+        - Szegedy et al., 2016. [Rethinking the Inception Architecture for
+          Computer Vision](https://arxiv.org/abs/1512.00567).
     """
 
     def __init__(self, value):
@@ -142,16 +148,23 @@ class LinearDecay(_Interpolation):
         start: Epoch (or step) at which the change begins, >= 0.
             Defaults to `0`.
 
+    Raises:
+        ValueError: when `initial` or `final` is not in [0, 1),
+            `duration` is not an integer >= 1 or `start` not one >= 0.
+
     Examples:
 
-    >>> schedule = LinearDecay(0.2, 0.0, duration=4)
+    Standalone usage:
+
+    >>> schedule = keras_ls.schedules.LinearDecay(0.2, 0.0, duration=4)
     >>> [round(schedule(t), 3) for t in range(6)]
     [0.2, 0.15, 0.1, 0.05, 0.0, 0.0]
 
     References:
-        - Szegedy et al., 2016. Rethinking the Inception Architecture for
-          Computer Vision.
-        - Xu et al., 2020. Towards Understanding Label Smoothing.
+        - Szegedy et al., 2016. [Rethinking the Inception Architecture for
+          Computer Vision](https://arxiv.org/abs/1512.00567).
+        - Xu et al., 2020. [Towards Understanding Label Smoothing](
+          https://arxiv.org/abs/2006.11653).
     """
 
     def __call__(self, step):
@@ -173,16 +186,24 @@ class CosineDecay(_Interpolation):
         start: Epoch (or step) at which the change begins, >= 0.
             Defaults to `0`.
 
+    Raises:
+        ValueError: when `initial` or `final` is not in [0, 1),
+            `duration` is not an integer >= 1 or `start` not one >= 0.
+
     Examples:
 
-    >>> schedule = CosineDecay(0.2, 0.0, duration=4)
+    Standalone usage:
+
+    >>> schedule = keras_ls.schedules.CosineDecay(0.2, 0.0, duration=4)
     >>> [round(schedule(t), 4) for t in range(5)]
     [0.2, 0.1707, 0.1, 0.0293, 0.0]
 
     References:
-        - Loshchilov and Hutter, 2017. SGDR: Stochastic Gradient Descent
-          with Warm Restarts (the cosine shape).
-        - Xu et al., 2020. Towards Understanding Label Smoothing.
+        - Loshchilov and Hutter, 2017. [SGDR: Stochastic Gradient Descent
+          with Warm Restarts](https://arxiv.org/abs/1608.03983) (the cosine
+          shape).
+        - Xu et al., 2020. [Towards Understanding Label Smoothing](
+          https://arxiv.org/abs/2006.11653).
     """
 
     def __call__(self, step):
@@ -203,14 +224,21 @@ class ExponentialDecay(LabelSmoothingSchedule):
         rate: Factor per epoch (or step), in (0, 1].
         final: The asymptote, in [0, 1). Defaults to `0.0`.
 
+    Raises:
+        ValueError: when `initial` or `final` is not in [0, 1), or
+            `rate` not in (0, 1].
+
     Examples:
 
-    >>> schedule = ExponentialDecay(0.2, rate=0.5)
+    Standalone usage:
+
+    >>> schedule = keras_ls.schedules.ExponentialDecay(0.2, rate=0.5)
     >>> [round(schedule(t), 3) for t in range(4)]
     [0.2, 0.1, 0.05, 0.025]
 
     References:
-        - Xu et al., 2020. Towards Understanding Label Smoothing.
+        - Xu et al., 2020. [Towards Understanding Label Smoothing](
+          https://arxiv.org/abs/2006.11653).
     """
 
     def __init__(self, initial, rate, final=0.0):
@@ -245,14 +273,22 @@ class PiecewiseConstant(LabelSmoothingSchedule):
         boundaries: Strictly increasing integers >= 0 (epochs or steps).
         values: One more ε than `boundaries`, each in [0, 1).
 
+    Raises:
+        ValueError: when `boundaries` are not strictly increasing
+            integers >= 0, or `values` are not one more ε than
+            `boundaries`, each in [0, 1).
+
     Examples:
 
-    >>> schedule = PiecewiseConstant([2, 4], [0.2, 0.1, 0.0])
+    Standalone usage:
+
+    >>> schedule = keras_ls.schedules.PiecewiseConstant([2, 4], [0.2, 0.1, 0.0])
     >>> [schedule(t) for t in range(5)]
     [0.2, 0.2, 0.1, 0.1, 0.0]
 
     References:
-        - Xu et al., 2020. Towards Understanding Label Smoothing.
+        - Xu et al., 2020. [Towards Understanding Label Smoothing](
+          https://arxiv.org/abs/2006.11653).
     """
 
     def __init__(self, boundaries, values):
@@ -312,15 +348,30 @@ class TwoStage(LabelSmoothingSchedule):
         value: ε before the switch, in [0, 1).
         switch: First epoch (or step) trained on hard labels, >= 0.
 
+    Raises:
+        ValueError: when `value` is not in [0, 1) or `switch` is not an
+            integer >= 0.
+
     Examples:
 
-    >>> schedule = TwoStage(0.1, switch=3)
+    Standalone usage:
+
+    >>> schedule = keras_ls.schedules.TwoStage(0.1, switch=3)
     >>> [schedule(t) for t in range(5)]
     [0.1, 0.1, 0.1, 0.0, 0.0]
 
+    Usage with `keras_ls.LabelSmoothingScheduler` in `model.fit`:
+
+    >>> scheduler = keras_ls.LabelSmoothingScheduler(
+    ...     keras_ls.schedules.TwoStage(0.1, switch=6)
+    ... )
+    >>> scheduler.schedule(5), scheduler.schedule(6)
+    (0.1, 0.0)
+    >>> # model.fit(x, y, epochs=10, callbacks=[scheduler])
+
     References:
-        - Xu, Xu, Qian, Li and Jin, 2020. Towards Understanding Label
-          Smoothing.
+        - Xu, Xu, Qian, Li and Jin, 2020. [Towards Understanding Label
+          Smoothing](https://arxiv.org/abs/2006.11653).
     """
 
     def __init__(self, value, switch):
@@ -344,15 +395,21 @@ class LinearWarmup(LabelSmoothingSchedule):
         final: ε from t = duration on, in [0, 1).
         duration: Number of epochs (or steps) of the ramp, >= 1.
 
+    Raises:
+        ValueError: when `final` is not in [0, 1) or `duration` is not an
+            integer >= 1.
+
     Examples:
 
-    >>> schedule = LinearWarmup(0.1, duration=4)
+    Standalone usage:
+
+    >>> schedule = keras_ls.schedules.LinearWarmup(0.1, duration=4)
     >>> [round(schedule(t), 3) for t in range(6)]
     [0.0, 0.025, 0.05, 0.075, 0.1, 0.1]
 
     References:
-        - Müller, Kornblith and Hinton, 2019. When Does Label Smoothing
-          Help?
+        - Müller, Kornblith and Hinton, 2019. [When Does Label Smoothing
+          Help?](https://arxiv.org/abs/1906.02629)
     """
 
     def __init__(self, final, duration):
@@ -368,13 +425,30 @@ class LinearWarmup(LabelSmoothingSchedule):
 
 @keras_ls_export("keras_ls.schedules.serialize")
 def serialize(schedule):
-    """Serializes a schedule to a JSON-compatible dict."""
+    """Serializes a schedule to a JSON-compatible dict.
+
+    Examples:
+
+    >>> config = keras_ls.schedules.serialize(
+    ...     keras_ls.schedules.TwoStage(0.1, switch=6)
+    ... )
+    >>> config["registered_name"], config["config"]
+    ('keras_ls>TwoStage', {'value': 0.1, 'switch': 6})
+    """
     return keras.saving.serialize_keras_object(schedule)
 
 
 @keras_ls_export("keras_ls.schedules.deserialize")
 def deserialize(config):
-    """Rebuilds a schedule from the output of `serialize`."""
+    """Rebuilds a schedule from the output of `serialize`.
+
+    Examples:
+
+    >>> schedule = keras_ls.schedules.TwoStage(0.1, switch=6)
+    >>> config = keras_ls.schedules.serialize(schedule)
+    >>> keras_ls.schedules.deserialize(config) == schedule
+    True
+    """
     return keras.saving.deserialize_keras_object(config)
 
 
