@@ -102,7 +102,7 @@ def read_idx(path, rank=None):
     >>> path = os.path.join(tempfile.mkdtemp(), "labels-idx1-ubyte")
     >>> with open(path, "wb") as f:
     ...     _ = f.write(struct.pack(">BBBBI", 0, 0, 8, 1, 3) + bytes([4, 0, 9]))
-    >>> read_idx(path, rank=1).tolist()
+    >>> keras_ls.data.read_idx(path, rank=1).tolist()
     [4, 0, 9]
     """
     path = os.fspath(path)
@@ -269,11 +269,12 @@ def load_fashion_mnist(data_dir=None, *, return_source=False):
 
     Examples:
 
-    >>> (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
+    >>> (x_train, y_train), (x_test, y_test) = keras_ls.load_fashion_mnist()
     ... # doctest: +SKIP
     >>> x_train.shape, x_test.shape  # doctest: +SKIP
     ((60000, 28, 28), (10000, 28, 28))
-    >>> _, source = load_fashion_mnist(return_source=True)  # doctest: +SKIP
+    >>> _, source = keras_ls.load_fashion_mnist(return_source=True)
+    ... # doctest: +SKIP
     >>> source  # doctest: +SKIP
     '/usr/share/datasets/fashion-mnist (package dataset-fashion-mnist)'
     """
@@ -359,6 +360,14 @@ class ArrayBatches(keras.utils.PyDataset):
         drop_remainder: Whether to drop the last partial batch, which would
             otherwise trigger a second trace of a compiled step. Defaults
             to `False`.
+
+    Examples:
+
+    >>> batches = keras_ls.data.ArrayBatches(
+    ...     np.arange(10), np.arange(10) % 3, batch_size=4, shuffle=True, seed=1
+    ... )
+    >>> len(batches), [len(x) for x, _ in batches]
+    (3, [4, 4, 2])
     """
 
     def __init__(
@@ -426,14 +435,31 @@ def as_dataset(
     Returns:
         A ``tf.data.Dataset`` or a ``keras.utils.PyDataset``.
 
+    Raises:
+        ValueError: when `batch_size` is not an integer >= 1 or `seed` not
+            one >= 0.
+
     Examples:
 
-    >>> import numpy as np
+    Standalone usage:
+
     >>> x = np.zeros((10, 28, 28), "float32")
     >>> y = np.arange(10) % 3
-    >>> batches = as_dataset(x, y, batch_size=4, drop_remainder=True)
+    >>> batches = keras_ls.data.as_dataset(
+    ...     x, y, batch_size=4, drop_remainder=True
+    ... )
     >>> [tuple(np.shape(b[0])) for b in batches]
     [(4, 28, 28), (4, 28, 28)]
+
+    Usage with `model.fit`:
+
+    >>> model = keras.Sequential(
+    ...     [keras.layers.Flatten(), keras.layers.Dense(3)]
+    ... )
+    >>> model.compile(loss=keras_ls.LabelSmoothingCrossentropy(0.1))
+    >>> history = model.fit(batches, epochs=1, shuffle=False, verbose=0)
+    >>> sorted(history.history)
+    ['loss']
     """
     batch_size = _validation.check_int(batch_size, "batch_size", minimum=1)
     if seed is not None:
