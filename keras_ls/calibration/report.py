@@ -94,10 +94,13 @@ def calibration_report(y_true, probs, num_bins=15):
         `entropy`, the int `num_examples`, and float64 arrays `bin_edges`
         (num_bins + 1), `bin_counts`, `bin_accuracy` and `bin_confidence`.
 
+    Raises:
+        ValueError: when `num_bins` is not an integer >= 1, `probs` has a
+            negative value or no row, or `y_true` does not match `probs`.
+
     Examples:
 
-    >>> import numpy as np
-    >>> report = calibration_report(
+    >>> report = keras_ls.calibration.calibration_report(
     ...     np.array([0, 1, 1, 0]),
     ...     np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.65, 0.35]]),
     ...     num_bins=5)
@@ -107,8 +110,8 @@ def calibration_report(y_true, probs, num_bins=15):
     [0, 0, 0, 2, 2]
 
     References:
-        Guo, Pleiss, Sun, Weinberger. On Calibration of Modern Neural
-        Networks. ICML 2017.
+        - Guo, Pleiss, Sun and Weinberger, 2017. [On Calibration of Modern
+          Neural Networks](https://arxiv.org/abs/1706.04599). ICML 2017.
     """
     num_bins = _validation.check_int(num_bins, "num_bins", minimum=1)
     shape = np.shape(probs)
@@ -203,17 +206,22 @@ def fit_temperature(logits, labels, *, bounds=(0.01, 100.0), tol=1e-6):
     Returns:
         T as a Python float.
 
+    Raises:
+        ValueError: when `bounds` is not a pair with
+            0 < lowest < highest < inf, `tol` is not in (0, 1), `logits`
+            has no row, or `labels` does not match `logits`.
+
     Examples:
 
-    >>> import numpy as np
     >>> logits = np.array([[2.0, 0.0], [2.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
     >>> labels = np.array([0, 0, 1, 1])
-    >>> round(fit_temperature(logits, labels), 3)  # 3/4 right: 2/T = log 3
+    >>> t = keras_ls.calibration.fit_temperature(logits, labels)
+    >>> round(t, 3)  # 3/4 right: 2/T = log 3
     1.82
 
     References:
-        Guo, Pleiss, Sun, Weinberger. On Calibration of Modern Neural
-        Networks. ICML 2017.
+        - Guo, Pleiss, Sun and Weinberger, 2017. [On Calibration of Modern
+          Neural Networks](https://arxiv.org/abs/1706.04599). ICML 2017.
     """
     low, high = _check_bounds(bounds)
     if not (
@@ -276,16 +284,19 @@ def apply_temperature(logits, temperature):
         A numpy array for numpy or list input, else a tensor of the input's
         float dtype.
 
+    Raises:
+        ValueError: when `temperature` is not a finite number > 0.
+
     Examples:
 
-    >>> import numpy as np
-    >>> scaled = apply_temperature(np.array([[2.0, 0.0]]), 2.0)
+    >>> logits = np.array([[2.0, 0.0]])
+    >>> scaled = keras_ls.calibration.apply_temperature(logits, 2.0)
     >>> [float(v) for v in scaled[0]]
     [1.0, 0.0]
 
     References:
-        Guo, Pleiss, Sun, Weinberger. On Calibration of Modern Neural
-        Networks. ICML 2017.
+        - Guo, Pleiss, Sun and Weinberger, 2017. [On Calibration of Modern
+          Neural Networks](https://arxiv.org/abs/1706.04599). ICML 2017.
     """
     if (
         isinstance(temperature, bool)
