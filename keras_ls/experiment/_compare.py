@@ -80,11 +80,14 @@ def t_quantile_975(df):
     Exact to 6 decimals for df <= 30 (a table); beyond, the Cornish-Fisher
     expansion around the normal quantile, accurate to about 1e-5.
 
+    Raises:
+        ValueError: when `df` is not an integer >= 1.
+
     Examples:
 
-    >>> round(t_quantile_975(4), 3)
+    >>> round(keras_ls.experiment.t_quantile_975(4), 3)
     2.776
-    >>> round(t_quantile_975(1000), 3)
+    >>> round(keras_ls.experiment.t_quantile_975(1000), 3)
     1.962
     """
     df = _validation.check_int(df, "df", minimum=1)
@@ -114,9 +117,15 @@ def paired_difference(baseline, treated):
         A dict with ``mean``, ``half_width``, ``low``, ``high``, ``n`` and
         the per-seed ``values``, all Python floats (``n`` an int).
 
+    Raises:
+        ValueError: when `baseline` and `treated` are not 1-D sequences of
+            the same, non-zero length.
+
     Examples:
 
-    >>> d = paired_difference([0.80, 0.82, 0.81], [0.81, 0.84, 0.82])
+    >>> d = keras_ls.experiment.paired_difference(
+    ...     [0.80, 0.82, 0.81], [0.81, 0.84, 0.82]
+    ... )
     >>> round(d["mean"], 4), round(d["half_width"], 4)
     (0.0133, 0.0143)
     """
@@ -160,11 +169,14 @@ def flip_labels(y, fraction, *, num_classes=10, seed=0):
     Returns:
         A new int32 array; `y` is not modified.
 
+    Raises:
+        ValueError: when `fraction` is not in [0, 1) or `num_classes` is not
+            an integer >= 2.
+
     Examples:
 
-    >>> import numpy as np
     >>> y = np.zeros(10, "int32")
-    >>> noisy = flip_labels(y, 0.3, seed=1)
+    >>> noisy = keras_ls.experiment.flip_labels(y, 0.3, seed=1)
     >>> int((noisy != y).sum())
     3
     """
@@ -196,9 +208,12 @@ def build_model(name="mlp", *, input_shape=(28, 28, 1), num_classes=10):
     Returns:
         An uncompiled `keras.Model`.
 
+    Raises:
+        ValueError: when `name` is not `"mlp"` or `"cnn"`.
+
     Examples:
 
-    >>> model = build_model("mlp")
+    >>> model = keras_ls.experiment.build_model("mlp")
     >>> model.count_params()
     235146
     """
@@ -244,9 +259,9 @@ def evaluate_predictions(y_true, probs, *, log_probs=None, num_bins=15):
 
     Examples:
 
-    >>> import numpy as np
     >>> probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
-    >>> stats = evaluate_predictions(np.array([0, 1, 1]), probs)
+    >>> labels = np.array([0, 1, 1])
+    >>> stats = keras_ls.experiment.evaluate_predictions(labels, probs)
     >>> round(stats["accuracy"], 4), round(stats["confidence"], 4)
     (0.6667, 0.7333)
     """
@@ -286,10 +301,10 @@ def largest_confidence_drop(y_true, probs_baseline, probs_other):
 
     Examples:
 
-    >>> import numpy as np
     >>> a = np.array([[0.99, 0.01], [0.9, 0.1], [0.2, 0.8]])
     >>> b = np.array([[0.74, 0.26], [0.8, 0.2], [0.6, 0.4]])
-    >>> drop = largest_confidence_drop(np.array([0, 0, 1]), a, b)
+    >>> labels = np.array([0, 0, 1])
+    >>> drop = keras_ls.experiment.largest_confidence_drop(labels, a, b)
     >>> drop["index"], round(drop["confidence_other"], 2)
     (0, 0.74)
     """
@@ -379,7 +394,7 @@ def environment():
 
     Examples:
 
-    >>> env = environment()
+    >>> env = keras_ls.experiment.environment()
     >>> sorted(env)  # doctest: +NORMALIZE_WHITESPACE
     ['backend', 'backend_version', 'keras', 'keras_ls', 'numpy',
      'platform', 'python']
@@ -495,6 +510,13 @@ def parse_schedule(spec, *, epochs):
 
     Raises:
         ValueError: naming the spec and the accepted forms.
+
+    Examples:
+
+    >>> keras_ls.experiment.parse_schedule("two-stage:0.1:6", epochs=10)
+    TwoStage(value=0.1, switch=6)
+    >>> keras_ls.experiment.parse_schedule("cosine:0.2:0", epochs=10)
+    CosineDecay(initial=0.2, final=0.0, duration=10, start=0)
     """
     forms = ", ".join(SCHEDULE_SPECS.values())
     name, _, rest = str(spec).partition(":")
@@ -544,7 +566,8 @@ def default_validation_size(num_train):
 
     Examples:
 
-    >>> default_validation_size(60000), default_validation_size(256)
+    >>> size = keras_ls.experiment.default_validation_size
+    >>> size(60000), size(256)
     (5000, 21)
     """
     return int(round(num_train / 12))
@@ -776,14 +799,16 @@ def compare(
 
     Examples:
 
-    >>> result = compare(seeds=5)  # doctest: +SKIP
+    >>> result = keras_ls.compare(seeds=5)  # doctest: +SKIP
     >>> result.differences["smoothed"]["confidence"]["mean"]  # doctest: +SKIP
     -0.08...
 
     References:
-        Müller, Kornblith and Hinton, "When does label smoothing help?",
-        NeurIPS 2019. Lukasik et al., "Does label smoothing mitigate label
-        noise?", ICML 2020.
+        - Müller, Kornblith and Hinton, 2019. [When Does Label Smoothing
+          Help?](https://arxiv.org/abs/1906.02629) NeurIPS 2019.
+        - Lukasik, Bhojanapalli, Menon and Kumar, 2020. [Does Label
+          Smoothing Mitigate Label Noise?](https://arxiv.org/abs/2003.02819)
+          ICML 2020.
     """
     call = _python_call(dict(locals()))
     start = time.perf_counter()
