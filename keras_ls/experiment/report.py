@@ -47,6 +47,9 @@ def to_json(result, command=None):
         result: A `ComparisonResult`.
         command: The command line that ran it, or `None` for the Python
             call recorded by `compare`. Defaults to `None`.
+
+    Returns:
+        A JSON string; it parses with any strict JSON reader.
     """
     record = result.to_dict()
     record["command"] = _command(result, command)
@@ -154,6 +157,9 @@ def markdown(result, command=None, *, figures=()):
             call recorded by `compare`. Defaults to `None`.
         figures: File names of PNGs beside the report, linked from it.
             Defaults to `()`.
+
+    Returns:
+        The Markdown text of report.md.
     """
     c = result.config
     out = ["# Label smoothing: paired comparison", ""]
@@ -263,6 +269,12 @@ def write(result, out_dir, command=None, *, plots=True):
 
     Returns:
         The paths written: results.json, the PNGs, report.md.
+
+    Examples:
+
+    >>> result = keras_ls.compare(epochs=2, seeds=2)  # doctest: +SKIP
+    >>> keras_ls.experiment.report.write(result, "runs/ls")  # doctest: +SKIP
+    ['runs/ls/results.json', ..., 'runs/ls/report.md']
     """
     os.makedirs(out_dir, exist_ok=True)
     json_path = os.path.join(out_dir, "results.json")
