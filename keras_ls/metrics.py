@@ -19,6 +19,8 @@ Per-bin sums use a static-shaped one-hot matrix product rather than
 ``bincount``, which JAX cannot compile.
 """
 
+import abc
+
 import keras
 import numpy as np
 from keras import ops
@@ -32,6 +34,10 @@ _F32 = "float32"
 NORMS = ("l1", "l2", "max")
 _NORM_NAMES = {"l1": "ece", "l2": "rmsce", "max": "mce"}
 SUBSETS = (None, "correct", "incorrect")
+
+
+def _is_float_dtype(dtype):
+    return "float" in str(dtype)
 
 
 def _num_classes(y_pred):
@@ -160,17 +166,22 @@ def confidence_bins(confidence, num_bins):
 
 
 class _TopLabelMetric(keras.metrics.Metric):
-    """Base class: holds `from_logits` and builds the per-batch statistics."""
+    """Base class: holds `from_logits` and builds the per-batch statistics.
+
+    State and arithmetic are float32 whatever `dtype` is; `result()` casts
+    the float32 value to `dtype` (the metric's compute dtype), as Keras'
+    own metrics return their result in `self.dtype`.
+    """
 
     def __init__(self, *, from_logits, name, dtype):
-        if not isinstance(from_logits, bool):
-            raise ValueError(
-                "`from_logits` must be a bool. "
-                f"Received: from_logits={from_logits!r}"
-            )
+        from_logits = _validation.check_bool(from_logits, "from_logits")
         super().__init__(name=name, dtype=dtype)
+        if not _is_float_dtype(self.dtype):
+            raise ValueError(
+                "`dtype` must be a floating dtype (the dtype of the result; "
+                f"state is always float32). Received: dtype={dtype!r}"
+            )
         self.from_logits = from_logits
-        self._dtype_arg = dtype
 
     def _batch(self, y_true, y_pred, sample_weight):
         batch = _Batch(y_true, y_pred, sample_weight, self.from_logits)
@@ -187,21 +198,26 @@ class _TopLabelMetric(keras.metrics.Metric):
         for variable in self.variables:
             variable.assign(ops.zeros(variable.shape, _F32))
 
+    def result(self):
+        return ops.cast(self._result(), self.dtype)
+
     def get_config(self):
-        return {
-            "from_logits": self.from_logits,
-            "name": self.name,
-            "dtype": self._dtype_arg,
-        }
+        config = super().get_config()
+        config["from_logits"] = self.from_logits
+        return config
 
 
-class _WeightedMean(_TopLabelMetric):
-    """Weighted mean of one per-example float32 statistic."""
+class _WeightedMean(_TopLabelMetric, metaclass=abc.ABCMeta):
+    """Weighted mean of one per-example float32 statistic, `_values`."""
 
     def __init__(self, *, from_logits, name, dtype):
         super().__init__(from_logits=from_logits, name=name, dtype=dtype)
         self.total = self._zeros_variable("total")
         self.count = self._zeros_variable("count")
+
+    @abc.abstractmethod
+    def _values(self, batch):
+        """The float32 statistic of each prediction of `batch`, (n,)."""
 
     def _values_and_weights(self, batch):
         return self._values(batch), batch.weight
@@ -212,7 +228,7 @@ class _WeightedMean(_TopLabelMetric):
         self.total.assign_add(ops.sum(values * weight))
         self.count.assign_add(ops.sum(weight))
 
-    def result(self):
+    def _result(self):
         return ops.divide_no_nan(self.total, self.count)
 
 
@@ -240,29 +256,45 @@ class ExpectedCalibrationError(_TopLabelMetric):
             rather than probabilities. Defaults to `True`.
         name: Metric name; `None` gives `"ece"`, `"rmsce"` or `"mce"` by
             `norm`. Defaults to `None`.
-        dtype: Dtype of the result; state is always float32. Defaults to
-            `None`.
+        dtype: Floating dtype of the result (state and arithmetic
+            are float32; the result is cast). Defaults to `None`
+            (`keras.config.floatx()`).
+
+    Raises:
+        ValueError: for an argument outside what is listed above,
+            including a non-floating `dtype`; with `from_logits=True`, for
+            a model whose output layer applies softmax or sigmoid (before
+            the first step of `fit` or `evaluate`).
 
     Examples:
 
+    Standalone usage:
+
+    >>> import keras_ls
     >>> import numpy as np
     >>> probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.65, 0.35]])
     >>> labels = np.array([0, 1, 1, 0])
-    >>> ece = ExpectedCalibrationError(num_bins=5, from_logits=False)
+    >>> ece = keras_ls.metrics.ExpectedCalibrationError(
+    ...     num_bins=5, from_logits=False)
     >>> ece.update_state(labels, probs)
     >>> round(float(ece.result()), 4)
     0.3375
 
+    Usage with the `compile()` API:
+
     ```python
-    model.compile(optimizer="adam", loss=keras_ls.LabelSmoothingCrossentropy(),
-                  metrics=[ExpectedCalibrationError()], jit_compile=True)
+    model.compile(optimizer="adam",
+                  loss=keras_ls.LabelSmoothingCrossentropy(),
+                  metrics=[keras_ls.metrics.ExpectedCalibrationError()],
+                  jit_compile=True)
     ```
 
     References:
-        Guo, Pleiss, Sun, Weinberger. On Calibration of Modern Neural
-        Networks. ICML 2017.
-        Naeini, Cooper, Hauskrecht. Obtaining Well Calibrated Probabilities
-        Using Bayesian Binning. AAAI 2015.
+        - Guo, Pleiss, Sun, Weinberger, 2017. [On Calibration of Modern
+          Neural Networks](https://arxiv.org/abs/1706.04599). ICML 2017.
+        - Naeini, Cooper, Hauskrecht, 2015. [Obtaining Well Calibrated
+          Probabilities Using Bayesian Binning](
+          https://ojs.aaai.org/index.php/AAAI/article/view/9602). AAAI 2015.
     """
 
     def __init__(
@@ -311,7 +343,7 @@ class ExpectedCalibrationError(_TopLabelMetric):
         confidence = ops.divide_no_nan(self.bin_confidence_sums, counts)
         return counts, accuracy, confidence
 
-    def result(self):
+    def _result(self):
         counts, accuracy, confidence = self.bin_statistics()
         gaps = ops.abs(accuracy - confidence)
         if self.norm == "max":
@@ -344,39 +376,51 @@ class MeanConfidence(_WeightedMean):
         name: Metric name; `None` gives `"confidence"`,
             `"confidence_correct"` or `"confidence_incorrect"`. Defaults to
             `None`.
-        dtype: Dtype of the result; state is always float32. Defaults to
-            `None`.
+        dtype: Floating dtype of the result (state and arithmetic
+            are float32; the result is cast). Defaults to `None`
+            (`keras.config.floatx()`).
+
+    Raises:
+        ValueError: for an argument outside what is listed above,
+            including a non-floating `dtype`; with `from_logits=True`, for
+            a model whose output layer applies softmax or sigmoid (before
+            the first step of `fit` or `evaluate`).
 
     Examples:
 
+    Standalone usage:
+
+    >>> import keras_ls
     >>> import numpy as np
-    >>> metric = MeanConfidence(from_logits=False)
+    >>> metric = keras_ls.metrics.MeanConfidence(from_logits=False)
     >>> metric.update_state(np.array([0, 1]), np.array([[0.9, 0.1],
     ...                                                 [0.7, 0.3]]))
     >>> round(float(metric.result()), 4)
     0.8
 
+    Usage with the `compile()` API:
+
     ```python
     model.compile(loss=keras_ls.LabelSmoothingCrossentropy(0.1),
-                  metrics=[MeanConfidence(), MeanConfidence(subset="correct")])
+                  metrics=[keras_ls.metrics.MeanConfidence(),
+                           keras_ls.metrics.MeanConfidence(subset="correct")])
     ```
 
     References:
-        Müller, Kornblith, Hinton. When Does Label Smoothing Help?
-        NeurIPS 2019.
+        - Müller, Kornblith, Hinton, 2019. [When Does Label Smoothing
+          Help?](https://arxiv.org/abs/1906.02629) NeurIPS 2019.
     """
 
     def __init__(self, subset=None, *, from_logits=True, name=None, dtype=None):
-        if subset is not None and subset not in SUBSETS:
-            raise ValueError(
-                "`subset` must be one of None, 'correct', 'incorrect'. "
-                f"Received: subset={subset!r}"
-            )
+        _validation.check_choice(subset, "subset", SUBSETS)
         default = "confidence" if subset is None else f"confidence_{subset}"
         super().__init__(
             from_logits=from_logits, name=name or default, dtype=dtype
         )
         self.subset = subset
+
+    def _values(self, batch):
+        return batch.confidence
 
     def _values_and_weights(self, batch):
         weight = batch.weight
@@ -384,7 +428,7 @@ class MeanConfidence(_WeightedMean):
             weight = weight * batch.correct
         elif self.subset == "incorrect":
             weight = weight * (1.0 - batch.correct)
-        return batch.confidence, weight
+        return self._values(batch), weight
 
     def get_config(self):
         config = super().get_config()
@@ -403,26 +447,38 @@ class TopLabelAccuracy(_WeightedMean):
     Args:
         from_logits: Whether predictions are logits. Defaults to `True`.
         name: Metric name. Defaults to `"top1_accuracy"`.
-        dtype: Dtype of the result; state is always float32. Defaults to
-            `None`.
+        dtype: Floating dtype of the result (state and arithmetic
+            are float32; the result is cast). Defaults to `None`
+            (`keras.config.floatx()`).
+
+    Raises:
+        ValueError: for an argument outside what is listed above,
+            including a non-floating `dtype`; with `from_logits=True`, for
+            a model whose output layer applies softmax or sigmoid (before
+            the first step of `fit` or `evaluate`).
 
     Examples:
 
+    Standalone usage:
+
+    >>> import keras_ls
     >>> import numpy as np
-    >>> metric = TopLabelAccuracy()
+    >>> metric = keras_ls.metrics.TopLabelAccuracy()
     >>> metric.update_state(np.array([0, 1]), np.array([[2.0, 0.0],
     ...                                                 [3.0, 1.0]]))
     >>> round(float(metric.result()), 4)
     0.5
 
+    Usage with the `compile()` API:
+
     ```python
     model.compile(loss="sparse_categorical_crossentropy",
-                  metrics=[TopLabelAccuracy()])
+                  metrics=[keras_ls.metrics.TopLabelAccuracy()])
     ```
 
     References:
-        Guo, Pleiss, Sun, Weinberger. On Calibration of Modern Neural
-        Networks. ICML 2017.
+        - Guo, Pleiss, Sun, Weinberger, 2017. [On Calibration of Modern
+          Neural Networks](https://arxiv.org/abs/1706.04599). ICML 2017.
     """
 
     def __init__(self, *, from_logits=True, name="top1_accuracy", dtype=None):
@@ -444,26 +500,38 @@ class ConfidenceGap(_TopLabelMetric):
     Args:
         from_logits: Whether predictions are logits. Defaults to `True`.
         name: Metric name. Defaults to `"confidence_gap"`.
-        dtype: Dtype of the result; state is always float32. Defaults to
-            `None`.
+        dtype: Floating dtype of the result (state and arithmetic
+            are float32; the result is cast). Defaults to `None`
+            (`keras.config.floatx()`).
+
+    Raises:
+        ValueError: for an argument outside what is listed above,
+            including a non-floating `dtype`; with `from_logits=True`, for
+            a model whose output layer applies softmax or sigmoid (before
+            the first step of `fit` or `evaluate`).
 
     Examples:
 
+    Standalone usage:
+
+    >>> import keras_ls
     >>> import numpy as np
-    >>> metric = ConfidenceGap(from_logits=False)
+    >>> metric = keras_ls.metrics.ConfidenceGap(from_logits=False)
     >>> metric.update_state(np.array([0, 0]), np.array([[0.9, 0.1],
     ...                                                 [0.3, 0.7]]))
     >>> round(float(metric.result()), 4)
     0.3
 
+    Usage with the `compile()` API:
+
     ```python
     model.compile(loss=keras_ls.LabelSmoothingCrossentropy(0.1),
-                  metrics=[ConfidenceGap()])
+                  metrics=[keras_ls.metrics.ConfidenceGap()])
     ```
 
     References:
-        Guo, Pleiss, Sun, Weinberger. On Calibration of Modern Neural
-        Networks. ICML 2017.
+        - Guo, Pleiss, Sun, Weinberger, 2017. [On Calibration of Modern
+          Neural Networks](https://arxiv.org/abs/1706.04599). ICML 2017.
     """
 
     def __init__(self, *, from_logits=True, name="confidence_gap", dtype=None):
@@ -479,7 +547,7 @@ class ConfidenceGap(_TopLabelMetric):
         self.correct_sum.assign_add(ops.sum(w * batch.correct))
         self.count.assign_add(ops.sum(w))
 
-    def result(self):
+    def _result(self):
         return ops.divide_no_nan(
             self.confidence_sum - self.correct_sum, self.count
         )
@@ -500,25 +568,37 @@ class NegativeLogLikelihood(_WeightedMean):
             [`keras.config.epsilon()`, 1 - epsilon] as Keras does. Defaults
             to `True`.
         name: Metric name. Defaults to `"nll"`.
-        dtype: Dtype of the result; state is always float32. Defaults to
-            `None`.
+        dtype: Floating dtype of the result (state and arithmetic
+            are float32; the result is cast). Defaults to `None`
+            (`keras.config.floatx()`).
+
+    Raises:
+        ValueError: for an argument outside what is listed above,
+            including a non-floating `dtype`; with `from_logits=True`, for
+            a model whose output layer applies softmax or sigmoid (before
+            the first step of `fit` or `evaluate`).
 
     Examples:
 
+    Standalone usage:
+
+    >>> import keras_ls
     >>> import numpy as np
-    >>> metric = NegativeLogLikelihood()
+    >>> metric = keras_ls.metrics.NegativeLogLikelihood()
     >>> metric.update_state(np.array([0]), np.array([[0.0, 0.0]]))
     >>> round(float(metric.result()), 4)
     0.6931
 
+    Usage with the `compile()` API:
+
     ```python
     model.compile(loss=keras_ls.LabelSmoothingCrossentropy(0.1),
-                  metrics=[NegativeLogLikelihood()])
+                  metrics=[keras_ls.metrics.NegativeLogLikelihood()])
     ```
 
     References:
-        Ott et al. fairseq: A Fast, Extensible Toolkit for Sequence
-        Modeling. NAACL 2019.
+        - Ott et al., 2019. [fairseq: A Fast, Extensible Toolkit for
+          Sequence Modeling](https://arxiv.org/abs/1904.01038). NAACL 2019.
     """
 
     def __init__(self, *, from_logits=True, name="nll", dtype=None):
@@ -538,25 +618,38 @@ class BrierScore(_WeightedMean):
     Args:
         from_logits: Whether predictions are logits. Defaults to `True`.
         name: Metric name. Defaults to `"brier"`.
-        dtype: Dtype of the result; state is always float32. Defaults to
-            `None`.
+        dtype: Floating dtype of the result (state and arithmetic
+            are float32; the result is cast). Defaults to `None`
+            (`keras.config.floatx()`).
+
+    Raises:
+        ValueError: for an argument outside what is listed above,
+            including a non-floating `dtype`; with `from_logits=True`, for
+            a model whose output layer applies softmax or sigmoid (before
+            the first step of `fit` or `evaluate`).
 
     Examples:
 
+    Standalone usage:
+
+    >>> import keras_ls
     >>> import numpy as np
-    >>> metric = BrierScore(from_logits=False)
+    >>> metric = keras_ls.metrics.BrierScore(from_logits=False)
     >>> metric.update_state(np.array([0]), np.array([[0.75, 0.25]]))
     >>> round(float(metric.result()), 4)
     0.125
 
+    Usage with the `compile()` API:
+
     ```python
     model.compile(loss="sparse_categorical_crossentropy",
-                  metrics=[BrierScore()])
+                  metrics=[keras_ls.metrics.BrierScore()])
     ```
 
     References:
-        Brier. Verification of Forecasts Expressed in Terms of
-        Probability. Monthly Weather Review, 1950.
+        - Brier, 1950. [Verification of Forecasts Expressed in Terms of
+          Probability](https://doi.org/10.1175/1520-0493(1950)078%3C0001:VOFEIT%3E2.0.CO;2).
+          Monthly Weather Review.
     """
 
     def __init__(self, *, from_logits=True, name="brier", dtype=None):
@@ -577,25 +670,38 @@ class PredictiveEntropy(_WeightedMean):
     Args:
         from_logits: Whether predictions are logits. Defaults to `True`.
         name: Metric name. Defaults to `"entropy"`.
-        dtype: Dtype of the result; state is always float32. Defaults to
-            `None`.
+        dtype: Floating dtype of the result (state and arithmetic
+            are float32; the result is cast). Defaults to `None`
+            (`keras.config.floatx()`).
+
+    Raises:
+        ValueError: for an argument outside what is listed above,
+            including a non-floating `dtype`; with `from_logits=True`, for
+            a model whose output layer applies softmax or sigmoid (before
+            the first step of `fit` or `evaluate`).
 
     Examples:
 
+    Standalone usage:
+
+    >>> import keras_ls
     >>> import numpy as np
-    >>> metric = PredictiveEntropy()
+    >>> metric = keras_ls.metrics.PredictiveEntropy()
     >>> metric.update_state(np.array([0]), np.zeros((1, 4)))
     >>> round(float(metric.result()), 4)
     1.3863
 
+    Usage with the `compile()` API:
+
     ```python
     model.compile(loss=keras_ls.LabelSmoothingCrossentropy(0.1),
-                  metrics=[PredictiveEntropy()])
+                  metrics=[keras_ls.metrics.PredictiveEntropy()])
     ```
 
     References:
-        Pereyra et al. Regularizing Neural Networks by Penalizing Confident
-        Output Distributions. ICLR 2017 workshop.
+        - Pereyra et al., 2017. [Regularizing Neural Networks by Penalizing
+          Confident Output Distributions](https://arxiv.org/abs/1701.06548).
+          ICLR 2017 workshop.
     """
 
     def __init__(self, *, from_logits=True, name="entropy", dtype=None):

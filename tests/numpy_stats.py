@@ -30,35 +30,45 @@ def confidence_bins(conf, num_bins):
 
 
 def calibration(labels, logits, num_bins):
-    """ECE, MCE, NLL, confidence, gap and Brier of softmax(logits)."""
+    """`calibration_of_probabilities` of softmax(logits)."""
     return calibration_of_probabilities(labels, softmax(logits), num_bins)
 
 
 def calibration_of_probabilities(labels, p, num_bins):
-    """The statistics of `calibration` for given probabilities `p`."""
+    """Every statistic of keras_ls.metrics and ConfidenceMonitor for given
+    probabilities `p` (rows are predictions), float64 from definitions."""
     p = np.asarray(p, np.float64)
     labels = np.asarray(labels)
     n = len(labels)
     conf = p.max(-1)
     correct = (p.argmax(-1) == labels).astype(np.float64)
     bins = confidence_bins(conf, num_bins)
-    ece, mce = 0.0, 0.0
+    ece, mce, squares = 0.0, 0.0, 0.0
     for b in range(num_bins):
         inside = bins == b
         if inside.any():
             gap = abs(correct[inside].mean() - conf[inside].mean())
             ece += inside.sum() / n * gap
+            squares += inside.sum() / n * gap**2
             mce = max(mce, gap)
     onehot = np.eye(p.shape[-1])[labels]
+    plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+
+    def mean_where(values, mask):
+        return float(values[mask].mean()) if mask.any() else 0.0
+
     return {
         "ece": ece,
         "mce": mce,
+        "rmsce": float(np.sqrt(squares)),
         "nll": float(-np.log(p[np.arange(n), labels]).mean()),
         "confidence": float(conf.mean()),
         "confidence_gap": float(conf.mean() - correct.mean()),
         "top1_accuracy": float(correct.mean()),
+        "confidence_correct": mean_where(conf, correct == 1),
+        "confidence_incorrect": mean_where(conf, correct == 0),
         "brier": float(((p - onehot) ** 2).sum(-1).mean()),
-        "entropy": float(-(p * np.log(p)).sum(-1).mean()),
+        "entropy": float(-plogp.sum(-1).mean()),
     }
 
 

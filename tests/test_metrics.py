@@ -7,11 +7,11 @@ import pytest
 from keras import ops
 
 from keras_ls import metrics as M
-from keras_ls.calibration import calibration_report
+from tests import numpy_stats
 
 JIT = keras.backend.backend() != "torch"  # torch.compile is not XLA
 
-# (metric factory, key of calibration_report)
+# (metric factory, key of the numpy reference tests/numpy_stats.py)
 CASES = [
     (lambda **kw: M.ExpectedCalibrationError(**kw), "ece"),
     (lambda **kw: M.ExpectedCalibrationError(norm="max", **kw), "mce"),
@@ -20,11 +20,16 @@ CASES = [
     (lambda **kw: M.MeanConfidence("correct", **kw), "confidence_correct"),
     (lambda **kw: M.MeanConfidence("incorrect", **kw), "confidence_incorrect"),
     (lambda **kw: M.ConfidenceGap(**kw), "confidence_gap"),
-    (lambda **kw: M.TopLabelAccuracy(**kw), "accuracy"),
+    (lambda **kw: M.TopLabelAccuracy(**kw), "top1_accuracy"),
     (lambda **kw: M.NegativeLogLikelihood(**kw), "nll"),
     (lambda **kw: M.BrierScore(**kw), "brier"),
     (lambda **kw: M.PredictiveEntropy(**kw), "entropy"),
 ]
+
+
+def reference(labels, probs, num_bins=15):
+    """The independent float64 statistics, never keras_ls' own report."""
+    return numpy_stats.calibration_of_probabilities(labels, probs, num_bins)
 
 
 def softmax64(logits):
@@ -62,7 +67,7 @@ def test_streaming_metrics_match_numpy_under_compiled_evaluate():
     # steps: a generator has no length; without it Keras warns that the
     # input ran out of data.
     model.evaluate(uneven_batches(logits, labels), steps=5, verbose=0)
-    report = calibration_report(labels, softmax64(logits))
+    report = reference(labels, softmax64(logits))
     for metric, (_, key) in zip(metrics, CASES):
         np.testing.assert_allclose(
             float(metric.result()),
@@ -79,7 +84,7 @@ def test_update_state_over_uneven_batches_matches_numpy(make, key):
     metric = make()
     for x, y in uneven_batches(logits, labels):
         metric.update_state(y, x)
-    expected = calibration_report(labels, softmax64(logits))[key]
+    expected = reference(labels, softmax64(logits))[key]
     np.testing.assert_allclose(
         float(metric.result()), expected, rtol=2e-5, atol=2e-6
     )
@@ -89,7 +94,7 @@ def test_update_state_over_uneven_batches_matches_numpy(make, key):
 def test_one_hot_column_and_probability_inputs_agree(make, key):
     logits, labels = problem(n=40, k=5, seed=2)
     probs = softmax64(logits).astype("float32")
-    expected = calibration_report(labels, softmax64(logits))[key]
+    expected = reference(labels, softmax64(logits))[key]
     for y_true, y_pred, kw in (
         (np.eye(5, dtype="float32")[labels], logits, {}),
         (labels[:, None], logits, {}),
@@ -187,7 +192,7 @@ def test_zero_weight_padding_equals_unpadded_data(make, key):
     metric.update_state(
         padded_labels[16:], padded_logits[16:], sample_weight=weights[16:, None]
     )
-    expected = calibration_report(labels, softmax64(logits))[key]
+    expected = reference(labels, softmax64(logits))[key]
     np.testing.assert_allclose(
         float(metric.result()), expected, rtol=2e-5, atol=2e-6
     )
@@ -200,7 +205,7 @@ def test_integer_weights_equal_repeated_examples(make, key):
     metric = make()
     metric.update_state(labels, logits, sample_weight=weights)
     rows = np.repeat(np.arange(12), weights)
-    expected = calibration_report(labels[rows], softmax64(logits[rows]))[key]
+    expected = reference(labels[rows], softmax64(logits[rows]))[key]
     np.testing.assert_allclose(
         float(metric.result()), expected, rtol=2e-5, atol=2e-6
     )
@@ -210,7 +215,7 @@ def test_sequence_predictions_are_flattened_per_position():
     logits, labels = problem(n=24, k=4, seed=6)
     metric = M.NegativeLogLikelihood()
     metric.update_state(labels.reshape(4, 6), logits.reshape(4, 6, 4))
-    expected = calibration_report(labels, softmax64(logits))["nll"]
+    expected = reference(labels, softmax64(logits))["nll"]
     np.testing.assert_allclose(float(metric.result()), expected, rtol=1e-5)
 
 
@@ -222,7 +227,7 @@ def test_low_precision_logits_are_accumulated_in_float32():
     metric.update_state(labels, low)
     result = metric.result()
     assert keras.backend.standardize_dtype(result.dtype) == "float32"
-    expected = calibration_report(labels, softmax64(rounded))["nll"]
+    expected = reference(labels, softmax64(rounded))["nll"]
     np.testing.assert_allclose(float(result), expected, rtol=1e-5)
 
 
@@ -239,9 +244,7 @@ def test_metric_in_fit_history_equals_numpy_on_the_trained_model():
     )
     model.fit(x, y, batch_size=16, epochs=2, verbose=0)
     logs = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
-    report = calibration_report(
-        y, softmax64(model.predict(x, verbose=0)), num_bins=10
-    )
+    report = reference(y, softmax64(model.predict(x, verbose=0)), num_bins=10)
     np.testing.assert_allclose(logs["ece"], report["ece"], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(logs["brier"], report["brier"], rtol=1e-5)
 
@@ -309,3 +312,62 @@ def test_mismatched_label_shape_is_a_clear_error():
         metric.update_state(np.zeros((4, 3)), np.zeros((4, 5)))
     with pytest.raises(ValueError, match="at least 2 classes"):
         metric.update_state(np.zeros((4,)), np.zeros((4, 1)))
+
+
+CASES_BY_CLASS = [
+    (M.ExpectedCalibrationError, "ece"),
+    (M.MeanConfidence, "confidence"),
+    (M.ConfidenceGap, "confidence_gap"),
+    (M.TopLabelAccuracy, "top1_accuracy"),
+    (M.NegativeLogLikelihood, "nll"),
+    (M.BrierScore, "brier"),
+    (M.PredictiveEntropy, "entropy"),
+]
+ALL_CLASSES = [
+    M.ExpectedCalibrationError,
+    M.MeanConfidence,
+    M.ConfidenceGap,
+    M.TopLabelAccuracy,
+    M.NegativeLogLikelihood,
+    M.BrierScore,
+    M.PredictiveEntropy,
+]
+
+
+@pytest.mark.parametrize("cls", ALL_CLASSES)
+@pytest.mark.parametrize("dtype,rtol", [("float16", 1e-3), ("bfloat16", 8e-3)])
+def test_result_has_the_metric_dtype(cls, dtype, rtol):
+    logits, labels = problem(n=20, k=4, seed=9)
+    metric = cls(dtype=dtype)
+    metric.update_state(labels, logits)
+    result = metric.result()
+    assert keras.backend.standardize_dtype(result.dtype) == dtype
+    # State is float32; the result is the float32 value, rounded to dtype
+    # (half a unit in the last place: 2^-11 and 2^-8 relative).
+    expected = reference(labels, softmax64(logits))[dict(CASES_BY_CLASS)[cls]]
+    value = float(ops.convert_to_numpy(ops.cast(result, "float32")))
+    np.testing.assert_allclose(value, expected, rtol=rtol, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "bool"])
+def test_non_floating_dtype_is_refused(dtype):
+    with pytest.raises(ValueError, match=f"Received: dtype='{dtype}'"):
+        M.NegativeLogLikelihood(dtype=dtype)
+
+
+@pytest.mark.parametrize("cls", ALL_CLASSES)
+def test_config_chains_to_keras_metric_config(cls):
+    # As keras.metrics.Metric writes it: the resolved dtype, not None.
+    metric = cls()
+    config = metric.get_config()
+    base = keras.metrics.Metric.get_config(metric)
+    assert base == {"name": metric.name, "dtype": "float32"}
+    assert {k: config[k] for k in base} == base
+
+
+def test_weighted_mean_hook_is_abstract():
+    class NoValues(M._WeightedMean):
+        pass
+
+    with pytest.raises(TypeError, match="_values"):
+        NoValues(from_logits=True, name="x", dtype=None)
