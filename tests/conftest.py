@@ -5,6 +5,8 @@ import keras
 import numpy as np
 import pytest
 
+from tests import testing
+
 
 @pytest.fixture(autouse=True)
 def _seed_everything():
@@ -19,8 +21,8 @@ def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
 
 
-BACKEND = keras.backend.backend()
-requires_tf = pytest.mark.skipif(
-    BACKEND != "tensorflow", reason="TensorFlow-specific path"
-)
+# Kept importable from here for older test files; new code imports them
+# from tests.testing, where the shared helpers live.
+BACKEND = testing.BACKEND
+requires_tf = testing.requires_tf
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

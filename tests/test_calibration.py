@@ -11,14 +11,9 @@ from keras_ls.calibration import calibration_report
 from keras_ls.calibration import confidence_histogram
 from keras_ls.calibration import fit_temperature
 from keras_ls.calibration import reliability_diagram
+from tests.testing import softmax64
 
 matplotlib.use("Agg")
-
-
-def softmax64(z):
-    z = np.asarray(z, np.float64)
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
 
 
 HAND_PROBS = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.65, 0.35]])

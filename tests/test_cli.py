@@ -11,6 +11,7 @@ import pytest
 from keras_ls import data
 from keras_ls.experiment import cli
 from tests.test_data import write_folder
+from tests.testing import requires_module
 
 
 def tiny_folder(path, n_train=128, n_test=32):
@@ -105,12 +106,18 @@ def test_unreadable_data_dir(capsys, tmp_path):
     assert err.strip() == (
         f"keras-ls: error: --data-dir '{tmp_path / 'nowhere'}' is not a folder"
     )
+
+
+# root (and CAP_DAC_OVERRIDE) reads a folder whatever its mode.
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0,
+    reason="running as a user that can read any folder",
+)
+def test_unreadable_data_dir_mode_000(capsys, tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir()
     os.chmod(locked, 0)
     try:
-        if os.access(locked, os.R_OK):
-            pytest.skip("running as a user that can read any folder")
         status, _, err = run_main(capsys, "compare", "--data-dir", str(locked))
         assert status == 2 and "is not readable" in err
     finally:
@@ -165,8 +172,8 @@ def test_no_data_anywhere(capsys, no_data, monkeypatch):
     )
 
 
+@requires_module("matplotlib")
 def test_compare_writes_results_report_and_plots(capsys, tmp_path):
-    pytest.importorskip("matplotlib")
     folder = tiny_folder(tmp_path / "fm")
     out_dir = tmp_path / "out"
     status, out, err = run_main(
@@ -436,6 +443,11 @@ def first_installed(*names):
     return next((n for n in names if importlib.util.find_spec(n)), None)
 
 
+requires_jax_or_torch = pytest.mark.skipif(
+    first_installed("jax", "torch") is None, reason="needs jax or torch"
+)
+
+
 def test_version_without_importing_keras(tmp_path):
     import keras_ls
 
@@ -451,10 +463,9 @@ def test_version_without_importing_keras(tmp_path):
         assert proc.stdout.startswith(f"keras-ls {keras_ls.__version__}")
 
 
+@requires_jax_or_torch
 def test_help_without_a_configured_backend_says_which_is_used(tmp_path):
     picked = first_installed("jax", "torch")
-    if picked is None:
-        pytest.skip("needs jax or torch")
     # Keras blocked as well: --help must not import it.
     proc = run_blocked(tmp_path, ["keras", "tensorflow"], "compare", "--help")
     assert proc.returncode == 0, proc.stderr
@@ -466,10 +477,9 @@ def test_help_without_a_configured_backend_says_which_is_used(tmp_path):
     ) in help_text
 
 
+@requires_jax_or_torch
 def test_run_without_a_configured_backend_picks_one(tmp_path):
     picked = first_installed("jax", "torch")
-    if picked is None:
-        pytest.skip("needs jax or torch")
     empty = tmp_path / "empty"
     empty.mkdir()
     proc = run_blocked(
@@ -502,9 +512,8 @@ def test_no_backend_installed_one_line_and_status_2(tmp_path):
     ]
 
 
+@requires_module("torch")
 def test_backend_option_is_honoured_and_recorded(tmp_path):
-    if first_installed("torch") is None:
-        pytest.skip("needs torch")
     folder = tiny_folder(tmp_path / "fm", n_train=64, n_test=16)
     out_dir = tmp_path / "out"
     proc = run_blocked(

@@ -13,6 +13,9 @@ from keras_ls.data import IDXFormatError
 from keras_ls.data import as_dataset
 from keras_ls.data import load_fashion_mnist
 from keras_ls.data import read_idx
+from tests.testing import BACKEND
+from tests.testing import requires_module
+from tests.testing import requires_tf
 
 REAL = os.path.isdir(data.SYSTEM_DIR)
 
@@ -280,8 +283,10 @@ def test_keras_fallback_calls_keras_datasets(monkeypatch):
     assert yt.dtype == np.int32
 
 
+@requires_module("tensorflow_datasets")
 def test_tfds_source_offline_with_mock_data(no_sources, monkeypatch):
-    tfds = pytest.importorskip("tensorflow_datasets")
+    import tensorflow_datasets as tfds
+
     monkeypatch.setattr(data, "_from_tfds", _real_from_tfds)
     with tfds.testing.mock_data(num_examples=7):
         (x, y), (xt, yt) = load_fashion_mnist()
@@ -319,18 +324,24 @@ def test_as_dataset_batches_and_remainder():
     assert [len(b[1]) for b in dropped] == [4, 4]
 
 
-def test_as_dataset_type_per_backend():
-    ds = as_dataset(np.zeros((4, 2)), np.zeros(4), batch_size=2)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+@requires_tf
+def test_as_dataset_is_a_tf_dataset_on_tensorflow():
+    import tensorflow as tf
 
-        assert isinstance(ds, tf.data.Dataset)
-    else:
-        assert isinstance(ds, keras.utils.PyDataset)
+    ds = as_dataset(np.zeros((4, 2)), np.zeros(4), batch_size=2)
+    assert isinstance(ds, tf.data.Dataset)
 
 
 @pytest.mark.skipif(
-    keras.backend.backend() == "tensorflow",
+    BACKEND == "tensorflow", reason="TensorFlow returns a tf.data.Dataset"
+)
+def test_as_dataset_is_a_keras_py_dataset_elsewhere():
+    ds = as_dataset(np.zeros((4, 2)), np.zeros(4), batch_size=2)
+    assert isinstance(ds, keras.utils.PyDataset)
+
+
+@pytest.mark.skipif(
+    BACKEND == "tensorflow",
     reason="checks that other backends do not import TF",
 )
 def test_data_path_does_not_import_tensorflow(tmp_path):

@@ -10,7 +10,7 @@ compares its numbers with numpy and with the same run on one device, within
 import pytest
 
 from tests import distributed_checks
-from tests.conftest import BACKEND
+from tests.testing import BACKEND
 
 pytestmark = pytest.mark.skipif(
     BACKEND != "jax",

@@ -9,12 +9,10 @@ numpy and with the same run on one device, within 1e-5.
 import pytest
 
 from tests import distributed_checks
-from tests.conftest import BACKEND
+from tests.testing import requires_tf
 
-pytestmark = pytest.mark.skipif(
-    BACKEND != "tensorflow",
-    reason="tf.distribute needs the TensorFlow backend",
-)
+# tf.distribute needs the TensorFlow backend.
+pytestmark = requires_tf
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import keras
 import pytest
 
 from keras_ls import data
+from tests.testing import requires_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
@@ -78,9 +79,12 @@ def test_sequence_labels(tmp_path):
     reason="the notebook runs once, on its default backend "
     "(jax); the scripts cover the other backends",
 )
+@requires_module("nbformat")
+@requires_module("nbclient")
 def test_colab_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    import nbclient
+    import nbformat
+
     monkeypatch.setenv("KERAS_LS_EPOCHS", "1")
     monkeypatch.setenv("KERAS_LS_SEEDS", "1")
     monkeypatch.setenv("KERAS_LS_SMALL", "1")

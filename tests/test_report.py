@@ -6,10 +6,13 @@ import pytest
 
 from keras_ls.experiment import report
 from tests.fake_results import fake_result
+from tests.testing import requires_module
 
 
+@requires_module("rich")
 def test_table_does_not_wrap_the_intervals_in_a_narrow_non_terminal():
-    rich = pytest.importorskip("rich.console")
+    import rich.console as rich
+
     result = fake_result()
     out = io.StringIO()
     # What a CI log gets: not a terminal, and much narrower than the table.
@@ -32,8 +35,8 @@ def test_table_does_not_wrap_the_intervals_in_a_narrow_non_terminal():
     "epochs, seeds, epoch_text, seed_text",
     [(1, [0], "1 epoch,", "1 seed,"), (3, [0, 1], "3 epochs,", "2 seeds,")],
 )
+@requires_module("rich")
 def test_counts_are_singular_or_plural(epochs, seeds, epoch_text, seed_text):
-    pytest.importorskip("rich")
     result = fake_result(epochs=epochs, seeds=seeds)
     text = report.markdown(result)
     assert f"`mlp`, {epoch_text}" in text
@@ -73,8 +76,8 @@ def test_library_call_is_recorded_when_there_is_no_command(tmp_path):
     assert "Python call:\n\n```\nkeras_ls.compare(seeds=3)\n```" in text
 
 
+@requires_module("matplotlib")
 def test_report_links_every_png_it_wrote(tmp_path):
-    pytest.importorskip("matplotlib")
     result = fake_result(seeds=[4, 5])
     paths = report.write(result, tmp_path)
     pngs = [os.path.basename(p) for p in paths if p.endswith(".png")]
