@@ -297,15 +297,19 @@ def confidence_histogram(y_true, probs, num_bins=15, ax=None, label=None):
 
 
 def save_reliability_png(path, num_bins, models, *, title):
-    """Writes one reliability diagram of several models to a PNG file.
+    """Writes one reliability diagram of several models to a PNG file
+    (creating its folder).
 
     `models` holds (label, ece, (bin counts, accuracy, confidence)) per
     model, the per-bin statistics that ConfidenceMonitor keeps; this draws
     on a bare `Figure`, so it needs no pyplot backend and leaves no open
     figure behind.
     """
+    import os
+
     from matplotlib.figure import Figure
 
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     figure = Figure(figsize=(4.5, 4.5))
     ax = figure.subplots()
     edges = np.linspace(0.0, 1.0, num_bins + 1)

@@ -209,6 +209,22 @@ class ValidationData:
                 f"Received: validation_data of type {type(data).__name__}"
             )
 
+    def check_models(self, members, from_logits, warned):
+        """Checks each (name, model) against the first batch, before any
+        step; returns whether a probabilities warning has been given."""
+        for name, member in members:
+            title = "the model" if name == "model" else f"compare[{name!r}]"
+            k, output = output_classes(member, self.first_x, title, from_logits)
+            check_labels(self.first_y, k, title)
+            if from_logits and not warned:
+                # Attributed to the caller of `fit`, through the monitor.
+                warned = _tracking.warn_if_probabilities(
+                    f"ConfidenceMonitor (checking {title})",
+                    output,
+                    stacklevel=5,
+                )
+        return warned
+
     def evaluate(self, model, num_outputs):
         """`model.evaluate` with the labels repeated for each output."""
         kwargs = {"verbose": 0, "return_dict": True}

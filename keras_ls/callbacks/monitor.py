@@ -14,7 +14,6 @@ import warnings
 import keras
 from keras import ops
 
-from keras_ls import _tracking
 from keras_ls import _validation
 from keras_ls import metrics as ls_metrics
 from keras_ls._api import keras_ls_export
@@ -175,19 +174,11 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         self.verbose = _validation.check_int(verbose, "verbose", 0)
         if batch_size is not None:
             batch_size = _validation.check_int(batch_size, "batch_size", 1)
-        if not isinstance(prefix, str):
-            raise ValueError(
-                f"`prefix` must be a string. Received: prefix={prefix!r}"
-            )
+        _check_prefix_and_log_dir(prefix, log_dir)
         self.from_logits = _validation.check_bool(from_logits, "from_logits")
         self.jit_compile = _validation.check_choice(
             jit_compile, "jit_compile", ("auto", True, False)
         )
-        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
-            raise ValueError(
-                f"`log_dir` must be a path or None. Received: "
-                f"log_dir={log_dir!r}"
-            )
         self.compare = _check_compare(compare)
         self.prefix = prefix
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
@@ -218,18 +209,9 @@ class ConfidenceMonitor(keras.callbacks.Callback):
 
     def _build(self, model):
         members = [("model", model)] + list(self.compare.items())
-        for name, member in members:
-            title = "the model" if name == "model" else f"compare[{name!r}]"
-            k, output = _validation_data.output_classes(
-                member, self._data.first_x, title, self.from_logits
-            )
-            _validation_data.check_labels(self._data.first_y, k, title)
-            if self.from_logits and not self._warned_probabilities:
-                self._warned_probabilities = _tracking.warn_if_probabilities(
-                    f"ConfidenceMonitor (checking {title})",
-                    output,
-                    stacklevel=4,
-                )
+        self._warned_probabilities = self._data.check_models(
+            members, self.from_logits, self._warned_probabilities
+        )
         self._metrics = [
             ls_metrics._PassStatistics(self.num_bins, self.from_logits, f"m{i}")
             for i in range(len(members))
@@ -298,41 +280,50 @@ class ConfidenceMonitor(keras.callbacks.Callback):
     def _save_diagram(self, epoch):
         from keras_ls.calibration.plots import save_reliability_png
 
-        os.makedirs(self.log_dir, exist_ok=True)
         names = ["model"] + list(self.compare)
+        eces = [stats["ece"] for stats in self.last_statistics]
         save_reliability_png(
             os.path.join(
                 self.log_dir, f"reliability_epoch_{epoch + 1:03d}.png"
             ),
             self.num_bins,
-            [
-                (name, stats["ece"], bins)
-                for name, stats, bins in zip(
-                    names, self.last_statistics, self._last_bins
-                )
-            ],
+            list(zip(names, eces, self._last_bins)),
             title=f"Reliability diagram, epoch {epoch + 1}",
         )
 
     def get_config(self):
         # `validation_data` and `compare` are objects: the config round-trips
         # in memory (from_config(get_config())) but is not JSON.
-        return {
-            "validation_data": self.validation_data,
-            "compare": self.compare,
-            "num_bins": self.num_bins,
-            "every": self.every,
-            "prefix": self.prefix,
-            "log_dir": self.log_dir,
-            "verbose": self.verbose,
-            "from_logits": self.from_logits,
-            "batch_size": self.batch_size,
-            "jit_compile": self.jit_compile,
-        }
+        return {name: getattr(self, name) for name in _ARGUMENTS}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+_ARGUMENTS = (
+    "validation_data",
+    "compare",
+    "num_bins",
+    "every",
+    "prefix",
+    "log_dir",
+    "verbose",
+    "from_logits",
+    "batch_size",
+    "jit_compile",
+)
+
+
+def _check_prefix_and_log_dir(prefix, log_dir):
+    if not isinstance(prefix, str):
+        raise ValueError(
+            f"`prefix` must be a string. Received: prefix={prefix!r}"
+        )
+    if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+        raise ValueError(
+            f"`log_dir` must be a path or None. Received: log_dir={log_dir!r}"
+        )
 
 
 def _check_compare(compare):
