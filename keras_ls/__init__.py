@@ -31,6 +31,7 @@ _EXPORTS = {
     "label_smoothing_crossentropy": "losses",
     "load_fashion_mnist": "data",
     "minimum_loss": "losses",
+    "track_label_smoothing": "losses",
 }
 # Submodules reachable as attributes (``keras_ls.plots``) without an
 # import statement of their own (the old paths warn: see _deprecation).
@@ -67,6 +68,7 @@ __all__ = [
     "metrics",
     "minimum_loss",
     "schedules",
+    "track_label_smoothing",
 ]
 
 

@@ -41,6 +41,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_ls._api import keras_ls_export
+
 HOLDER_NAME = "keras_ls_label_smoothing_state"
 
 
@@ -104,12 +106,65 @@ def _attach(model, holder):
             tracker.lock()
 
 
-def track_label_smoothing(model, variables):
-    """Makes `model` carry each of `variables` as state; returns the holder.
+def _loss_variables(model):
+    """The ε variables of every keras_ls loss in `model.loss`."""
+    found = []
+    for loss in keras.tree.flatten(getattr(model, "loss", None) or []):
+        variable = getattr(loss, "label_smoothing_variable", None)
+        if isinstance(variable, keras.Variable):
+            found.append(variable)
+    return found
+
+
+@keras_ls_export(
+    "keras_ls.losses.track_label_smoothing", "keras_ls.track_label_smoothing"
+)
+def track_label_smoothing(model, variables=None):
+    """Makes `model` carry ε variables as state; returns the holder.
+
+    keras_ls losses call this themselves the first time a model's step
+    calls them (Keras' symbolic build, before the first compiled step), so
+    `loss.label_smoothing = x` reaches compiled train and test steps on
+    every backend without a retrace. Call it yourself only where a loss
+    warned that it could not find its model (a JAX function compiled
+    outside `fit`/`evaluate`), or to track other ε variables.
 
     Idempotent: a model gets at most one holder, and a variable is tracked
-    once however often this is called (e.g. `fit` called twice).
+    once however often this is called (e.g. `fit` called twice). The
+    holder is a hidden metric: weights and weight files are unchanged.
+
+    Args:
+        model: The `keras.Model` whose compiled steps read ε.
+        variables: The ε variables to track. Defaults to `None`: the
+            `label_smoothing_variable` of every keras_ls loss in
+            `model.loss`.
+
+    Returns:
+        The hidden holder metric.
+
+    Raises:
+        ValueError: When `variables` is `None` and `model.loss` holds no
+            keras_ls loss.
+        RuntimeError: When this Keras version does not let the variables
+            become model state (a compiled step would then ignore ε).
+
+    Examples:
+
+    >>> import keras, keras_ls
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> model.compile(loss=keras_ls.LabelSmoothingCrossentropy(0.1))
+    >>> holder = keras_ls.track_label_smoothing(model)
+    >>> model.loss.label_smoothing_variable in holder.label_smoothing_variables
+    True
     """
+    if variables is None:
+        variables = _loss_variables(model)
+        if not variables:
+            raise ValueError(
+                "`model.loss` holds no keras_ls loss, so there is no ε to "
+                "track; pass `variables=`. Received: "
+                f"model.loss={getattr(model, 'loss', None)!r}"
+            )
     holder = find_holder(model)
     if holder is None:
         holder = LabelSmoothingState()
@@ -127,6 +182,47 @@ def track_label_smoothing(model, variables):
     return holder
 
 
+_TRACKED = "_keras_ls_tracked"
+_WARNED_UNTRACKED = "_keras_ls_warned_untracked"
+
+
+def track_calling_model(loss, y_pred):
+    """Tracks `loss`'s ε in the model whose step calls it (see above).
+
+    Walks the frames only on symbolic calls (Keras' symbolic build, a
+    trace), and on concrete calls until a model was found once: an eager
+    step then pays one attribute read. Warns once where a JAX trace has no
+    model to carry ε, since ε is then a constant of that compiled function.
+    """
+    kind = _values_kind(y_pred)
+    if kind == "compiling" or (
+        kind == "concrete" and getattr(loss, _TRACKED, False)
+    ):
+        return
+    model = calling_model()
+    if model is not None:
+        track_label_smoothing(model, [loss.label_smoothing_variable])
+        setattr(loss, _TRACKED, True)
+        return
+    if (
+        kind == "traced"
+        and keras.backend.backend() == "jax"
+        and not isinstance(y_pred, keras.KerasTensor)
+        and not getattr(loss, _WARNED_UNTRACKED, False)
+    ):
+        setattr(loss, _WARNED_UNTRACKED, True)
+        warnings.warn(
+            f"{type(loss).__name__} is traced by JAX outside a Keras "
+            "model's train or test step, so its label_smoothing is baked "
+            "into the compiled function as a constant: assigning "
+            "`loss.label_smoothing` later will not change it. Call "
+            "`keras_ls.track_label_smoothing(model)` after compile, or use "
+            "`keras_ls.LabelSmoothingScheduler`; a function of your own "
+            "must take ε as an argument.",
+            UserWarning,
+            stacklevel=4,
+        )
+
 
 def sync_state(callback):
     """Copies a compiled step's state back into the model's variables.
@@ -140,6 +236,7 @@ def sync_state(callback):
     Returns the model.
     """
     return callback.model
+
 
 # Outputs that are probabilities -------------------------------------------
 #

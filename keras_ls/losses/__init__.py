@@ -7,6 +7,7 @@ fused kernel outside XLA (`_tf_fused`) and Keras' masks and reductions
 (`_reduction`).
 """
 
+from keras_ls._tracking import track_label_smoothing
 from keras_ls.losses.crossentropy import CONVENTIONS
 from keras_ls.losses.crossentropy import BinaryLabelSmoothingCrossentropy
 from keras_ls.losses.crossentropy import LabelSmoothingCrossentropy
@@ -21,4 +22,5 @@ __all__ = [
     "binary_label_smoothing_crossentropy",
     "label_smoothing_crossentropy",
     "minimum_loss",
+    "track_label_smoothing",
 ]

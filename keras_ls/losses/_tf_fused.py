@@ -42,18 +42,23 @@ def sparse_from_logits(logits, labels, spec):
         ce, backprop = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(
             features=z, labels=flat_labels
         )
-        z_y = tf.gather(z, flat_labels[:, None], batch_dims=1)[:, 0]
+        z_y = tf.gather(z, flat_labels[:, None], batch_dims=1)
+        # z_y - Σ u·z, formed as -Σ u·(z - z_y): exact near the target
+        # logit, where sums of raw logits lose about one ulp of |z|.
+        rel = z - z_y
+        z_y = z_y[:, 0]
         if spec.convention == "others":
-            smooth = (tf.reduce_sum(z, -1) - z_y) / (k - 1)
+            gap = -tf.reduce_sum(rel, -1) / (k - 1)
             base, extra = 1.0 / (k - 1), k / (k - 1)
         elif spec.prior is not None:
             # Not a matvec: GPUs would run it in TF32.
-            smooth = tf.reduce_sum(z * spec.prior, -1)
+            gap = -tf.reduce_sum(rel * spec.prior, -1)
             base, extra = spec.prior, 1.0
         else:
-            smooth = tf.reduce_mean(z, -1)
+            gap = -tf.reduce_mean(rel, -1)
             base, extra = 1.0 / k, 1.0
-        values = ce + eps * (z_y - smooth)
+        # At ε = 0 the term is absent, not 0·inf = NaN for a −inf logit.
+        values = ce + tf.where(eps > 0, eps * gap, 0.0)
 
         def grad(upstream):
             # softmax - q = backprop - ε·u + ε·onehot (scaled for "others").

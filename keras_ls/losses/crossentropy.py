@@ -135,10 +135,48 @@ def _num_classes(y_pred):
 
 def _epsilon_tensor(label_smoothing):
     if isinstance(label_smoothing, keras.Variable):
-        return ops.cast(label_smoothing.value, _F32)
+        # A tensor read of the value here, not the variable inside the
+        # loss: TensorFlow's custom_gradient refuses a trainable variable
+        # read inside it (`cast(variable.value)` returned the tf.Variable).
+        return ops.cast(label_smoothing, _F32)
     if _validation._is_real_number(label_smoothing):
         label_smoothing = _validation.check_label_smoothing(label_smoothing)
     return ops.cast(label_smoothing, _F32)
+
+
+def _class_ids(labels, k):
+    """`labels` as int32 class ids in [0, K), or a ValueError.
+
+    Ids are compared and gathered in int32 whatever their dtype: an `arange`
+    or an `ignore_class` in uint8 would wrap. Where the values are concrete
+    (eager steps, standalone calls) an id outside [0, K) raises, as
+    PyTorch's and Keras' cross-entropies do. Inside compiled code, where
+    values cannot be read, such ids are clipped into [0, K): the value and
+    the gradient are then both those of the nearest class (0 or K - 1).
+    """
+    labels = ops.cast(labels, "int32")
+    if _tracking._values_kind(labels) != "concrete":
+        return ops.clip(labels, 0, k - 1)
+    outside = ops.logical_or(ops.less(labels, 0), ops.greater_equal(labels, k))
+    if bool(ops.convert_to_numpy(ops.any(outside))):
+        ids = np.asarray(ops.convert_to_numpy(labels))
+        bad = ids[(ids < 0) | (ids >= k)]
+        raise ValueError(
+            f"Class ids must lie in [0, {k}) for {k} classes (or equal "
+            f"`ignore_class`). Received: ids {sorted(set(bad.tolist()))[:5]}"
+        )
+    return labels
+
+
+def _check_prior_convention(convention, prior):
+    _validation.check_choice(convention, "convention", CONVENTIONS)
+    if prior is not None and convention == "others":
+        raise ValueError(
+            "`prior` replaces the uniform distribution of convention="
+            '"uniform"; convention="others" spreads ε over the other '
+            "classes and has no use for it. Received: "
+            'convention="others" with a prior'
+        )
 
 
 def _use_tf_fused_kernel(y_pred, labels):
@@ -198,7 +236,7 @@ def label_smoothing_crossentropy(
     >>> [round(float(v), 4) for v in keras.ops.convert_to_numpy(values)]
     [0.2269, 0.2269]
     """
-    _validation.check_choice(convention, "convention", CONVENTIONS)
+    _check_prior_convention(convention, prior)
     if prior is not None:
         prior = _validation.check_prior(prior)
     eps = _epsilon_tensor(label_smoothing)
@@ -229,10 +267,16 @@ def label_smoothing_crossentropy(
     spec = _closed_form.SmoothingSpec(eps, k, convention, prior)
     labels = targets = valid = None
     if sparse:
-        labels = y_true if _is_integer(y_true) else ops.cast(y_true, "int32")
+        labels = ops.cast(y_true, "int32")
         if ignore_class is not None:
-            valid = ops.not_equal(labels, ops.cast(ignore_class, labels.dtype))
+            valid = ops.not_equal(labels, int(ignore_class))
             labels = ops.where(valid, labels, ops.zeros_like(labels))
+            # Logits at ignored positions never reach the loss, so a NaN
+            # there gives a zero gradient, as in Keras' SCCE.
+            y_pred = ops.where(
+                ops.expand_dims(valid, -1), y_pred, ops.zeros_like(y_pred)
+            )
+        labels = _class_ids(labels, k)
     else:
         targets = ops.cast(y_true, _F32)
     if from_logits and _use_tf_fused_kernel(y_pred, labels):
@@ -257,11 +301,7 @@ class _SmoothingLoss(keras.losses.Loss):
 
     def __init__(self, label_smoothing, *, reduction, name, dtype):
         eps = _validation.check_label_smoothing(label_smoothing)
-        if reduction not in REDUCTIONS:
-            raise ValueError(
-                f"`reduction` must be one of {list(REDUCTIONS)}. "
-                f"Received: reduction={reduction!r}"
-            )
+        _validation.check_choice(reduction, "reduction", REDUCTIONS)
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self._dtype_arg = dtype
         # ε lives in a float32 variable, never in a Python float, so that a
@@ -297,6 +337,7 @@ class _SmoothingLoss(keras.losses.Loss):
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         mask = keras_mask_of(y_pred)
+        _tracking.track_calling_model(self, y_pred)
         values = self.call(y_true, y_pred)
         if self.from_logits and _tracking.logits_check_needed(self, y_pred):
             _tracking.check_logits(
@@ -420,17 +461,9 @@ class LabelSmoothingCrossentropy(_SmoothingLoss):
         name="label_smoothing_crossentropy",
         dtype=None,
     ):
-        _validation.check_choice(convention, "convention", CONVENTIONS)
-        if sparse not in (None, True, False):
-            raise ValueError(
-                "`sparse` must be True, False or None. "
-                f"Received: sparse={sparse!r}"
-            )
-        if not isinstance(from_logits, bool):
-            raise ValueError(
-                "`from_logits` must be True or False. "
-                f"Received: from_logits={from_logits!r}"
-            )
+        _check_prior_convention(convention, prior)
+        _validation.check_choice(sparse, "sparse", (None, True, False))
+        _validation.check_bool(from_logits, "from_logits")
         _validation.check_int(axis, "axis")
         if ignore_class is not None:
             _validation.check_int(ignore_class, "ignore_class")
@@ -467,7 +500,7 @@ class LabelSmoothingCrossentropy(_SmoothingLoss):
         if len(labels.shape) == len(values.shape) + 1:
             # Ids shaped like y_pred, with a 1 on its class axis.
             labels = ops.squeeze(labels, axis=self.axis)
-        return ops.not_equal(labels, ops.cast(self.ignore_class, labels.dtype))
+        return ops.not_equal(ops.cast(labels, "int32"), self.ignore_class)
 
     def get_config(self):
         config = super().get_config()
@@ -617,11 +650,7 @@ class BinaryLabelSmoothingCrossentropy(_SmoothingLoss):
         name="binary_label_smoothing_crossentropy",
         dtype=None,
     ):
-        if not isinstance(from_logits, bool):
-            raise ValueError(
-                "`from_logits` must be True or False. "
-                f"Received: from_logits={from_logits!r}"
-            )
+        _validation.check_bool(from_logits, "from_logits")
         _validation.check_int(axis, "axis")
         super().__init__(
             label_smoothing, reduction=reduction, name=name, dtype=dtype
