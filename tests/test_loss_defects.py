@@ -65,15 +65,15 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-def fixed_logit_model(logits):
-    """A model whose outputs are `logits`, whatever the input: a frozen
-    Dense with zero kernel and the logits as bias."""
+def fixed_logit_model(logits, trainable=False):
+    """A model whose outputs are `logits`, whatever the input: a Dense
+    with zero kernel and the logits as bias (frozen unless `trainable`)."""
     k = logits.shape[-1]
     dense = keras.layers.Dense(
         k,
         kernel_initializer="zeros",
         bias_initializer=keras.initializers.Constant(logits),
-        trainable=False,
+        trainable=trainable,
     )
     inputs = keras.Input((1,))
     return keras.Model(inputs, dense(inputs))
@@ -84,7 +84,9 @@ def fixed_logit_model(logits):
 
 def test_f1_uint8_ids_train_under_jit_compile():
     logits = np.array([1.5, -0.5, 0.25, 0.0], np.float32)
-    model = fixed_logit_model(logits)
+    # Trainable: the failing arange was in the gradient. One step of one
+    # batch, so the logged loss is that of these logits.
+    model = fixed_logit_model(logits, trainable=True)
     loss = keras_ls.LabelSmoothingCrossentropy(0.1)
     model.compile(optimizer="sgd", loss=loss, jit_compile=BACKEND != "torch")
     y = np.array([0, 1, 2, 3, 1, 2, 0, 3], np.uint8)
