@@ -46,11 +46,16 @@ def minimum_loss(label_smoothing, num_classes, convention="uniform"):
     Returns:
         A Python float.
 
+    Raises:
+        ValueError: For ε outside [0, 1), fewer than 2 classes or an
+            unknown `convention`.
+
     Examples:
 
-    >>> round(minimum_loss(0.1, 10), 3)
+    >>> import keras_ls
+    >>> round(keras_ls.minimum_loss(0.1, 10), 3)
     0.5
-    >>> minimum_loss(0.0, 10)
+    >>> keras_ls.minimum_loss(0.0, 10)
     0.0
     """
     eps = _validation.check_label_smoothing(label_smoothing)
@@ -227,11 +232,20 @@ def label_smoothing_crossentropy(
     Returns:
         A float32 tensor shaped like `y_pred` without its class axis.
 
+    Raises:
+        ValueError: For an invalid option (`convention`, `prior`, ε outside
+            [0, 1), `convention="others"` with a `prior`); for `y_true`
+            that does not fit `y_pred`; and, where the values are concrete
+            (eager or standalone calls), for a class id outside [0, K)
+            that is not `ignore_class`. Inside compiled code such ids are
+            clipped into [0, K), value and gradient alike.
+
     Examples:
 
     >>> import keras
     >>> import numpy as np
-    >>> values = label_smoothing_crossentropy(
+    >>> import keras_ls
+    >>> values = keras_ls.label_smoothing_crossentropy(
     ...     np.array([0, 1]), np.array([[2.0, 0.0], [0.0, 2.0]]), 0.1)
     >>> [round(float(v), 4) for v in keras.ops.convert_to_numpy(values)]
     [0.2269, 0.2269]
@@ -413,10 +427,11 @@ class LabelSmoothingCrossentropy(_SmoothingLoss):
         dtype: Dtype of the returned value; accumulation is always float32.
             Defaults to `None` (float32).
 
-    Examples:
+    Standalone usage:
 
     >>> import numpy as np
-    >>> loss = LabelSmoothingCrossentropy(0.1)
+    >>> import keras_ls
+    >>> loss = keras_ls.LabelSmoothingCrossentropy(0.1)
     >>> round(float(loss(np.array([0, 1]),
     ...                  np.array([[2.0, 0.0], [0.0, 2.0]]))), 4)
     0.2269
@@ -424,27 +439,37 @@ class LabelSmoothingCrossentropy(_SmoothingLoss):
     >>> round(float(loss(np.array([0]), np.array([[2.0, 0.0]]))), 4)
     0.1269
 
+    Usage with the `compile()` API:
+
     ```python
-    model.compile(
-        optimizer="adam",
-        loss=keras_ls.LabelSmoothingCrossentropy(0.1),
-        jit_compile=True,
-    )
+    loss = keras_ls.LabelSmoothingCrossentropy(0.1)
+    model.compile(optimizer="adam", loss=loss, jit_compile=True)
+    model.fit(x, y, epochs=5)
+    loss.label_smoothing = 0.0  # reaches the compiled step, no retrace
+    model.fit(x, y, epochs=5)
     ```
 
+    The loss makes ε part of the model's state the first time the model's
+    step calls it, so an assigned ε (between fits, or from a callback)
+    reaches compiled train and test steps on every backend; see
+    `keras_ls.track_label_smoothing`.
+
     Raises:
-        ValueError: For an invalid option; for `y_true` that does not fit
-            `y_pred`; and, with `from_logits=True`, when the model that
-            trains or evaluates with this loss ends in softmax or sigmoid
-            (raised before the first step). Probabilities passed as logits
-            where values are visible (eager or standalone calls) give a
+        ValueError: For an invalid option (`convention="others"` with a
+            `prior` included); for `y_true` that does not fit `y_pred`;
+            for a class id outside [0, K) that is not `ignore_class`, where
+            values are concrete (compiled steps clip it into [0, K));
+            and, with `from_logits=True`, when the model that trains or
+            evaluates with this loss ends in softmax or sigmoid (raised
+            before the first step). Probabilities passed as logits where
+            values are visible (eager or standalone calls) give a
             `UserWarning` instead, once.
 
     References:
         - Szegedy et al., 2016. Rethinking the Inception Architecture for
-          Computer Vision.
+          Computer Vision. CVPR. https://arxiv.org/abs/1512.00567
         - Müller, Kornblith and Hinton, 2019. When Does Label Smoothing
-          Help?
+          Help? NeurIPS. https://arxiv.org/abs/1906.02629
     """
 
     def __init__(
@@ -560,11 +585,16 @@ def binary_label_smoothing_crossentropy(
     Returns:
         A float32 tensor with `axis` reduced.
 
+    Raises:
+        ValueError: When `y_true` and `y_pred` differ in shape beyond a
+            trailing 1, or ε is outside [0, 1).
+
     Examples:
 
     >>> import keras
     >>> import numpy as np
-    >>> values = binary_label_smoothing_crossentropy(
+    >>> import keras_ls
+    >>> values = keras_ls.losses.binary_label_smoothing_crossentropy(
     ...     np.array([[1.0, 0.0]]), np.array([[2.0, -2.0]]), 0.0)
     >>> [round(float(v), 4) for v in keras.ops.convert_to_numpy(values)]
     [0.1269]
@@ -612,17 +642,20 @@ class BinaryLabelSmoothingCrossentropy(_SmoothingLoss):
         dtype: Dtype of the returned value; accumulation is float32.
             Defaults to `None` (float32).
 
-    Examples:
+    Standalone usage:
 
     >>> import numpy as np
-    >>> loss = BinaryLabelSmoothingCrossentropy(0.2)
+    >>> import keras_ls
+    >>> loss = keras_ls.BinaryLabelSmoothingCrossentropy(0.2)
     >>> round(float(loss(np.array([[1.0]]), np.array([[0.0]]))), 4)
     0.6931
+
+    Usage with the `compile()` API:
 
     ```python
     model.compile(
         optimizer="adam",
-        loss=keras_ls.losses.BinaryLabelSmoothingCrossentropy(0.1),
+        loss=keras_ls.BinaryLabelSmoothingCrossentropy(0.1),
     )
     ```
 
@@ -635,9 +668,9 @@ class BinaryLabelSmoothingCrossentropy(_SmoothingLoss):
 
     References:
         - Szegedy et al., 2016. Rethinking the Inception Architecture for
-          Computer Vision.
+          Computer Vision. CVPR. https://arxiv.org/abs/1512.00567
         - Müller, Kornblith and Hinton, 2019. When Does Label Smoothing
-          Help?
+          Help? NeurIPS. https://arxiv.org/abs/1906.02629
     """
 
     def __init__(
