@@ -26,6 +26,17 @@ CASES = [
     (lambda **kw: M.PredictiveEntropy(**kw), "entropy"),
 ]
 
+CASES_BY_CLASS = [
+    (M.ExpectedCalibrationError, "ece"),
+    (M.MeanConfidence, "confidence"),
+    (M.ConfidenceGap, "confidence_gap"),
+    (M.TopLabelAccuracy, "top1_accuracy"),
+    (M.NegativeLogLikelihood, "nll"),
+    (M.BrierScore, "brier"),
+    (M.PredictiveEntropy, "entropy"),
+]
+ALL_CLASSES = [cls for cls, _ in CASES_BY_CLASS]
+
 
 def reference(labels, probs, num_bins=15):
     """The independent float64 statistics, never keras_ls' own report."""
@@ -260,18 +271,7 @@ def test_reset_state_zeroes_every_variable():
         assert float(metric.result()) == 0.0
 
 
-@pytest.mark.parametrize(
-    "cls",
-    [
-        M.ExpectedCalibrationError,
-        M.MeanConfidence,
-        M.ConfidenceGap,
-        M.TopLabelAccuracy,
-        M.NegativeLogLikelihood,
-        M.BrierScore,
-        M.PredictiveEntropy,
-    ],
-)
+@pytest.mark.parametrize("cls", ALL_CLASSES)
 def test_config_holds_every_argument_and_round_trips(cls):
     kwargs = {"from_logits": False, "name": "custom"}
     if cls is M.ExpectedCalibrationError:
@@ -312,26 +312,6 @@ def test_mismatched_label_shape_is_a_clear_error():
         metric.update_state(np.zeros((4, 3)), np.zeros((4, 5)))
     with pytest.raises(ValueError, match="at least 2 classes"):
         metric.update_state(np.zeros((4,)), np.zeros((4, 1)))
-
-
-CASES_BY_CLASS = [
-    (M.ExpectedCalibrationError, "ece"),
-    (M.MeanConfidence, "confidence"),
-    (M.ConfidenceGap, "confidence_gap"),
-    (M.TopLabelAccuracy, "top1_accuracy"),
-    (M.NegativeLogLikelihood, "nll"),
-    (M.BrierScore, "brier"),
-    (M.PredictiveEntropy, "entropy"),
-]
-ALL_CLASSES = [
-    M.ExpectedCalibrationError,
-    M.MeanConfidence,
-    M.ConfidenceGap,
-    M.TopLabelAccuracy,
-    M.NegativeLogLikelihood,
-    M.BrierScore,
-    M.PredictiveEntropy,
-]
 
 
 @pytest.mark.parametrize("cls", ALL_CLASSES)
