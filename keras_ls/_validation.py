@@ -68,8 +68,7 @@ def check_choice(value, name, allowed, *, context=None):
             return value
     options = ", ".join(repr(option) for option in allowed)
     raise ValueError(
-        f"`{name}` must be one of {options}. "
-        f"{_received(name, value, context)}"
+        f"`{name}` must be one of {options}. {_received(name, value, context)}"
     )
 
 
