@@ -8,8 +8,8 @@ from keras import ops
 
 from keras_ls import metrics as M
 from tests import numpy_stats
-
-JIT = keras.backend.backend() != "torch"  # torch.compile is not XLA
+from tests.testing import JIT
+from tests.testing import softmax64
 
 # (metric factory, key of the numpy reference tests/numpy_stats.py)
 CASES = [
@@ -41,12 +41,6 @@ ALL_CLASSES = [cls for cls, _ in CASES_BY_CLASS]
 def reference(labels, probs, num_bins=15):
     """The independent float64 statistics, never keras_ls' own report."""
     return numpy_stats.calibration_of_probabilities(labels, probs, num_bins)
-
-
-def softmax64(logits):
-    z = np.asarray(logits, np.float64)
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
 
 
 def problem(n=97, k=6, seed=0, scale=2.5):

@@ -1,4 +1,3 @@
-import importlib.util
 import inspect
 import os
 
@@ -9,20 +8,13 @@ import pytest
 from keras_ls.callbacks.monitor import STATISTICS
 from keras_ls.callbacks.monitor import ConfidenceMonitor
 from tests import numpy_stats
+from tests.testing import BACKEND
+from tests.testing import JIT
+from tests.testing import requires_module
+from tests.testing import softmax64
 
-BACKEND = keras.backend.backend()
-JIT = BACKEND != "torch"
 # tf.data works on every backend once TensorFlow is installed.
-requires_tf_installed = pytest.mark.skipif(
-    importlib.util.find_spec("tensorflow") is None,
-    reason="needs TensorFlow installed (tf.data)",
-)
-
-
-def softmax64(z):
-    z = np.asarray(z, np.float64)
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+requires_tf_installed = requires_module("tensorflow")
 
 
 def data(n=96, seed=0):

@@ -7,7 +7,6 @@ numpy from the schedule's definition, never by the code under test.
 """
 
 import csv
-import os
 
 import keras
 import numpy as np
@@ -21,7 +20,8 @@ from keras_ls.schedules import LinearWarmup
 from keras_ls.schedules import PiecewiseConstant
 from keras_ls.schedules import TwoStage
 from tests import reference
-from tests.conftest import BACKEND
+from tests.testing import BACKEND
+from tests.testing import TORCH_COMPILE
 
 K = 3
 N = 32
@@ -36,7 +36,6 @@ W2 = np.array(
     [[-1.2, 3.2, 0.4], [0.8, -2.0, 3.6], [4.0, 1.6, -0.8], [-2.8, 1.2, 2.4]],
     "float32",
 )
-TORCH_COMPILE = os.environ.get("KERAS_LS_TORCH_COMPILE") == "1"
 
 MODES = [
     "eager",
