@@ -9,13 +9,11 @@ import pytest
 from keras_ls.losses import LabelSmoothingCrossentropy
 from tests import numpy_stats
 from tests.testing import JIT
+from tests.testing import classification_data
 
 
-def data(n=48, k=5, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, 6)).astype("float32")
-    y = rng.integers(0, k, size=n).astype("int32")
-    return x, y
+def data(seed=0):
+    return classification_data(n=48, k=5, features=6, seed=seed)
 
 
 def mlp(k=5):
