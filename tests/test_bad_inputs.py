@@ -250,9 +250,9 @@ def assert_fit_rejected(model, callbacks, error, *fragments):
 @pytest.mark.parametrize(
     "returned, shown",
     [
-        (float("nan"), "returned nan"),
-        (1.5, "returned 1.5"),
-        ("high", "returned 'high'"),
+        (float("nan"), "label_smoothing=nan"),
+        (1.5, "label_smoothing=1.5"),
+        ("high", "label_smoothing='high'"),
     ],
 )
 def test_schedule_returning_a_bad_value(returned, shown):
@@ -266,7 +266,7 @@ def test_schedule_returning_a_bad_value(returned, shown):
         ValueError,
         "label_smoothing",
         shown,
-        "epoch 0",
+        "returned by the schedule at epoch 0",
     )
     assert loss.label_smoothing == pytest.approx(0.1)
 
