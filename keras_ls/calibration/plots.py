@@ -320,4 +320,95 @@ def save_reliability_png(path, num_bins, models, *, title):
     figure.savefig(path, dpi=100)
 
 
+@keras_ls_export("keras_ls.plots.penultimate_projection")
+def penultimate_projection(
+    model, x, y, classes=(0, 1, 2), *, layer=None, ax=None
+):
+    """Scatters penultimate activations on the plane of three class templates.
+
+    The picture of Müller, Kornblith and Hinton (2019), Fig. 1: the
+    penultimate activations of the examples of three `classes` (by default
+    the input of the model's last Dense layer, see
+    `keras_ls.calibration.penultimate_features`) are projected onto the
+    plane through those classes' templates (the last Dense layer's weight
+    vectors; see `keras_ls.calibration.template_plane_projection`) and
+    scattered, coloured by class; each template is marked with a black
+    star. With label smoothing the paper sees each class in a tight
+    cluster, equidistant from the others.
+
+    Args:
+        model: A functional or Sequential `keras.Model` whose last Dense
+            layer gives the logits.
+        x: Inputs (numpy).
+        y: Class ids (N,), or one-hot rows.
+        classes: Three different class ids. Defaults to `(0, 1, 2)`.
+        layer: Name of the layer whose output is taken instead of the last
+            Dense layer's input. Defaults to `None`.
+        ax: matplotlib axes to draw on; `None` makes a new figure.
+            Defaults to `None`.
+
+    Returns:
+        ``(figure, projection)``: the matplotlib figure, and the
+        `TemplateProjection` (``projection.points`` (N, 2) and
+        ``projection.labels`` of the examples of the three classes, in
+        their order in `x`; ``projection.templates`` (3, 2)).
+
+    Raises:
+        ValueError: see `keras_ls.calibration.penultimate_features` and
+            `keras_ls.calibration.template_plane_projection`.
+
+    Examples:
+
+    ```python
+    figure, projection = keras_ls.plots.penultimate_projection(
+        model, x_test, y_test, classes=(0, 1, 8))
+    figure.savefig("penultimate.png")
+    ```
+
+    References:
+        - Müller, Kornblith and Hinton, 2019. [When Does Label Smoothing
+          Help?](https://arxiv.org/abs/1906.02629) NeurIPS 2019.
+    """
+    from keras_ls.calibration import geometry
+
+    features, templates = geometry.penultimate_features(model, x, layer=layer)
+    projection = geometry.template_plane_projection(
+        features, y, templates, classes
+    )
+    ax = _new_axes(ax)
+    draw_projection(ax, projection)
+    return ax.figure, projection
+
+
+def draw_projection(ax, projection, *, max_points=2000):
+    """Draws a `TemplateProjection` on `ax` (at most `max_points` points
+    per class, the first ones, so large sets stay readable)."""
+    for c in projection.classes:
+        points = projection.points[projection.labels == c][:max_points]
+        color = _next_color(ax)
+        ax.scatter(
+            points[:, 0],
+            points[:, 1],
+            s=4,
+            alpha=0.35,
+            color=color,
+            linewidths=0,
+            label=f"class {c}",
+        )
+    ax.scatter(
+        projection.templates[:, 0],
+        projection.templates[:, 1],
+        marker="*",
+        s=120,
+        color="black",
+        label="templates",
+    )
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("template plane, axis 1")
+    ax.set_ylabel("template plane, axis 2")
+    ax.set_title("Penultimate layer")
+    ax.legend(loc="best", fontsize="small", markerscale=2)
+    return ax
+
+
 __all__ = public_names(__name__)
