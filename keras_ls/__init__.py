@@ -25,8 +25,11 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "BinaryLabelSmoothingCrossentropy": "losses",
     "ConfidenceMonitor": "callbacks",
+    "ConfidencePenalty": "losses",
     "LabelSmoothingCrossentropy": "losses",
     "LabelSmoothingScheduler": "callbacks",
+    "MarginLabelSmoothing": "losses",
+    "MaxSuppression": "losses",
     "compare": "experiment",
     "label_smoothing_crossentropy": "losses",
     "load_fashion_mnist": "data",
@@ -54,8 +57,11 @@ _SUBMODULES = (
 __all__ = [
     "BinaryLabelSmoothingCrossentropy",
     "ConfidenceMonitor",
+    "ConfidencePenalty",
     "LabelSmoothingCrossentropy",
     "LabelSmoothingScheduler",
+    "MarginLabelSmoothing",
+    "MaxSuppression",
     "__version__",
     "calibration",
     "callbacks",

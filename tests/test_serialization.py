@@ -30,6 +30,7 @@ REGISTERED = [
     "keras_ls>BrierScore",
     "keras_ls>ConfidenceGap",
     "keras_ls>ConfidenceMonitor",
+    "keras_ls>ConfidencePenalty",
     "keras_ls>Constant",
     "keras_ls>CosineDecay",
     "keras_ls>ExpectedCalibrationError",
@@ -39,6 +40,8 @@ REGISTERED = [
     "keras_ls>LabelSmoothingScheduler",
     "keras_ls>LinearDecay",
     "keras_ls>LinearWarmup",
+    "keras_ls>MarginLabelSmoothing",
+    "keras_ls>MaxSuppression",
     "keras_ls>MeanConfidence",
     "keras_ls>NegativeLogLikelihood",
     "keras_ls>PiecewiseConstant",
@@ -100,6 +103,24 @@ CASES = {
     "LabelSmoothingCrossentropy": (
         lambda: keras_ls.LabelSmoothingCrossentropy(
             0.3, convention="others", ignore_class=2, name="ls"
+        ),
+        _loss_outputs,
+    ),
+    "ConfidencePenalty": (
+        lambda: keras_ls.ConfidencePenalty(
+            beta=0.3, sparse=True, reduction="sum", name="cp"
+        ),
+        _loss_outputs,
+    ),
+    "MarginLabelSmoothing": (
+        lambda: keras_ls.MarginLabelSmoothing(
+            margin=1.5, alpha=0.2, from_logits=True, name="mbls"
+        ),
+        _loss_outputs,
+    ),
+    "MaxSuppression": (
+        lambda: keras_ls.MaxSuppression(
+            label_smoothing=0.3, axis=-1, reduction="none", name="ms"
         ),
         _loss_outputs,
     ),

@@ -5,20 +5,31 @@ their functional forms) live in `crossentropy`; the private modules hold
 the closed form with its fused gradient (`_closed_form`), TensorFlow's
 fused kernel outside XLA (`_tf_fused`) and Keras' masks and reductions
 (`_reduction`).
+
+The smoothing family, one module each: `MaxSuppression` (`max_suppression`),
+`MarginLabelSmoothing` (`margin`) and `ConfidencePenalty`
+(`confidence_penalty`) add a penalty on the logits to the cross-entropy
+(`_logit_penalty`).
 """
 
 from keras_ls._tracking import track_label_smoothing
+from keras_ls.losses.confidence_penalty import ConfidencePenalty
 from keras_ls.losses.crossentropy import CONVENTIONS
 from keras_ls.losses.crossentropy import BinaryLabelSmoothingCrossentropy
 from keras_ls.losses.crossentropy import LabelSmoothingCrossentropy
 from keras_ls.losses.crossentropy import binary_label_smoothing_crossentropy
 from keras_ls.losses.crossentropy import label_smoothing_crossentropy
 from keras_ls.losses.crossentropy import minimum_loss
+from keras_ls.losses.margin import MarginLabelSmoothing
+from keras_ls.losses.max_suppression import MaxSuppression
 
 __all__ = [
     "CONVENTIONS",
     "BinaryLabelSmoothingCrossentropy",
+    "ConfidencePenalty",
     "LabelSmoothingCrossentropy",
+    "MarginLabelSmoothing",
+    "MaxSuppression",
     "binary_label_smoothing_crossentropy",
     "label_smoothing_crossentropy",
     "minimum_loss",

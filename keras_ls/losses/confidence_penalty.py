@@ -1,0 +1,106 @@
+"""The confidence penalty (Pereyra et al., 2017): CE minus β·entropy.
+
+    loss = CE(y, p) − β·H(p),   H(p) = −Σ_k p_k·log p_k,  p = softmax(z).
+
+The sign matters and published code disagrees on it: with β > 0 the loss
+*rewards* entropy, so a gradient step raises the entropy of the
+predictions (tests/test_family_losses.py checks that direction).
+"""
+
+from keras import ops
+
+from keras_ls._api import keras_ls_export
+from keras_ls._api import public_names
+from keras_ls.losses._logit_penalty import LogitPenaltyLoss
+from keras_ls.losses._logit_penalty import check_real
+
+
+@keras_ls_export(
+    "keras_ls.losses.ConfidencePenalty", "keras_ls.ConfidencePenalty"
+)
+class ConfidencePenalty(LogitPenaltyLoss):
+    """Cross-entropy minus β times the entropy of the prediction.
+
+    loss = CE(y, p) − β·H(p), with H(p) = −Σ_k p_k·log p_k and p the
+    softmax of the logits. Where label smoothing is a KL divergence from
+    the uniform distribution to p, the confidence penalty is the reverse
+    KL (up to a constant): it penalises low-entropy, confident outputs
+    directly, whatever the label, and leaves the order of the logits to
+    the cross-entropy. H is computed from the log-softmax in float32.
+
+    Args:
+        beta: β >= 0, the weight of the entropy reward. Defaults to `0.1`.
+        from_logits: Whether `y_pred` holds logits; probabilities are
+            renormalised and clipped to [1e-7, 1 - 1e-7]. Defaults to
+            `True`.
+        sparse: `True` for integer class ids, `False` for one-hot or soft
+            targets, `None` to infer from rank and dtype. Defaults to
+            `None`.
+        axis: The class axis of `y_pred`. Defaults to `-1`.
+        reduction: As in Keras. Defaults to `"sum_over_batch_size"`.
+        name: Name of the loss. Defaults to `"confidence_penalty"`.
+        dtype: Dtype of the returned value; accumulation is float32.
+            Defaults to `None` (float32).
+
+    Standalone usage:
+
+    >>> import numpy as np
+    >>> import keras_ls
+    >>> loss = keras_ls.ConfidencePenalty(beta=0.1)
+    >>> # CE 0.1269, entropy 0.3653 nats: 0.1269 - 0.0365.
+    >>> round(float(loss(np.array([0]), np.array([[2.0, 0.0]]))), 4)
+    0.0904
+
+    Usage with the `compile()` API:
+
+    ```python
+    model.compile(
+        optimizer="adam", loss=keras_ls.ConfidencePenalty(beta=0.1)
+    )
+    ```
+
+    Raises:
+        ValueError: For a negative or non-finite `beta`, an invalid option,
+            `y_true` that does not fit `y_pred`, and, with
+            `from_logits=True`, for a model that ends in softmax.
+
+    References:
+        - Pereyra, Tucker, Chorowski, Kaiser and Hinton, 2017. Regularizing
+          Neural Networks by Penalizing Confident Output Distributions.
+          ICLR workshop. https://arxiv.org/abs/1701.06548
+    """
+
+    def __init__(
+        self,
+        *,
+        beta=0.1,
+        from_logits=True,
+        sparse=None,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="confidence_penalty",
+        dtype=None,
+    ):
+        beta = check_real(beta, "beta")
+        super().__init__(
+            from_logits=from_logits,
+            sparse=sparse,
+            axis=axis,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+        )
+        self.beta = beta
+
+    def penalty(self, z):
+        log_p = ops.log_softmax(z, axis=-1)
+        entropy = -ops.sum(ops.exp(log_p) * log_p, axis=-1)
+        return -self.beta * entropy
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta=self.beta)
+        return config
+
+
+__all__ = public_names(__name__)
