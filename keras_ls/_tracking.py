@@ -35,6 +35,7 @@ so a future Keras change fails loudly instead of silently freezing ε.
 """
 
 import inspect
+import threading
 import warnings
 
 import keras
@@ -171,6 +172,7 @@ def track_label_smoothing(model, variables=None):
         _attach(model, holder)
     for variable in variables:
         holder.add(variable)
+    watch_steps(model)
     state = {id(v) for v in model.metrics_variables}
     if not all(id(v) in state for v in variables):
         raise RuntimeError(
@@ -222,6 +224,142 @@ def track_calling_model(loss, y_pred):
             UserWarning,
             stacklevel=4,
         )
+
+
+# Training or evaluation step ---------------------------------------------
+#
+# Code inside a loss sometimes has to know whether the step that runs it is
+# a training step (Keras' `train_step`) or an evaluation step (`test_step`,
+# also the validation inside `fit`): a step counter or running statistics
+# must advance in training steps only. Every Keras trainer (TensorFlow, JAX,
+# PyTorch) computes the loss through `model._compute_loss(...,
+# training=...)`, which calls `model.compute_loss`. `watch_steps` shadows
+# that method on the model instance with one that records `training` for
+# the duration of the call, in a thread-local stack (MirroredStrategy runs
+# each replica's step in its own thread). Compiled steps run Python only
+# while tracing, so the flag is read at trace time and costs nothing per
+# step; an eager step (PyTorch) pays one attribute read per call.
+
+_STEP_STATE = threading.local()
+_WATCHED = "_keras_ls_watched_compute_loss"
+_TRAIN_FRAMES = frozenset(("train_step",))
+_TEST_FRAMES = frozenset(("test_step", "predict_step"))
+_LOSS_FRAMES = frozenset(
+    (
+        "compute_loss",
+        "_compute_loss",
+        "stateless_compute_loss",
+        "compute_loss_and_updates",
+    )
+)
+
+
+def _step_stack():
+    stack = getattr(_STEP_STATE, "stack", None)
+    if stack is None:
+        stack = _STEP_STATE.stack = []
+    return stack
+
+
+def _training_from_frames(max_depth=32):
+    """`training` of the innermost Keras loss frame, or of the train/test
+    step that runs it; None when no model step is on the stack."""
+    frame = inspect.currentframe()
+    try:
+        frame = frame.f_back
+        for _ in range(max_depth):
+            if frame is None:
+                return None
+            name = frame.f_code.co_name
+            if (
+                name in _LOSS_FRAMES
+                or name in _TRAIN_FRAMES
+                or (name in _TEST_FRAMES)
+            ):
+                owner = frame.f_locals.get("self")
+                if isinstance(owner, keras.Model):
+                    if name in _TRAIN_FRAMES:
+                        return True
+                    if name in _TEST_FRAMES:
+                        return False
+                    training = frame.f_locals.get("training")
+                    if isinstance(training, (bool, np.bool_)):
+                        return bool(training)
+            frame = frame.f_back
+        return None
+    finally:
+        del frame
+
+
+def is_training_step():
+    """Whether the model step computing the loss right now is a training step.
+
+    Returns `True` inside a training step (`train_step`: `fit`), `False`
+    inside an evaluation step (`test_step`: `evaluate` and the validation
+    of `fit`), and `None` outside any model step (a loss called on its
+    own). Call it from code that runs inside a loss: in compiled steps
+    (TensorFlow graphs and XLA, JAX) it is read while the step is traced,
+    so branch on it in Python to build a different training and evaluation
+    step; on eager PyTorch it is read at every call.
+
+    On models that `watch_steps` has seen (every model that calls a keras_ls
+    loss or `track_label_smoothing`) this is a thread-local read; elsewhere
+    it walks at most 32 Python frames to the model's loss computation.
+    """
+    stack = getattr(_STEP_STATE, "stack", None)
+    if stack:
+        return stack[-1]
+    return _training_from_frames()
+
+
+def _training_argument(args, kwargs):
+    if "training" in kwargs:
+        training = kwargs["training"]
+    elif len(args) >= 5:
+        training = args[4]
+    else:
+        # A custom `train_step`/`test_step` calling `compute_loss(y=...,
+        # y_pred=...)`, whose `training` defaults to True even in a test
+        # step: ask the frames which step this is.
+        training = _training_from_frames()
+        if training is None:
+            training = True
+    if isinstance(training, (bool, np.bool_, int)):
+        return bool(training)
+    return None  # a tensor: unknown at trace time
+
+
+def _watched_compute_loss(self, *args, **kwargs):
+    """`model.compute_loss`, recording whether this is a training step."""
+    training = _training_argument(args, kwargs)
+    stack = _step_stack()
+    stack.append(training)
+    try:
+        original = self.__dict__.get(_WATCHED)
+        if original is None:
+            return type(self).compute_loss(self, *args, **kwargs)
+        return original(*args, **kwargs)
+    finally:
+        stack.pop()
+
+
+def watch_steps(model):
+    """Makes `is_training_step` answer inside `model`'s steps; idempotent.
+
+    Shadows `model.compute_loss` on the instance (not the class), keeping a
+    user override, so custom `compute_loss` methods still run. Call it
+    before the step is traced; keras_ls losses do it themselves at the
+    model's symbolic build (see `track_calling_model`).
+    """
+    current = model.__dict__.get("compute_loss")
+    if getattr(current, "__func__", None) is _watched_compute_loss:
+        return
+    if current is not None:
+        # An instance-level compute_loss set by someone else: wrap it.
+        object.__setattr__(model, _WATCHED, current)
+    object.__setattr__(
+        model, "compute_loss", _watched_compute_loss.__get__(model)
+    )
 
 
 def sync_state(callback):
