@@ -6,6 +6,11 @@ validated once, when the schedule is built, so a schedule that builds can
 only return valid values. Every schedule returns a Python float, holds no
 state and round-trips through `keras.saving.serialize_keras_object`.
 
+Called with a scalar tensor step instead of a number, every built-in
+schedule returns a float32 tensor computed with `keras.ops`, like Keras'
+learning-rate schedules, so `LabelSmoothingScheduler` evaluates it inside
+the compiled train step (see docs/schedules.md).
+
 Boundaries are inclusive on the right: a value that changes "at t = s"
 applies from t = s on. `TwoStage(0.1, switch=6)` smooths epochs 0–5 and
 trains on hard labels from epoch 6, the same as
@@ -17,6 +22,7 @@ import bisect
 import math
 
 import keras
+from keras import ops
 
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
@@ -40,6 +46,17 @@ def _clip01(x):
     return min(max(x, 0.0), 1.0)
 
 
+def _is_tensor(step):
+    """Whether `step` is a backend tensor (traced or not), not a number."""
+    return isinstance(step, (keras.Variable, keras.KerasTensor)) or (
+        ops.is_tensor(step)
+    )
+
+
+def _float32_step(step):
+    return ops.cast(ops.convert_to_tensor(step), "float32")
+
+
 @keras_ls_export("keras_ls.schedules.LabelSmoothingSchedule")
 class LabelSmoothingSchedule:
     """Base class of ε schedules: `schedule(step)` returns ε as a float.
@@ -50,7 +67,19 @@ class LabelSmoothingSchedule:
     callable `f(epoch)` or `f(epoch, current)` can be used instead where a
     schedule is expected. Calling any built-in schedule with a `step` that
     is not a finite number >= 0 raises `ValueError`.
+
+    A schedule that also implements `_tensor_value(t)` (t a float32
+    tensor, result computed with `keras.ops`) is evaluated inside the
+    compiled train step by `LabelSmoothingScheduler`; every built-in one
+    does, and then accepts a tensor `step` in `__call__`. Other schedules
+    are called from Python (see docs/schedules.md for the cost).
     """
+
+    # Set by subclasses whose `_tensor_value` computes ε with keras.ops.
+    _in_graph = False
+
+    def _tensor_value(self, t):
+        raise NotImplementedError
 
     def __call__(self, step):
         raise NotImplementedError(
@@ -104,9 +133,16 @@ class Constant(LabelSmoothingSchedule):
     def __init__(self, value):
         self.value = _validation.check_label_smoothing(value, "value")
 
+    _in_graph = True
+
     def __call__(self, step):
+        if _is_tensor(step):
+            return self._tensor_value(_float32_step(step))
         _check_step(step)
         return self.value
+
+    def _tensor_value(self, t):
+        return ops.zeros_like(t) + self.value
 
     def get_config(self):
         return {"value": self.value}
@@ -121,8 +157,18 @@ class _Interpolation(LabelSmoothingSchedule):
         self.duration = _validation.check_int(duration, "duration", minimum=1)
         self.start = _validation.check_int(start, "start", minimum=0)
 
-    def _progress(self, step):
-        return _clip01((_check_step(step) - self.start) / self.duration)
+    _in_graph = True
+
+    def __call__(self, step):
+        if _is_tensor(step):
+            return self._tensor_value(_float32_step(step))
+        return self._float_value(
+            _clip01((_check_step(step) - self.start) / self.duration)
+        )
+
+    def _tensor_value(self, t):
+        p = ops.clip((t - float(self.start)) / float(self.duration), 0.0, 1.0)
+        return self._ops_value(p)
 
     def get_config(self):
         return {
@@ -167,8 +213,10 @@ class LinearDecay(_Interpolation):
           https://arxiv.org/abs/2006.11653).
     """
 
-    def __call__(self, step):
-        p = self._progress(step)
+    def _float_value(self, p):
+        return self.initial + (self.final - self.initial) * p
+
+    def _ops_value(self, p):
         return self.initial + (self.final - self.initial) * p
 
 
@@ -206,9 +254,12 @@ class CosineDecay(_Interpolation):
           https://arxiv.org/abs/2006.11653).
     """
 
-    def __call__(self, step):
-        p = self._progress(step)
+    def _float_value(self, p):
         cosine = 0.5 * (1.0 + math.cos(math.pi * p))
+        return self.final + (self.initial - self.final) * cosine
+
+    def _ops_value(self, p):
+        cosine = 0.5 * (1.0 + ops.cos(math.pi * p))
         return self.final + (self.initial - self.final) * cosine
 
 
@@ -253,9 +304,17 @@ class ExponentialDecay(LabelSmoothingSchedule):
         self.rate = float(rate)
         self.final = _validation.check_label_smoothing(final, "final")
 
+    _in_graph = True
+
     def __call__(self, step):
+        if _is_tensor(step):
+            return self._tensor_value(_float32_step(step))
         t = _check_step(step)
         return self.final + (self.initial - self.final) * self.rate**t
+
+    def _tensor_value(self, t):
+        decay = ops.power(ops.cast(self.rate, "float32"), t)
+        return self.final + (self.initial - self.final) * decay
 
     def get_config(self):
         return {"initial": self.initial, "rate": self.rate, "final": self.final}
@@ -325,9 +384,21 @@ class PiecewiseConstant(LabelSmoothingSchedule):
         self.boundaries = checked_b
         self.values = checked_v
 
+    _in_graph = True
+
     def __call__(self, step):
+        if _is_tensor(step):
+            return self._tensor_value(_float32_step(step))
         t = _check_step(step)
         return self.values[bisect.bisect_right(self.boundaries, t)]
+
+    def _tensor_value(self, t):
+        if not self.boundaries:
+            return ops.zeros_like(t) + self.values[0]
+        boundaries = ops.convert_to_tensor(self.boundaries, "float32")
+        passed = ops.cast(ops.expand_dims(t, -1) >= boundaries, "int32")
+        values = ops.convert_to_tensor(self.values, "float32")
+        return ops.take(values, ops.sum(passed, axis=-1))
 
     def get_config(self):
         return {
@@ -378,8 +449,15 @@ class TwoStage(LabelSmoothingSchedule):
         self.value = _validation.check_label_smoothing(value, "value")
         self.switch = _validation.check_int(switch, "switch", minimum=0)
 
+    _in_graph = True
+
     def __call__(self, step):
+        if _is_tensor(step):
+            return self._tensor_value(_float32_step(step))
         return self.value if _check_step(step) < self.switch else 0.0
+
+    def _tensor_value(self, t):
+        return ops.where(t < float(self.switch), self.value, 0.0)
 
     def get_config(self):
         return {"value": self.value, "switch": self.switch}
@@ -416,8 +494,15 @@ class LinearWarmup(LabelSmoothingSchedule):
         self.final = _validation.check_label_smoothing(final, "final")
         self.duration = _validation.check_int(duration, "duration", minimum=1)
 
+    _in_graph = True
+
     def __call__(self, step):
+        if _is_tensor(step):
+            return self._tensor_value(_float32_step(step))
         return self.final * _clip01(_check_step(step) / self.duration)
+
+    def _tensor_value(self, t):
+        return self.final * ops.clip(t / float(self.duration), 0.0, 1.0)
 
     def get_config(self):
         return {"final": self.final, "duration": self.duration}

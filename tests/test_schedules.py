@@ -172,3 +172,36 @@ def test_base_class_requires_call_and_config():
         LabelSmoothingSchedule()(0)
     with pytest.raises(NotImplementedError):
         LabelSmoothingSchedule().get_config()
+
+
+@pytest.mark.parametrize("schedule", ALL, ids=lambda s: type(s).__name__)
+def test_tensor_step_gives_the_float_value_in_float32(schedule):
+    # LabelSmoothingScheduler evaluates built-in schedules inside the
+    # compiled step, from a step tensor: the value must match the Python
+    # one (float64) to float32 rounding, at every step and far out.
+    steps = list(range(12)) + [1000, 123_456]
+    expected = np.array([schedule(t) for t in steps], np.float64)
+    single = [
+        float(
+            keras.ops.convert_to_numpy(schedule(keras.ops.convert_to_tensor(t)))
+        )
+        for t in steps
+    ]
+    np.testing.assert_allclose(single, expected, rtol=2e-6, atol=1e-7)
+    vector = schedule(keras.ops.convert_to_tensor(np.array(steps, "int32")))
+    assert keras.ops.convert_to_numpy(vector).dtype == np.float32
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(vector), expected, rtol=2e-6, atol=1e-7
+    )
+    assert schedule._in_graph
+
+
+def test_user_subclass_is_not_in_graph():
+    class Halving(LabelSmoothingSchedule):
+        def __call__(self, step):
+            return 0.2 / (1 + step)
+
+        def get_config(self):
+            return {}
+
+    assert not Halving()._in_graph
