@@ -84,6 +84,32 @@ def run_main(capsys, *argv):
         (["compare", "--dataset", "cifar10"], "--dataset: invalid choice"),
         (["compare", "--label-smoothing", "none"], "nothing to compare"),
         (["compare", "--bogus"], "unrecognized arguments: --bogus"),
+        (
+            ["compare", "--variant", "zz"],
+            r"argument --variant: 'zz': unknown kind 'zz'; expected one of "
+            r"baseline; ls:EPS or ls:SCHEDULE",
+        ),
+        (
+            ["compare", "--variant", "ls:1.5"],
+            r"argument --variant: 'ls:1.5': EPS must be in \[0, 1\)",
+        ),
+        (
+            ["compare", "--variant", "ls:two-stage:0.1:x"],
+            r"--variant: 'ls:two-stage:0.1:x': expected "
+            r"two-stage:EPS:SWITCH_EPOCH",
+        ),
+        (
+            ["compare", "--variant", "ls:0.1", "--label-smoothing", "0.2"],
+            "--variant replaces --label-smoothing: give the smoothed models",
+        ),
+        (
+            ["compare", "--schedule=constant:0.1", "--variant", "ts"],
+            "--variant replaces --schedule",
+        ),
+        (
+            ["compare", "--variant", "ts", "--validation-size", "0"],
+            r"Temperature scaling \(ts\) is fitted on the validation split",
+        ),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )
@@ -230,6 +256,66 @@ def test_compare_writes_results_report_and_plots(capsys, tmp_path):
     assert "| smoothed | accuracy |" in report
     # The table ends the terminal output (rich).
     assert "95% CI" in out and "confidence" in out
+
+
+def test_compare_with_variants_writes_one_table_and_the_accuracy_ece_plot(
+    capsys, tmp_path
+):
+    folder = tiny_folder(tmp_path / "fm")
+    out_dir = tmp_path / "out"
+    status, out, err = run_main(
+        capsys,
+        "compare",
+        "--data-dir",
+        folder,
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--batch-size",
+        "32",
+        "--validation-size",
+        "32",
+        "--variant",
+        "ls:0.1",
+        "--variant",
+        "ts",
+        "--out",
+        str(out_dir),
+        "--quiet",
+    )
+    assert status == 0, err
+    results = json.loads((out_dir / "results.json").read_text())
+    assert list(results["metrics"]) == ["baseline", "ls:0.1", "ts"]
+    assert results["config"]["variants"] == {
+        "baseline": "baseline",
+        "ls:0.1": "ls:0.1",
+        "ts": "ts",
+    }
+    assert len(results["temperatures"]["ts"]) == 1
+    # ts divides the baseline's logits by T: same predictions.
+    assert (
+        results["metrics"]["ts"]["accuracy"]
+        == (results["metrics"]["baseline"]["accuracy"])
+    )
+    report = (out_dir / "report.md").read_text()
+    assert "--variant ls:0.1 --variant ts" in results["command"]
+    assert "| variant | accuracy | Δ accuracy [95% CI] | NLL |" in report
+    assert "| ts | " in report and "| ls:0.1 | " in report
+    assert "](accuracy_ece.png)" in report
+    assert (out_dir / "accuracy_ece.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Δ ECE [95% CI]" in out and "ts: T = " in out
+
+
+def test_bad_variant_is_refused_before_keras_is_imported(tmp_path):
+    proc = run_blocked(
+        tmp_path, ["keras", "tensorflow"], "compare", "--variant", "ols:7"
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "keras-ls: error: argument --variant: 'ols:7': alpha must be in "
+        "[0, 1], got '7'"
+    ]
 
 
 def test_python_dash_m_entry_point(tmp_path):

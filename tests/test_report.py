@@ -21,14 +21,64 @@ def test_table_does_not_wrap_the_intervals_in_a_narrow_non_terminal():
     )
     report.print_table(result, console=console)
     text = out.getvalue()
-    intervals = [row[-1] for row in report.rows(result)]
-    assert len(intervals) == 6 and all(i.startswith("[") for i in intervals)
+    rows = report.summary_rows(result)
+    intervals = [cell for cell in rows[1][2::2]]
+    assert len(intervals) == 4 and all("[" in i for i in intervals)
     lines = text.splitlines()
-    for interval in intervals:
-        assert any(interval in line for line in lines), interval
-    for row in report.rows(result):
-        assert any(row[1] in line and row[4] in line for line in lines)
+    for row in rows:  # each model's row on one line
+        assert any(all(cell in line for cell in row) for line in lines), row
     assert console.width == 40  # the caller's console is left as it was
+
+
+def test_summary_table_puts_every_variant_against_the_baseline():
+    """Means over seeds and paired differences, from numpy."""
+    import numpy as np
+
+    result = fake_result(seeds=(0, 1, 2))
+    result.metrics["smoothed"]["ece"] = [0.50, 0.56, 0.53]
+    result.metrics["baseline"]["ece"] = [0.51, 0.52, 0.53]
+    from keras_ls.experiment import paired_difference
+
+    result.differences["smoothed"]["ece"] = paired_difference(
+        result.metrics["baseline"]["ece"], result.metrics["smoothed"]["ece"]
+    )
+    assert report.summary_header() == (
+        "variant",
+        "accuracy",
+        "Δ accuracy [95% CI]",
+        "NLL",
+        "Δ NLL [95% CI]",
+        "ECE",
+        "Δ ECE [95% CI]",
+        "confidence",
+        "Δ confidence [95% CI]",
+    )
+    baseline, smoothed = report.summary_rows(result)
+    # accuracy: baseline 0.50, 0.51, 0.52; smoothed 0.02 higher per seed.
+    assert baseline[:3] == ("baseline", "0.5100", "—")
+    assert smoothed[:3] == ("smoothed", "0.5300", "+0.0200 [+0.0200, +0.0200]")
+    # ECE differences -0.01, +0.04, 0.00: mean 0.01, sd sqrt(0.00070),
+    # half-width t(0.975, 2) * sd / sqrt(3).
+    d = np.array([-0.01, 0.04, 0.0])
+    half = 4.302653 * d.std(ddof=1) / np.sqrt(3)
+    assert smoothed[5] == "0.5300"
+    assert smoothed[6] == (
+        f"{d.mean():+.4f} [{d.mean() - half:+.4f}, {d.mean() + half:+.4f}]"
+    )
+    assert smoothed[6] == "+0.0100 [-0.0557, +0.0757]"
+    text = report.markdown(result)
+    assert "| smoothed | 0.5300 | +0.0200 [+0.0200, +0.0200] |" in text
+
+
+def test_temperatures_are_reported():
+    result = fake_result()
+    result.temperatures = {"smoothed": [1.25, 1.5, 2.0]}
+    assert report.temperature_lines(result) == [
+        "smoothed: T = 1.583 (mean; per seed: 1.250, 1.500, 2.000), fitted "
+        "on the validation split"
+    ]
+    assert "- smoothed: T = 1.583" in report.markdown(result)
+    assert "Temperature scaling" not in report.markdown(fake_result())
 
 
 @pytest.mark.parametrize(
@@ -86,6 +136,7 @@ def test_report_links_every_png_it_wrote(tmp_path):
             "reliability.png",
             "confidence_histogram.png",
             "example.png",
+            "accuracy_ece.png",
             "val_curves.png",
         ]
     )

@@ -1,4 +1,5 @@
-"""The paired experiment: `compare`, its statistics, report, plots and CLI.
+"""The paired experiment: `compare`, its variant specs, statistics, report,
+plots and CLI.
 
 Names are resolved lazily (PEP 562) so that the ``keras-ls`` command
 (`keras_ls.experiment.cli`) can choose a Keras backend before anything here
@@ -26,13 +27,20 @@ _PUBLIC = (
     "t_quantile_975",
 )
 
-__all__ = list(_PUBLIC)
+# Keras-free names of the spec parser (keras_ls.experiment.variants).
+_VARIANTS = ("VARIANT_FORMS", "VariantSpec", "parse_variant")
+
+__all__ = sorted(_PUBLIC + _VARIANTS)
 
 
 def __getattr__(name):
-    if name not in _PUBLIC:
+    if name in _VARIANTS:
+        module = "variants"
+    elif name in _PUBLIC:
+        module = "_compare"
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}._compare"), name)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 

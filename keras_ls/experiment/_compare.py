@@ -353,6 +353,9 @@ class ComparisonResult:
         seconds: Wall-clock seconds of the whole comparison.
         environment: Versions of Python, numpy, Keras, the backend library
             and keras_ls (see `environment`).
+        temperatures: ``temperatures[variant]`` is the list of per-seed
+            temperatures of a temperature-scaled variant, fitted on the
+            validation split.
     """
 
     config: dict
@@ -366,6 +369,7 @@ class ComparisonResult:
     test_probs: dict = dataclasses.field(repr=False)
     seconds: float = 0.0
     environment: dict = dataclasses.field(default_factory=dict)
+    temperatures: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self):
         """Everything but the arrays, as JSON-serializable Python values."""
@@ -378,6 +382,7 @@ class ComparisonResult:
             "differences": self.differences,
             "histories": self.histories,
             "examples": self.examples,
+            "temperatures": self.temperatures,
             "seconds": self.seconds,
         }
 
@@ -423,11 +428,37 @@ def environment():
 
 @keras_ls_export("keras_ls.experiment.Variant")
 class Variant(typing.NamedTuple):
-    """One model of a seed: its ε, or the schedule that sets it."""
+    """One model of a seed: its loss, schedule and post-hoc scaling.
+
+    Attributes:
+        description: What the variant is, in words (report and plots).
+        label_smoothing: ε of a `LabelSmoothingCrossentropy` variant (the
+            first epoch's under a schedule); `None` for another loss.
+        schedule: A schedule applied with `LabelSmoothingScheduler`, or
+            `None`.
+        loss: A function of no argument returning a fresh loss for one
+            training run; `None` for
+            ``LabelSmoothingCrossentropy(label_smoothing)``.
+        temperature_scaling: Whether the test logits are divided by a
+            temperature fitted on the validation split (`fit_temperature`)
+            after training.
+        trains: Variants of a seed with the same `trains` key share one
+            trained model (``"ts"`` is the baseline's model, rescaled).
+            `None`: the variant trains its own.
+    """
 
     description: str
-    label_smoothing: float
+    label_smoothing: typing.Optional[float]
     schedule: object = None
+    loss: typing.Optional[typing.Callable] = None
+    temperature_scaling: bool = False
+    trains: typing.Optional[str] = None
+
+    def make_loss(self):
+        """A fresh loss for one training run."""
+        if self.loss is not None:
+            return self.loss()
+        return LabelSmoothingCrossentropy(self.label_smoothing)
 
 
 def _prepare_images(x):
@@ -452,33 +483,229 @@ def _warn_if_never_switches(schedule, epochs):
         )
 
 
-def _variants(label_smoothing, schedule, epochs):
-    variants = {BASELINE: Variant("ε = 0", 0.0)}
+def _schedule_variant(schedule, epochs, loss=None, name="schedule"):
+    described = schedule
+    if isinstance(schedule, str):
+        schedule = parse_schedule(schedule, epochs=epochs)
+    elif not callable(schedule):
+        raise ValueError(
+            f"`{name}` must be a spec string such as 'two-stage:0.1:6' "
+            f"or a schedule callable. Received: {name}={schedule!r}"
+        )
+    first = _validation.check_label_smoothing(float(schedule(0)), f"{name}(0)")
+    _warn_if_never_switches(schedule, epochs)
+    if loss is None:
+        return Variant(f"schedule {described}", first, schedule)
+    return Variant(
+        f"{_loss_name(loss)}, schedule {described}",
+        first,
+        schedule,
+        loss=_loss_factory(loss),
+    )
+
+
+def _legacy_variants(label_smoothing, schedule, epochs):
+    """The variants of `label_smoothing` and `schedule` (no `variants`)."""
+    variants = {BASELINE: Variant("ε = 0", 0.0, trains=BASELINE)}
     if label_smoothing is not None:
         eps = _validation.check_label_smoothing(label_smoothing)
         variants["smoothed"] = Variant(f"ε = {eps:g}", eps)
     if schedule is not None:
-        described = schedule
-        if isinstance(schedule, str):
-            schedule = parse_schedule(schedule, epochs=epochs)
-        elif not callable(schedule):
-            raise ValueError(
-                "`schedule` must be a spec string such as 'two-stage:0.1:6' "
-                f"or a schedule callable. Received: schedule={schedule!r}"
-            )
-        first = _validation.check_label_smoothing(
-            float(schedule(0)), "schedule(0)"
-        )
-        _warn_if_never_switches(schedule, epochs)
-        variants["scheduled"] = Variant(
-            f"schedule {described}", first, schedule
-        )
+        variants["scheduled"] = _schedule_variant(schedule, epochs)
     if len(variants) == 1:
         raise ValueError(
             "Nothing to compare: give `label_smoothing` and/or `schedule`. "
             "Received: label_smoothing=None, schedule=None"
         )
     return variants
+
+
+# Spec kind -> the keras_ls loss class it trains.
+_SPEC_LOSSES = {
+    "ols": "OnlineLabelSmoothing",
+    "mbls": "MarginLabelSmoothing",
+    "maxsup": "MaxSuppression",
+    "cp": "ConfidencePenalty",
+}
+
+
+def _loss_name(loss):
+    return getattr(loss, "name", None) or type(loss).__name__
+
+
+def _loss_factory(loss):
+    """A function returning a fresh copy of `loss` for each training run
+    (a loss may carry state, e.g. `OnlineLabelSmoothing`'s matrix)."""
+    if isinstance(loss, keras.losses.Loss):
+        config = loss.get_config()
+        return lambda: type(loss).from_config(dict(config))
+    return lambda: loss
+
+
+def _spec_variant(text, epochs):
+    """A `Variant` from a spec string of `variants.parse_variant`."""
+    from keras_ls.experiment import variants as specs
+
+    spec = specs.parse_variant(text)
+    scaled = ", temperature-scaled" if spec.temperature_scaling else ""
+    if spec.kind == "baseline":
+        return Variant(
+            f"ε = 0{scaled}",
+            0.0,
+            temperature_scaling=spec.temperature_scaling,
+            trains=BASELINE,
+        )
+    if spec.kind == "ls":
+        if spec.schedule is not None:
+            try:
+                variant = _schedule_variant(spec.schedule, epochs)
+            except ValueError as e:
+                raise ValueError(f"Invalid `variant` {text!r}: {e}") from None
+        else:
+            eps = spec.arguments["label_smoothing"]
+            variant = Variant(f"ε = {eps:g}", eps)
+        return variant._replace(
+            description=variant.description + scaled,
+            temperature_scaling=spec.temperature_scaling,
+            trains=spec.trains,
+        )
+    import keras_ls
+
+    class_name = _SPEC_LOSSES[spec.kind]
+    cls = getattr(keras_ls, class_name, None)
+    if cls is None:
+        raise ValueError(
+            f"Invalid `variant` {text!r}: it needs keras_ls.{class_name}, "
+            "which this version of keras_ls does not have."
+        )
+    arguments = dict(spec.arguments)
+
+    def make_loss():
+        return cls(**arguments)
+
+    try:
+        make_loss()  # its own argument checks, before any training
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"Invalid `variant` {text!r}: {e}") from None
+    shown = ", ".join(f"{k}={v:g}" for k, v in arguments.items())
+    return Variant(
+        f"{class_name}({shown}){scaled}",
+        None,
+        loss=make_loss,
+        temperature_scaling=spec.temperature_scaling,
+        trains=spec.trains,
+    )
+
+
+def _variant(entry, epochs, name):
+    """A `Variant` from one entry of `compare`'s `variants`."""
+    if isinstance(entry, Variant):
+        return entry
+    if isinstance(entry, str):
+        return _spec_variant(entry, epochs)
+    if isinstance(entry, tuple) and len(entry) == 2:
+        loss, schedule = entry
+        from keras_ls.callbacks.scheduler import is_smoothing_loss
+
+        if not is_smoothing_loss(loss):
+            raise ValueError(
+                f"`variants[{name!r}]`: a (loss, schedule) pair needs a "
+                "loss that keeps ε in a `label_smoothing_variable`, such as "
+                f"keras_ls.LabelSmoothingCrossentropy. Received: {loss!r}"
+            )
+        return _schedule_variant(
+            schedule, epochs, loss=loss, name=f"variants[{name!r}]"
+        )
+    if isinstance(entry, keras.losses.Loss) or callable(entry):
+        eps = getattr(entry, "label_smoothing", None)
+        return Variant(
+            _loss_name(entry),
+            eps if isinstance(eps, float) else None,
+            loss=_loss_factory(entry),
+        )
+    raise TypeError(
+        f"`variants[{name!r}]` must be a spec string (e.g. 'ls:0.1'), a "
+        "loss, a (loss, schedule) pair or a `Variant`. Received: "
+        f"{entry!r} of type {type(entry).__name__}"
+    )
+
+
+def _default_name(entry):
+    if isinstance(entry, str):
+        return entry.strip()
+    if _is_pair(entry):
+        return f"{_loss_name(entry[0])}+schedule"
+    if isinstance(entry, Variant):
+        return entry.description
+    return _loss_name(entry)
+
+
+def _is_pair(entry):
+    return (
+        isinstance(entry, tuple)
+        and len(entry) == 2
+        and isinstance(entry[0], keras.losses.Loss)
+        and not isinstance(entry[1], keras.losses.Loss)
+    )
+
+
+def _named_variants(variants):
+    """``{name: entry}`` from a dict, a list or a single entry."""
+    if isinstance(variants, dict):
+        return dict(variants)
+    if (
+        isinstance(variants, Variant)
+        or not isinstance(variants, (list, tuple))
+        or _is_pair(variants)
+    ):
+        variants = [variants]
+    named = {}
+    for entry in variants:
+        name = _default_name(entry)
+        if name in named:
+            raise ValueError(
+                f"Two variants are named {name!r}; pass a dict to give "
+                f"them different names. Received: variants={variants!r}"
+            )
+        named[name] = entry
+    return named
+
+
+def _variants(label_smoothing, schedule, epochs, variants=None):
+    """``{name: Variant}``, the baseline first; every check before
+    training."""
+    if variants is None:
+        return _legacy_variants(label_smoothing, schedule, epochs)
+    if schedule is not None or label_smoothing not in (0.1, None):
+        raise ValueError(
+            "Give the smoothed models either as `variants` or as "
+            "`label_smoothing`/`schedule`, not both. Received: "
+            f"label_smoothing={label_smoothing!r}, schedule={schedule!r}, "
+            f"variants={variants!r}"
+        )
+    named = _named_variants(variants)
+    result = {BASELINE: Variant("ε = 0", 0.0, trains=BASELINE)}
+    for name, entry in named.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                f"Variant names must be non-empty strings. Received: {name!r}"
+            )
+        variant = _variant(entry, epochs, name)
+        if name == BASELINE:
+            if variant.trains == BASELINE and not variant.temperature_scaling:
+                continue  # always there
+            raise ValueError(
+                f"{BASELINE!r} names the ε = 0 model that every variant is "
+                f"compared with; give this variant another name. Received: "
+                f"{entry!r}"
+            )
+        result[name] = variant
+    if len(result) == 1:
+        raise ValueError(
+            "Nothing to compare: `variants` holds only the baseline. "
+            f"Received: variants={variants!r}"
+        )
+    return result
 
 
 SCHEDULE_SPECS = {
@@ -582,10 +809,85 @@ def _split(num_examples, validation_size, seed):
 _CUSTOM = "arrays passed as `data`"
 
 
+def _is_tf_dataset(obj):
+    return type(obj).__module__.startswith("tensorflow") and hasattr(
+        obj, "as_numpy_iterator"
+    )
+
+
+def _batches(part, name):
+    """The ``(x, y)`` batches of a `tf.data.Dataset` or a `PyDataset`."""
+    if _is_tf_dataset(part):
+        import tensorflow as tf
+
+        if part.cardinality() == tf.data.INFINITE_CARDINALITY:
+            raise ValueError(
+                f"`{name}` is an infinite tf.data.Dataset (e.g. it ends "
+                "with .repeat()); compare reads it once. Received: "
+                f"{part!r}"
+            )
+        return part.as_numpy_iterator()
+    count = getattr(part, "num_batches", None)
+    if count is None:
+        count = len(part)
+    return (part[i] for i in range(count))
+
+
+def _as_arrays(part, name):
+    """``(x, y)`` numpy arrays from a pair of arrays or a batched dataset.
+
+    A dataset is read once into memory, so that compare can split it,
+    flip its labels and give every variant of a seed the same batches.
+    """
+    if isinstance(part, keras.utils.PyDataset) or _is_tf_dataset(part):
+        xs, ys = [], []
+        for batch in _batches(part, name):
+            if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
+                raise ValueError(
+                    f"`{name}` must yield (x, y) or (x, y, sample_weight) "
+                    f"batches. Received a batch of type "
+                    f"{type(batch).__name__}"
+                )
+            xs.append(np.asarray(batch[0]))
+            ys.append(np.asarray(batch[1]))
+        if not xs:
+            raise ValueError(f"`{name}` yielded no batch. Received: {part!r}")
+        x, y = np.concatenate(xs), np.concatenate(ys)
+    else:
+        try:
+            x, y = part
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"`{name}` must be a pair (x, y) of arrays, a "
+                "tf.data.Dataset or a keras.utils.PyDataset. Received: "
+                f"{type(part).__name__}"
+            ) from None
+        x, y = np.asarray(x), np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:  # one-hot rows
+        y = y.argmax(-1)
+    y = y.reshape(len(y), -1)
+    if y.shape[1] != 1 or len(x) != len(y):
+        raise ValueError(
+            f"`{name}` needs one integer label (or one one-hot row) per "
+            f"example. Received: x of shape {x.shape}, y of shape {y.shape}"
+        )
+    return x, y.reshape(-1)
+
+
 def _load(data, data_dir):
-    if data is not None:
-        return data, _CUSTOM
-    return load_fashion_mnist(data_dir, return_source=True)
+    if data is None:
+        return load_fashion_mnist(data_dir, return_source=True)
+    try:
+        train, test = data
+    except (TypeError, ValueError):
+        raise ValueError(
+            "`data` must be (train, test), each a pair (x, y) of numpy "
+            "arrays, a tf.data.Dataset or a keras.utils.PyDataset. "
+            f"Received: {type(data).__name__}"
+        ) from None
+    return (_as_arrays(train, "data[0]"), _as_arrays(test, "data[1]")), (
+        _CUSTOM
+    )
 
 
 class _Data(typing.NamedTuple):
@@ -652,7 +954,9 @@ def _train_variant(
     Returns:
         The `History` of `fit`.
     """
-    loss = LabelSmoothingCrossentropy(variant.label_smoothing)
+    from keras_ls.callbacks.scheduler import is_smoothing_loss
+
+    loss = variant.make_loss()
     net.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=loss,
@@ -664,7 +968,11 @@ def _train_variant(
     # that XLA folds into the step differently from a variable, so a fixed
     # ε = 0.1 and a constant schedule at 0.1 drifted apart (6e-8 in the
     # weights after one fit). Tracked everywhere, they are bitwise equal.
-    _tracking.track_label_smoothing(net, [loss.label_smoothing_variable])
+    if is_smoothing_loss(loss):
+        _tracking.track_label_smoothing(net, [loss.label_smoothing_variable])
+    # The same random draws (dropout, a model's own noise) for every
+    # variant of a seed; the batches are seeded by the dataset itself.
+    keras.utils.set_random_seed(seed)
     x, y = fit_data
     return net.fit(
         as_dataset(
@@ -687,14 +995,55 @@ def _train_variant(
     )
 
 
-def _evaluate_on_test(net, data, *, batch_size, num_bins):
-    """The only place the test set is used: after training ends."""
+def _fit_temperature(net, validation, *, batch_size):
+    """Temperature scaling's T, fitted on the validation split only."""
+    from keras_ls.calibration import fit_temperature
+
+    x, y = validation
+    logits = net.predict(x, batch_size=batch_size, verbose=0)
+    return fit_temperature(np.asarray(logits, np.float32), y)
+
+
+def _evaluate_on_test(net, data, *, batch_size, num_bins, temperatures):
+    """The only place the test set is used: after training (and after any
+    temperature is fitted on the validation split).
+
+    Returns:
+        ``[(stats, probs)]``, one per entry of `temperatures` (a T, or
+        `None` for the unscaled logits), from one prediction.
+    """
     logits = net.predict(data.x_test, batch_size=batch_size, verbose=0)
-    probs, log_probs = _softmax(logits)
-    stats = evaluate_predictions(
-        data.y_test, probs, log_probs=log_probs, num_bins=num_bins
-    )
-    return stats, probs
+    results = []
+    for temperature in temperatures:
+        scaled = logits if temperature is None else logits / temperature
+        probs, log_probs = _softmax(scaled)
+        stats = evaluate_predictions(
+            data.y_test, probs, log_probs=log_probs, num_bins=num_bins
+        )
+        results.append((stats, probs))
+    return results
+
+
+def _groups(variants):
+    """``{trains key: [names]}``: the variants that share a trained model
+    (their own name as key when `Variant.trains` is `None`)."""
+    groups = {}
+    for name, variant in variants.items():
+        key = variant.trains or f"variant:{name}"
+        groups.setdefault(key, []).append(name)
+    return groups
+
+
+def _given_as(requested, variants):
+    """``{name: spec}`` of every variant: its spec string as given, else
+    its description."""
+    given = {} if requested is None else _named_variants(requested)
+    return {
+        name: given[name].strip()
+        if isinstance(given.get(name), str)
+        else (BASELINE if name == BASELINE else variant.description)
+        for name, variant in variants.items()
+    }
 
 
 def _python_call(arguments):
@@ -711,6 +1060,8 @@ def _python_call(arguments):
             continue
         if name == "data":
             text = "<arrays>"
+        elif name == "variants" and isinstance(value, (list, tuple, dict)):
+            text = repr(list(_named_variants(value)))
         elif callable(value) and not isinstance(value, str):
             text = getattr(value, "__name__", type(value).__name__)
         else:
@@ -726,6 +1077,7 @@ def compare(
     model="mlp",
     label_smoothing=0.1,
     schedule=None,
+    variants=None,
     label_noise=0.0,
     epochs=10,
     seeds=5,
@@ -738,29 +1090,48 @@ def compare(
     data_dir=None,
     verbose=0,
 ):
-    """Trains a baseline and smoothed models from identical starts.
+    """Trains a baseline and other methods' models from identical starts.
 
     For each seed, a seeded random `validation_size` examples of the
     training data are held out; the baseline (ε = 0) and every variant
     start from a copy of one initial model, train on the rest with the
     same labels (with the same `label_noise` flips) in the same batch
-    order, and are watched on the held-out split by a `ConfidenceMonitor`
-    (the ``val_*`` curves). The test set is used once, after training, for
-    the final evaluation that the paired differences summarize.
+    order and with the same random seed, and are watched on the held-out
+    split by a `ConfidenceMonitor` (the ``val_*`` curves). Temperature
+    scaling is fitted on that held-out split too. The test set is used
+    once, after training, for the final evaluation that the paired
+    differences summarize.
 
     Args:
-        data: ``((x_train, y_train), (x_test, y_test))`` numpy arrays, or
-            `None` to load Fashion-MNIST (see `load_fashion_mnist`).
-            Defaults to `None`.
+        data: ``(train, test)``, each a pair ``(x, y)`` of numpy arrays
+            (integer labels or one-hot rows), a batched
+            `tf.data.Dataset` or a `keras.utils.PyDataset` yielding
+            ``(x, y)`` batches; or `None` to load Fashion-MNIST (see
+            `load_fashion_mnist`). A dataset is read once into memory, so
+            that every variant of a seed gets the same split, label flips
+            and batches. Defaults to `None`.
         model: `"mlp"` or `"cnn"` (see `build_model`), or a function
             returning a fresh uncompiled model with logits. Defaults to
             `"mlp"`.
         label_smoothing: The fixed ε of the "smoothed" variant, or `None`
-            for no fixed variant. Defaults to `0.1`.
+            for no fixed variant; not used with `variants` (leave it at
+            its default). Defaults to `0.1`.
         schedule: A schedule (spec string as in `parse_schedule`, or a
             `keras_ls.schedules` object) for a "scheduled" variant, applied
             with `LabelSmoothingScheduler`. A two-stage schedule that
-            switches at or after `epochs` warns. Defaults to `None`.
+            switches at or after `epochs` warns. Not used with
+            `variants`. Defaults to `None`.
+        variants: The models compared with the baseline, instead of
+            `label_smoothing` and `schedule`: a list, or a dict
+            ``{name: entry}``, of entries that are each a spec string of
+            `keras_ls.experiment.variants.parse_variant` (``"ls:0.1"``,
+            ``"ls:two-stage:0.1:6"``, ``"ols"``, ``"mbls"``,
+            ``"maxsup:0.1"``, ``"cp:0.1"``, ``"ts"``, ``"ls:0.1+ts"``),
+            a loss object (copied for each run from its `get_config`), a
+            ``(loss, schedule)`` pair, or a `Variant`. In a list, a spec
+            is named by itself and a loss by its `name`. Variants that
+            train the same model share one run per seed (``"ts"`` rescales
+            the baseline's). Defaults to `None`.
         label_noise: Fraction of the trained-on labels flipped to a random
             other class, the same flips for all models of a seed; the
             validation and test labels stay clean. Defaults to `0.0`.
@@ -802,8 +1173,15 @@ def compare(
     >>> result = keras_ls.compare(seeds=5)  # doctest: +SKIP
     >>> result.differences["smoothed"]["confidence"]["mean"]  # doctest: +SKIP
     -0.08...
+    >>> result = keras_ls.compare(
+    ...     variants=["ls:0.1", "ols", "mbls", "ts", "ls:0.1+ts"]
+    ... )  # doctest: +SKIP
+    >>> result.temperatures["ts"]  # doctest: +SKIP
+    [1.3..., ...]
 
     References:
+        - Guo, Pleiss, Sun and Weinberger, 2017. [On Calibration of Modern
+          Neural Networks](https://arxiv.org/abs/1706.04599). ICML 2017.
         - Müller, Kornblith and Hinton, 2019. [When Does Label Smoothing
           Help?](https://arxiv.org/abs/1906.02629) NeurIPS 2019.
         - Lukasik, Bhojanapalli, Menon and Kumar, 2020. [Does Label
@@ -830,7 +1208,8 @@ def compare(
         validation_size = _validation.check_int(
             validation_size, "validation_size", minimum=0
         )
-    variants = _variants(label_smoothing, schedule, epochs)
+    requested = variants
+    variants = _variants(label_smoothing, schedule, epochs, variants)
     if jit_compile is None:
         jit_compile = keras.backend.backend() != "torch"
 
@@ -855,8 +1234,17 @@ def compare(
             num_classes=data.num_classes,
         )
 
+    scaled = [n for n, v in variants.items() if v.temperature_scaling]
+    if scaled and not validation_size:
+        raise ValueError(
+            f"Temperature scaling ({', '.join(scaled)}) is fitted on the "
+            "validation split, so `validation_size` must be at least 1. "
+            f"Received: validation_size={validation_size}"
+        )
+
     metrics = {v: {m: [] for m in METRICS} for v in variants}
     histories = {v: [] for v in variants}
+    temperatures = {v: [] for v in scaled}
     examples, test_probs = {}, {}
     for seed_index, seed in enumerate(seeds):
         fit_rows, val_rows = _split(num_train, validation_size, seed)
@@ -872,9 +1260,11 @@ def compare(
         keras.utils.set_random_seed(seed)
         initial_weights = new_model().get_weights()
         probs_of_seed = {}
-        for name, variant in variants.items():
+        for names in _groups(variants).values():
+            variant = variants[names[0]]
             if verbose:
-                print(f"seed {seed}: {name} ({variant.description})")
+                shown = ", ".join(names)
+                print(f"seed {seed}: {shown} ({variant.description})")
             net = new_model()
             net.set_weights(initial_weights)
             history = _train_variant(
@@ -890,19 +1280,35 @@ def compare(
                 jit_compile=jit_compile,
                 verbose=verbose,
             )
-            histories[name].append(
-                {
-                    k: [float(v) for v in vals]
-                    for k, vals in history.history.items()
-                }
+            history = {
+                k: [float(v) for v in vals]
+                for k, vals in history.history.items()
+            }
+            temperature = None
+            if any(variants[n].temperature_scaling for n in names):
+                temperature = _fit_temperature(
+                    net, validation, batch_size=batch_size
+                )
+            used = [
+                temperature if variants[n].temperature_scaling else None
+                for n in names
+            ]
+            evaluated = _evaluate_on_test(
+                net,
+                data,
+                batch_size=batch_size,
+                num_bins=num_bins,
+                temperatures=used,
             )
-            stats, probs_of_seed[name] = _evaluate_on_test(
-                net, data, batch_size=batch_size, num_bins=num_bins
-            )
-            for m in METRICS:
-                metrics[name][m].append(stats[m])
+            for name, (stats, probs) in zip(names, evaluated):
+                histories[name].append(history)
+                probs_of_seed[name] = probs
+                for m in METRICS:
+                    metrics[name][m].append(stats[m])
+                if name in temperatures:
+                    temperatures[name].append(temperature)
         if seed_index == 0:
-            test_probs = probs_of_seed
+            test_probs = {name: probs_of_seed[name] for name in variants}
             for name in variants:
                 if name != BASELINE:
                     examples[name] = largest_confidence_drop(
@@ -925,7 +1331,8 @@ def compare(
         "model": model
         if isinstance(model, str)
         else getattr(model, "__name__", "custom"),
-        "label_smoothing": label_smoothing,
+        "label_smoothing": label_smoothing if requested is None else None,
+        "variants": _given_as(requested, variants),
         "schedule": None
         if schedule is None
         else str(variants["scheduled"].description.removeprefix("schedule ")),
@@ -957,6 +1364,7 @@ def compare(
         test_probs=test_probs,
         seconds=time.perf_counter() - start,
         environment=env,
+        temperatures=temperatures,
     )
 
 

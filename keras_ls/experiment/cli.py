@@ -21,6 +21,9 @@ import os
 import shlex
 import sys
 
+# Keras-free (the backend is chosen after parsing).
+from keras_ls.experiment import variants as variant_specs
+
 PROG = "keras-ls"
 DATASETS = ("fashion_mnist",)
 EXIT_USAGE = 2
@@ -32,14 +35,7 @@ KERAS_DEFAULT_BACKEND = "tensorflow"
 # defaults, so that parsing needs no Keras import
 # (tests/test_cli.py checks that they agree).
 MODELS = ("mlp", "cnn")
-SCHEDULE_FORMS = {
-    "constant": "constant:EPS",
-    "two-stage": "two-stage:EPS:SWITCH_EPOCH",
-    "linear": "linear:INITIAL:FINAL",
-    "cosine": "cosine:INITIAL:FINAL",
-    "exponential": "exponential:INITIAL:RATE",
-    "warmup": "warmup:FINAL[:EPOCHS]",
-}
+SCHEDULE_FORMS = variant_specs.SCHEDULE_FORMS
 DEFAULT_SEEDS = 5
 APT_COMMAND = "apt-get install dataset-fashion-mnist"
 
@@ -96,31 +92,21 @@ def _count(text):
 def _schedule(text):
     """Checks the form of a ``--schedule`` spec; its values are checked by
     `keras_ls.experiment.parse_schedule` once Keras is imported."""
-    name, _, rest = text.partition(":")
-    if name not in SCHEDULE_FORMS:
-        raise argparse.ArgumentTypeError(
-            f"expected one of {', '.join(SCHEDULE_FORMS.values())}; "
-            f"got {text!r}"
-        )
-    form = SCHEDULE_FORMS[name]
-    fields = form.replace("[", "").replace("]", "").split(":")[1:]
-    required = form.split("[")[0].count(":")
-    args = rest.split(":") if rest else []
-    ok = required <= len(args) <= len(fields)
-    for arg, field in zip(args, fields):
-        try:
-            value = float(arg)
-        except ValueError:
-            ok = False
-        else:
-            ok = ok and ("EPOCH" not in field or value.is_integer())
-    if not ok:
-        integers = [f for f in fields if "EPOCH" in f]
-        note = f"; {' and '.join(integers)} an integer" if integers else ""
-        raise argparse.ArgumentTypeError(
-            f"expected {form} (numbers{note}); got {text!r}"
-        )
-    return text
+    try:
+        return variant_specs.check_schedule_form(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _variant(text):
+    """Parses a ``--variant`` spec (Keras-free); the losses are built, and
+    the schedules' values checked, by `compare` before any training."""
+    try:
+        variant_specs.parse_variant(text)
+    except ValueError as e:
+        message = str(e).replace("Invalid `variant` ", "")
+        raise argparse.ArgumentTypeError(message) from None
+    return text.strip()
 
 
 def _version():
@@ -199,6 +185,18 @@ def build_parser(backend_help=""):
         default=None,
         metavar="SPEC",
         help="add a scheduled variant: " + ", ".join(SCHEDULE_FORMS.values()),
+    )
+    cmp.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        type=_variant,
+        default=None,
+        metavar="SPEC",
+        help="a method to compare with the baseline, instead of "
+        "--label-smoothing and --schedule; repeat it for several "
+        "(a sweep is several of one kind): "
+        + "; ".join(variant_specs.VARIANT_FORMS.values()).replace("%", "%%"),
     )
     cmp.add_argument(
         "--label-noise",
@@ -419,7 +417,18 @@ def _command_line(argv, args, backend):
 
 def _compare(args, argv):
     _check_data_dir(args.data_dir)
-    if args.label_smoothing is None and args.schedule is None:
+    if args.variants is not None:
+        given = [
+            option
+            for option in ("--label-smoothing", "--schedule")
+            if any(a == option or a.startswith(option + "=") for a in argv)
+        ]
+        if given:
+            raise UsageError(
+                f"--variant replaces {' and '.join(given)}: give the "
+                f"smoothed models as --variant specs (e.g. --variant ls:0.1)"
+            )
+    elif args.label_smoothing is None and args.schedule is None:
         raise UsageError(
             "nothing to compare: give --label-smoothing or --schedule"
         )
@@ -440,6 +449,7 @@ def _compare(args, argv):
             model=args.model,
             label_smoothing=args.label_smoothing,
             schedule=args.schedule,
+            variants=args.variants,
             label_noise=args.label_noise,
             epochs=args.epochs,
             seeds=args.seeds,

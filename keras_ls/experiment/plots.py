@@ -33,6 +33,8 @@ FIGURES = {
     "example.png": "Largest confidence drop (test set, seed {seed})",
     "val_curves.png": "Per-epoch curves on the validation split "
     "(mean of {n} seeds, band: lowest to highest)",
+    "accuracy_ece.png": "Accuracy against ECE (test set, mean of {n} "
+    "seeds; bars: paired 95% interval of the difference to the baseline)",
 }
 
 
@@ -82,20 +84,32 @@ def set_minimum_span(ax, span, *, bounds=(-np.inf, np.inf)):
     return low, high
 
 
+#: Reliability diagrams per row of the figure.
+COLUMNS = 4
+
+
 def reliability_figure(result):
-    """Reliability diagrams of every model of the first seed, side by side,
-    each over a histogram of its examples per confidence bin."""
+    """Reliability diagrams of every model of the first seed, side by side
+    (`COLUMNS` per row), each over a histogram of its examples per
+    confidence bin."""
     names = list(result.test_probs)
-    fig = _figure(4.2 * len(names), 5.4)
+    columns = min(len(names), COLUMNS)
+    lines = -(-len(names) // columns)
+    fig = _figure(4.2 * columns, 5.4 * lines)
     axes = fig.subplots(
-        2,
-        len(names),
+        2 * lines,
+        columns,
         squeeze=False,
         sharex="col",
-        gridspec_kw={"height_ratios": (3, 1)},
+        gridspec_kw={"height_ratios": (3, 1) * lines},
     )
-    for column, name in enumerate(names):
-        ax, counts_ax = axes[0, column], axes[1, column]
+    for i in range(len(names), lines * columns):  # empty slots
+        line, column = divmod(i, columns)
+        axes[2 * line, column].set_visible(False)
+        axes[2 * line + 1, column].set_visible(False)
+    for i, name in enumerate(names):
+        line, column = divmod(i, columns)
+        ax, counts_ax = axes[2 * line, column], axes[2 * line + 1, column]
         reliability_diagram(
             result.test_labels,
             result.test_probs[name],
@@ -214,6 +228,46 @@ def curves_figure(result):
     return fig
 
 
+def accuracy_ece_figure(result):
+    """Each model's test accuracy against its ECE (means over seeds), with
+    the paired 95% interval of its difference to the baseline as bars."""
+    fig = _figure(6.4, 4.6)
+    ax = fig.subplots()
+    for name, values in result.metrics.items():
+        ece = np.nanmean(values["ece"])
+        accuracy = np.nanmean(values["accuracy"])
+        if name == BASELINE:
+            ax.plot(ece, accuracy, "ks", label=_label(result, name))
+        else:
+            d = result.differences[name]
+            ax.errorbar(
+                ece,
+                accuracy,
+                xerr=d["ece"]["half_width"],
+                yerr=d["accuracy"]["half_width"],
+                fmt="o",
+                capsize=3,
+                label=_label(result, name),
+            )
+        ax.annotate(
+            name,
+            (ece, accuracy),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize="small",
+        )
+    ax.set_xlabel("ECE (test set; lower is better)")
+    ax.set_ylabel("accuracy (test set)")
+    n = len(result.seeds)
+    ax.set_title(
+        f"Mean of {n} seed{'s' if n != 1 else ''}; bars: paired 95% "
+        "interval of the difference to the baseline",
+        fontsize="medium",
+    )
+    ax.legend(fontsize="x-small", loc="best")
+    return fig
+
+
 def write(result, out_dir, class_names):
     """Writes the PNGs of `FIGURES` into `out_dir`; returns their paths.
 
@@ -226,6 +280,7 @@ def write(result, out_dir, class_names):
         "confidence_histogram.png": histogram_figure(result),
         "example.png": example_figure(result, class_names),
     }
+    figures["accuracy_ece.png"] = accuracy_ece_figure(result)
     if any(
         k.startswith("val_")
         for hs in result.histories.values()

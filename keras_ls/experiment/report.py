@@ -93,13 +93,7 @@ def rows(result):
     for name, diffs in result.differences.items():
         for metric in METRICS:
             d = diffs[metric]
-            interval = (
-                f"[{fmt(d['low'], True)}, {fmt(d['high'], True)}]"
-                if math.isfinite(d["half_width"])
-                else "n/a (1 seed)"
-                if d["n"] == 1
-                else "n/a"
-            )
+            interval = _interval(d)
             table.append(
                 (
                     name,
@@ -111,6 +105,65 @@ def rows(result):
                 )
             )
     return table
+
+
+#: The metrics of the summary table and of the accuracy-ECE plot.
+SUMMARY = ("accuracy", "nll", "ece", "confidence")
+SHORT = {
+    "accuracy": "accuracy",
+    "nll": "NLL",
+    "ece": "ECE",
+    "confidence": "confidence",
+}
+
+
+def _interval(d):
+    if math.isfinite(d["half_width"]):
+        return f"[{fmt(d['low'], True)}, {fmt(d['high'], True)}]"
+    return "n/a (1 seed)" if d["n"] == 1 else "n/a"
+
+
+def summary_header():
+    """The column names of `summary_rows`."""
+    header = ["variant"]
+    for metric in SUMMARY:
+        header += [SHORT[metric], f"Δ {SHORT[metric]} [95% CI]"]
+    return tuple(header)
+
+
+def summary_rows(result):
+    """One row per model: every variant against the baseline.
+
+    Returns:
+        A list of string tuples (see `summary_header`): the variant's name,
+        then for each of accuracy, NLL, ECE and mean confidence its
+        test-set mean over seeds and the paired difference to the baseline
+        with its 95% interval (``"—"`` on the baseline's row).
+    """
+    table = []
+    for name, values in result.metrics.items():
+        row = [name]
+        for metric in SUMMARY:
+            row.append(fmt(_mean(values[metric])))
+            if name == BASELINE:
+                row.append("—")
+            else:
+                d = result.differences[name][metric]
+                row.append(f"{fmt(d['mean'], True)} {_interval(d)}")
+        table.append(tuple(row))
+    return table
+
+
+def temperature_lines(result):
+    """Sentences giving each temperature-scaled variant's fitted T."""
+    lines = []
+    for name, values in getattr(result, "temperatures", {}).items():
+        per_seed = ", ".join(f"{t:.3f}" for t in values)
+        lines.append(
+            f"{name}: T = {_mean(values):.3f} (mean; per seed: {per_seed}), "
+            "fitted on the validation split"
+        )
+    return lines
 
 
 def example_lines(result):
@@ -190,6 +243,23 @@ def markdown(result, command=None, *, figures=()):
         "The test set is used only for this final evaluation; the "
         "per-epoch curves are measured on a validation split held out "
         "from the training data.",
+        "",
+        "| " + " | ".join(summary_header()) + " |",
+        "|---" * len(summary_header()) + "|",
+    ]
+    out += ["| " + " | ".join(r) + " |" for r in summary_rows(result)]
+    temperatures = temperature_lines(result)
+    if temperatures:
+        out += [
+            "",
+            "Temperature scaling: the test logits divided by T, fitted "
+            "(minimum NLL) on the validation split, never on the test set:",
+            "",
+        ]
+        out += [f"- {line}" for line in temperatures]
+    out += [
+        "",
+        "## All metrics",
         "",
         "| variant | metric | baseline | variant | Δ | 95% CI |",
         "|---|---|---|---|---|---|",
@@ -307,22 +377,23 @@ def print_table(result, console=None):
         f"{plural(len(result.seeds), 'seed')}, label noise "
         f"{c['label_noise']:g}; test set"
     )
-    header = ("variant", "metric", "baseline", "variant mean", "Δ", "95% CI")
+    header = summary_header()
+    lines = temperature_lines(result) + example_lines(result)
     try:
         from rich.console import Console
         from rich.measure import Measurement
         from rich.table import Table
     except ImportError:
         print(title)
-        for r in (header, *rows(result)):
+        for r in (header, *summary_rows(result)):
             print("  ".join(f"{cell:>22}" for cell in r))
-        for line in example_lines(result):
+        for line in lines:
             print(line)
         return
     table = Table(title=title)
     for i, h in enumerate(header):
-        table.add_column(h, justify="left" if i < 2 else "right", no_wrap=True)
-    for r in rows(result):
+        table.add_column(h, justify="left" if i < 1 else "right", no_wrap=True)
+    for r in summary_rows(result):
         table.add_row(*r)
     console = console or Console()
     needed = Measurement.get(
@@ -332,7 +403,7 @@ def print_table(result, console=None):
     console.width = max(width, needed)
     try:
         console.print(table)
-        for line in example_lines(result):
+        for line in lines:
             console.print(line)
     finally:
         console.width = width
