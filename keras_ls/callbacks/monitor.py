@@ -18,6 +18,7 @@ from keras_ls import _validation
 from keras_ls import metrics as ls_metrics
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls.callbacks import _tensorboard
 from keras_ls.callbacks import _validation_data
 from keras_ls.callbacks._table import print_statistics_table
 
@@ -101,7 +102,8 @@ class ConfidenceMonitor(keras.callbacks.Callback):
     so nothing retraces from epoch to epoch. Epochs that are not logged have
     no such keys; CSVLogger fixes its columns at the first epoch, so keep
     `every=1` when using it. Keras' TensorBoard callback needs TensorFlow
-    installed, on every backend; CSVLogger and History do not.
+    installed, on every backend; CSVLogger, History and `tensorboard_dir=`
+    do not.
 
     Args:
         validation_data: `(x, y)` or `(x, y, sample_weight)` numpy arrays, a
@@ -115,6 +117,16 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         log_dir: Optional folder for a reliability-diagram PNG per logged
             epoch (`reliability_epoch_001.png`, ...; needs matplotlib).
             Defaults to `None`.
+        tensorboard_dir: Optional folder of a TensorBoard run. At every
+            logged epoch (step = epoch index, from 0, as Keras' TensorBoard
+            callback counts) it gets every key the monitor logs as a
+            scalar, `label_smoothing` (and `<output>_label_smoothing`)
+            when a `LabelSmoothingScheduler` placed before the monitor
+            wrote it, and (with matplotlib) the reliability diagram and
+            confidence histogram of all models as images
+            (`<prefix>reliability_diagram`, `<prefix>confidence_histogram`).
+            Needs the `tensorboard` package, not TensorFlow, on every
+            backend (the `tensorboard` extra). Defaults to `None`.
         verbose: `1` prints a side-by-side table of the last logged
             statistics at train end (rich). Defaults to `0`.
         from_logits: Whether the models output logits. Defaults to `True`.
@@ -167,6 +179,7 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         from_logits=True,
         batch_size=None,
         jit_compile="auto",
+        tensorboard_dir=None,
     ):
         super().__init__()
         self.num_bins = _validation.check_int(num_bins, "num_bins", 1)
@@ -175,6 +188,9 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         if batch_size is not None:
             batch_size = _validation.check_int(batch_size, "batch_size", 1)
         _check_prefix_and_log_dir(prefix, log_dir)
+        _check_prefix_and_log_dir(prefix, tensorboard_dir, "tensorboard_dir")
+        if tensorboard_dir is not None:
+            _tensorboard.check_available()
         self.from_logits = _validation.check_bool(from_logits, "from_logits")
         self.jit_compile = _validation.check_choice(
             jit_compile, "jit_compile", ("auto", True, False)
@@ -182,6 +198,10 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         self.compare = _check_compare(compare)
         self.prefix = prefix
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
+        self.tensorboard_dir = (
+            None if tensorboard_dir is None else os.fspath(tensorboard_dir)
+        )
+        self._tensorboard = None
         self.batch_size = batch_size
         self.validation_data = validation_data
         self._data = _validation_data.ValidationData(
@@ -264,8 +284,15 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         self._last_epoch = epoch
         if self.log_dir is not None:
             self._save_diagram(epoch)
+        if self.tensorboard_dir is not None:
+            self._tensorboard = _tensorboard.write_epoch(
+                self._tensorboard, self, epoch, logs
+            )
 
     def on_train_end(self, logs=None):
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
         if self.verbose and self.last_statistics is not None:
             epoch = getattr(self, "_last_epoch", None)
             print_statistics_table(
@@ -312,17 +339,18 @@ _ARGUMENTS = (
     "from_logits",
     "batch_size",
     "jit_compile",
+    "tensorboard_dir",
 )
 
 
-def _check_prefix_and_log_dir(prefix, log_dir):
+def _check_prefix_and_log_dir(prefix, log_dir, name="log_dir"):
     if not isinstance(prefix, str):
         raise ValueError(
             f"`prefix` must be a string. Received: prefix={prefix!r}"
         )
     if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
         raise ValueError(
-            f"`log_dir` must be a path or None. Received: log_dir={log_dir!r}"
+            f"`{name}` must be a path or None. Received: {name}={log_dir!r}"
         )
 
 
