@@ -13,6 +13,7 @@ dtype: no one-hot, smoothed-target or float32 copy of the logits is kept
 between the passes, so XLA can fuse the float32 casts into each pass.
 """
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -77,8 +78,32 @@ def _target_terms(raw, labels, targets, shift=None):
     return ops.sum(targets, axis=-1), ops.sum(targets * scores, axis=-1)
 
 
+def _keeps_exponentials():
+    """Whether the forward pass's exponentials are kept for the gradient.
+
+    XLA on GPUs fuses each elementwise pass into its reduction, so the
+    gradient recomputes exp(z - lse) from the logits: reading them again
+    costs less than storing and reading a float32 tensor. TensorFlow's
+    XLA:CPU instead hands reductions to library kernels that take their
+    input from memory, so exp(z - max z) is materialized in float32 anyway;
+    reusing it saves the gradient's exponentials, the costliest op on a
+    CPU. Measured in /work/notes/perf_G2.md (docs/performance.md).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return False
+    from keras_ls.losses import _tf_fused
+
+    return _tf_fused.cpu_only()
+
+
 def from_logits(logits, spec, labels=None, targets=None):
     """Per-position smoothed cross-entropy of `logits` (float32 result)."""
+    keep_exps = _keeps_exponentials()
+    if keep_exps and logits.dtype != F32:
+        # On XLA:CPU a 16-bit max is a float32 copy and a slow windowed
+        # reduction; one cast up front is cheaper, and its gradient
+        # returns the logits' dtype. The max is exact either way.
+        logits = ops.cast(logits, F32)
 
     @ops.custom_gradient
     def forward(z):
@@ -90,7 +115,9 @@ def from_logits(logits, spec, labels=None, targets=None):
         def shifted():
             return ops.cast(z, F32) - z_max
 
-        log_sum = ops.log(ops.sum(ops.exp(shifted()), -1))
+        exps = ops.exp(shifted())
+        total = ops.sum(exps, -1)
+        log_sum = ops.log(total)
         target_mass, target_dot = _target_terms(z, labels, targets, z_max)
         mass, dot = spec.mass_and_dot(target_mass, target_dot, shifted)
         values = log_sum * mass - dot
@@ -98,8 +125,11 @@ def from_logits(logits, spec, labels=None, targets=None):
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            lse = z_max + ops.expand_dims(log_sum, -1)
-            probs = ops.exp(ops.cast(z, F32) - lse)
+            if keep_exps:
+                probs = exps / ops.expand_dims(total, -1)
+            else:
+                lse = z_max + ops.expand_dims(log_sum, -1)
+                probs = ops.exp(ops.cast(z, F32) - lse)
             if labels is not None:
                 # int32 ids: an arange in uint8/int8 would wrap past 256
                 # and mark a second "true class".
@@ -131,8 +161,13 @@ def from_logits_eager(logits, spec, labels=None, targets=None):
     Without a compiler every op is a pass over the logits; the fused
     log-softmax kernel and its backward then cost fewer passes than the
     closed form's separate reductions, as in PyTorch's own
-    ``cross_entropy(label_smoothing=...)``.
+    ``cross_entropy(label_smoothing=...)``. Class ids on PyTorch take
+    the same expression in plain torch ops (`_torch_eager`).
     """
+    if labels is not None and keras.backend.backend() == "torch":
+        from keras_ls.losses import _torch_eager
+
+        return _torch_eager.sparse_from_logits(logits, labels, spec)
     return from_log_probs(
         ops.log_softmax(ops.cast(logits, F32), axis=-1), spec, labels, targets
     )

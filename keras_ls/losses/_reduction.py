@@ -8,6 +8,8 @@ layer's automatic ``mask`` argument), ``sample_weight`` broadcasting and every
 reduction, including the per-replica scaling under ``tf.distribute``.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -42,6 +44,16 @@ def keras_mask_of(x):
     global _reader
     if not hasattr(x, "shape") or isinstance(x, keras.KerasTensor):
         return None
+    # Keras keeps the mask in the tensor's `_keras_mask` attribute (the
+    # name its masking guide prints) wherever the tensor type accepts
+    # attributes, as every torch.Tensor does. Reading it is exactly what
+    # the layer below sees, without a layer call per step: on eager
+    # PyTorch that call cost more than the whole loss (perf_G2 notes).
+    # Elsewhere (JAX arrays keep masks in a side table) the layer reads it;
+    # there it runs once per trace, not per step.
+    mask = getattr(x, "_keras_mask", None)
+    if mask is not None or keras.backend.backend() == "torch":
+        return mask
     if _reader is None:
         _reader = _MaskReader()
     _reader.seen_mask = None
@@ -61,7 +73,19 @@ def _match_rank(values, weights):
 
 
 def _num_elements(x, dtype):
+    """The number of elements of `x`: a Python int where the shape is
+    static (no ops on an eager step), else a `dtype` tensor."""
+    shape = tuple(x.shape)
+    if all(isinstance(d, int) for d in shape):
+        return math.prod(shape)
     return ops.cast(ops.prod(ops.convert_to_tensor(ops.shape(x))), dtype)
+
+
+def _divide_no_nan(total, divisor):
+    if isinstance(divisor, int):
+        # A static count: 0 only for an empty batch, whose total is 0.
+        return total / divisor if divisor else total * 0.0
+    return ops.divide_no_nan(total, divisor)
 
 
 def _scale_for_replicas(value):
@@ -94,7 +118,10 @@ def reduce_weighted(
         mask = ops.cast(mask, "bool")
         if reduction in ("mean", "sum_over_batch_size"):
             valid = ops.sum(ops.cast(mask, dtype))
-            scale = ops.divide_no_nan(_num_elements(mask, dtype), valid)
+            count = _num_elements(mask, dtype)
+            if isinstance(count, int):
+                count = ops.convert_to_tensor(float(count), dtype)
+            scale = ops.divide_no_nan(count, valid)
             float_mask = ops.where(mask, scale, ops.zeros_like(scale))
         else:
             float_mask = ops.cast(mask, dtype)
@@ -111,4 +138,4 @@ def reduce_weighted(
         divisor = ops.sum(weights)
     else:
         divisor = _num_elements(values, dtype)
-    return _scale_for_replicas(ops.divide_no_nan(total, divisor))
+    return _scale_for_replicas(_divide_no_nan(total, divisor))

@@ -20,6 +20,24 @@ def in_xla_context():
     return bool(control_flow_util.GraphOrParentsInXlaContext(graph))
 
 
+_CPU_ONLY = []
+
+
+def cpu_only():
+    """Whether TensorFlow sees no GPU or TPU, so XLA compiles for the CPU.
+
+    Read once: the devices are fixed when TensorFlow's runtime starts.
+    """
+    if not _CPU_ONLY:
+        accelerators = [
+            device
+            for kind in ("GPU", "TPU")
+            for device in tf.config.list_logical_devices(kind)
+        ]
+        _CPU_ONLY.append(not accelerators)
+    return _CPU_ONLY[0]
+
+
 def supports(logits, labels, from_logits):
     return (
         from_logits
