@@ -439,3 +439,9 @@ def test_temperature_is_fitted_on_the_validation_split_only(monkeypatch):
         == (result.metrics["baseline"]["accuracy"])
     )
     assert result.metrics["ts"]["nll"] != result.metrics["baseline"]["nll"]
+
+
+def test_a_two_stage_spec_that_never_switches_warns_at_the_call():
+    with pytest.warns(UserWarning, match="switches to ε = 0 at epoch 6") as w:
+        experiment._variants(0.1, None, 4, ["ls:two-stage:0.1:6"])
+    assert w[0].filename == __file__

@@ -479,8 +479,20 @@ def _warn_if_never_switches(schedule, epochs):
             f"{schedule.value:g}, as with a constant schedule. Give a "
             f"switch epoch below {epochs}.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=_caller_level(),
         )
+
+
+def _caller_level():
+    """The `stacklevel` that points a warning at the first frame outside
+    keras_ls (the user's `compare` call), however deep the helper."""
+    level, frame = 1, inspect.currentframe().f_back
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(
+        "keras_ls."
+    ):
+        level += 1
+        frame = frame.f_back
+    return level
 
 
 def _schedule_variant(schedule, epochs, loss=None, name="schedule"):
