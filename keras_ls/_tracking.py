@@ -42,6 +42,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_ls import _keras_compat
 from keras_ls._api import keras_ls_export
 
 HOLDER_NAME = "keras_ls_label_smoothing_state"
@@ -84,27 +85,14 @@ class LabelSmoothingState(keras.metrics.Metric):
 
 
 def find_holder(model):
-    for metric in getattr(model, "_metrics", ()):
+    for metric in _keras_compat.model_metrics(model):
         if isinstance(metric, LabelSmoothingState):
             return metric
     return None
 
 
 def _attach(model, holder):
-    tracker = getattr(model, "_tracker", None)
-    if tracker is None or not hasattr(tracker, "add_to_store"):
-        raise RuntimeError(
-            "keras_ls could not make label_smoothing part of the model "
-            f"state: {type(model).__name__} has no Keras state tracker "
-            f"(Keras {keras.__version__})."
-        )
-    was_locked = tracker.locked
-    tracker.unlock()
-    try:
-        tracker.add_to_store("metrics", holder)
-    finally:
-        if was_locked:
-            tracker.lock()
+    _keras_compat.add_state_metric(model, holder)
 
 
 def _loss_variables(model):
@@ -453,9 +441,8 @@ def _output_layers(model):
         return []
     found = []
     for tensor in keras.tree.flatten(outputs):
-        history = getattr(tensor, "_keras_history", None)
-        if history is not None:
-            found.append((history.operation, tuple(tensor.shape)))
+        history = _keras_compat.keras_history(tensor)
+        found.append((history.operation, tuple(tensor.shape)))
     return found
 
 

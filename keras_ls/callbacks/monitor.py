@@ -14,6 +14,7 @@ import warnings
 import keras
 from keras import ops
 
+from keras_ls import _keras_compat
 from keras_ls import _validation
 from keras_ls import metrics as ls_metrics
 from keras_ls._api import keras_ls_export
@@ -237,8 +238,11 @@ class ConfidenceMonitor(keras.callbacks.Callback):
             for i in range(len(members))
         ]
         stack = _Stack([member for _, member in members])
+        # One list of metrics per output; a single output takes the flat
+        # list, which Keras 3.10 requires (it refuses [[metric]] there).
+        per_output = [[metric] for metric in self._metrics]
         stack.compile(
-            weighted_metrics=[[metric] for metric in self._metrics],
+            weighted_metrics=per_output[0] if len(members) == 1 else per_output,
             jit_compile=_resolve_jit(self.jit_compile),
         )
         self._stack, self._stack_owner = stack, model
@@ -282,7 +286,8 @@ class ConfidenceMonitor(keras.callbacks.Callback):
             )
         logs.update(values)
         self._last_epoch = epoch
-        if self.log_dir is not None:
+        # In a multi-process job only the chief writes the PNGs.
+        if self.log_dir is not None and _keras_compat.is_chief_process():
             self._save_diagram(epoch)
         if self.tensorboard_dir is not None:
             self._tensorboard = _tensorboard.write_epoch(
