@@ -42,7 +42,6 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_ls import _keras_compat
 from keras_ls._api import keras_ls_export
 
 HOLDER_NAME = "keras_ls_label_smoothing_state"
@@ -83,16 +82,144 @@ class LabelSmoothingState(keras.metrics.Metric):
     def load_own_variables(self, store):
         pass
 
+    # In-graph schedules (LabelSmoothingScheduler) ------------------------
+    #
+    # `step` counts the training steps of the model (set from the host at
+    # the first epoch of each `fit`: epoch·steps_per_epoch, so it follows
+    # `initial_epoch` and BackupAndRestore), and the compiled train step
+    # advances it; evaluation steps do not. Each driven ε variable has a
+    # driver: a keras.ops function of the step (or epoch) and an `active`
+    # flag that the scheduler raises for the duration of its `fit`. The
+    # variables are metric variables, so they are step state on every
+    # backend; "only_first_replica" keeps them identical on all replicas.
+
+    def _state_variable(self, name, shape=(), initializer="zeros", dtype=None):
+        return self.add_variable(
+            shape=shape,
+            initializer=initializer,
+            dtype=dtype or "int",
+            aggregation="only_first_replica",
+            name=name,
+        )
+
+    @property
+    def drivers(self):
+        return getattr(self, "_drivers_by_id", None)
+
+    def drive(self, variable, key, function, *, per_epoch, table=None):
+        """Computes `variable`'s ε in the train step from `function`.
+
+        `function(t)` maps the step (or the epoch, with `per_epoch`), an
+        integer tensor, to ε with keras.ops; `table` (a float32 numpy
+        vector) is stored in a variable and passed as `function(t, table)`.
+        Returns whether already traced steps are stale (a new driver, or a
+        table of a new length): the caller must then drop them.
+        """
+        changed = False
+        if getattr(self, "step", None) is None:
+            self.step = self._state_variable("step")
+            self.steps_per_epoch = self._state_variable(
+                "steps_per_epoch", initializer="ones"
+            )
+            object.__setattr__(self, "_drivers_by_id", {})
+            changed = True
+        current = self._drivers_by_id.get(id(variable))
+        size = None if table is None else len(table)
+        same = (
+            current is not None
+            and current.key == key
+            and current.per_epoch == per_epoch
+            and current.size == size
+        )
+        if same:
+            if table is not None:
+                current.table.assign(table)
+            return changed
+        active = (
+            current.active
+            if current is not None
+            else self._state_variable(f"active_{len(self._drivers_by_id)}")
+        )
+        table_variable = None
+        if table is not None:
+            table_variable = self._state_variable(
+                f"table_{len(self._drivers_by_id)}_{size}",
+                shape=(size,),
+                dtype="float32",
+            )
+            table_variable.assign(table)
+        self._drivers_by_id[id(variable)] = _Driver(
+            variable, key, function, per_epoch, active, table_variable, size
+        )
+        return True
+
+    def scheduled_values(self, training):
+        """{id(ε variable): ε tensor} for the step being traced.
+
+        A training step uses the schedule at the current step; an
+        evaluation step the value of the last training step (the ε
+        `fit`'s validation has always used). Inactive drivers give the
+        variable's own value.
+        """
+        step = ops.convert_to_tensor(self.step)
+        if not training:
+            step = ops.maximum(step - 1, 0)
+        epoch = ops.floor_divide(
+            step, ops.maximum(ops.convert_to_tensor(self.steps_per_epoch), 1)
+        )
+        values = {}
+        for key, driver in self._drivers_by_id.items():
+            t = epoch if driver.per_epoch else step
+            if driver.table is None:
+                value = driver.function(t)
+            else:
+                value = driver.function(t, driver.table)
+            values[key] = ops.where(
+                ops.convert_to_tensor(driver.active) > 0,
+                ops.cast(value, "float32"),
+                ops.cast(driver.variable, "float32"),
+            )
+        return values
+
+    def advance(self):
+        self.step.assign_add(1)
+
+
+class _Driver:
+    """One ε variable computed in the train step (see `drive`)."""
+
+    def __init__(self, variable, key, function, per_epoch, active, table, size):
+        self.variable = variable
+        self.key = key
+        self.function = function
+        self.per_epoch = per_epoch
+        self.active = active
+        self.table = table
+        self.size = size
+
 
 def find_holder(model):
-    for metric in _keras_compat.model_metrics(model):
+    for metric in getattr(model, "_metrics", ()):
         if isinstance(metric, LabelSmoothingState):
             return metric
     return None
 
 
 def _attach(model, holder):
-    _keras_compat.add_state_metric(model, holder)
+    tracker = getattr(model, "_tracker", None)
+    if tracker is None or not hasattr(tracker, "add_to_store"):
+        raise RuntimeError(
+            "keras_ls could not make label_smoothing part of the model "
+            f"state: {type(model).__name__} has no Keras state tracker "
+            f"(Keras {keras.__version__})."
+        )
+    was_locked = tracker.locked
+    tracker.unlock()
+    try:
+        tracker.add_to_store("metrics", holder)
+    finally:
+        if was_locked:
+            tracker.lock()
 
 
 def _loss_variables(model):
@@ -296,7 +423,7 @@ def is_training_step():
     """
     stack = getattr(_STEP_STATE, "stack", None)
     if stack:
-        return stack[-1]
+        return stack[-1][0]
     return _training_from_frames()
 
 
@@ -317,18 +444,56 @@ def _training_argument(args, kwargs):
     return None  # a tensor: unknown at trace time
 
 
+def _symbolic(args, kwargs):
+    """Whether y_pred is a shape-inference placeholder (Keras' symbolic
+    build), where scheduled values must not be computed."""
+    y_pred = kwargs.get("y_pred", args[2] if len(args) > 2 else None)
+    for x in keras.tree.flatten(y_pred):
+        if isinstance(x, keras.KerasTensor) or getattr(x, "is_meta", False):
+            return True
+    return False
+
+
 def _watched_compute_loss(self, *args, **kwargs):
-    """`model.compute_loss`, recording whether this is a training step."""
+    """`model.compute_loss`, recording whether this is a training step,
+    and, under an in-graph schedule, computing ε and advancing the step
+    counter (training steps only)."""
     training = _training_argument(args, kwargs)
+    scheduled = None
+    holder = find_holder(self)
+    if (
+        holder is not None
+        and holder.drivers
+        and training is not None
+        and not _symbolic(args, kwargs)
+    ):
+        scheduled = holder.scheduled_values(training)
     stack = _step_stack()
-    stack.append(training)
+    stack.append((training, scheduled))
     try:
         original = self.__dict__.get(_WATCHED)
         if original is None:
-            return type(self).compute_loss(self, *args, **kwargs)
-        return original(*args, **kwargs)
+            loss = type(self).compute_loss(self, *args, **kwargs)
+        else:
+            loss = original(*args, **kwargs)
+        if scheduled is not None and training:
+            holder.advance()
+        return loss
     finally:
         stack.pop()
+
+
+def read_label_smoothing(variable):
+    """ε of `variable` for the step being computed: the scheduled tensor
+    in a step under an in-graph schedule, else `variable` itself."""
+    stack = getattr(_STEP_STATE, "stack", None)
+    if stack:
+        scheduled = stack[-1][1]
+        if scheduled:
+            value = scheduled.get(id(variable))
+            if value is not None:
+                return value
+    return variable
 
 
 def watch_steps(model):
@@ -441,8 +606,9 @@ def _output_layers(model):
         return []
     found = []
     for tensor in keras.tree.flatten(outputs):
-        history = _keras_compat.keras_history(tensor)
-        found.append((history.operation, tuple(tensor.shape)))
+        history = getattr(tensor, "_keras_history", None)
+        if history is not None:
+            found.append((history.operation, tuple(tensor.shape)))
     return found
 
 

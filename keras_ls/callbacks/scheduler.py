@@ -2,24 +2,53 @@
 
 ε lives in each keras_ls loss's `label_smoothing_variable`. The callback
 makes those variables part of the state the model passes into its compiled
-train and test steps (see `keras_ls._tracking` for why and how), then
-assigns the schedule's value through `Variable.assign` at the start of each
-epoch or each batch. No retrace and no recompilation follow: the compiled
-step reads ε as state, like any other non-trainable value.
+train and test steps (see `keras_ls._tracking` for why and how). Then, by
+the kind of schedule (docs/schedules.md):
+
+- "graph": a built-in `keras_ls.schedules` schedule or a Keras
+  `LearningRateSchedule` is evaluated inside the compiled train step, with
+  keras.ops, from a step counter that is model state and that the train
+  step advances (`LabelSmoothingState.drive`);
+- "table": any other `f(t)` is tabulated once per `fit` (at its start,
+  when the number of steps is known), and the train step reads the table
+  at the counter;
+- "host": `f(t, current)`, or a table that cannot be sized (a dataset of
+  unknown length with `update="batch"`, or more than `MAX_TABLE` entries),
+  is assigned through `Variable.assign` before each epoch or batch.
+
+No retrace and no recompilation follow in any of them.
 """
 
 import inspect
+import warnings
 
 import keras
 import numpy as np
 
 from keras_ls import _tracking
 from keras_ls import _validation
+from keras_ls import schedules as _schedules
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 
 UPDATES = ("epoch", "batch")
 LOG_KEY = "label_smoothing"
+# The most entries a schedule table may have (4 MiB of float32).
+MAX_TABLE = 1 << 20
+
+
+def schedule_path(schedule, arity=None):
+    """ "graph", "table" or "host": how the scheduler applies `schedule`
+    (before the number of steps is known; see the module docstring)."""
+    if isinstance(schedule, _schedules.LabelSmoothingSchedule) and (
+        schedule._in_graph
+    ):
+        return "graph"
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return "graph"
+    if arity is None:
+        arity = _schedule_arity(schedule)
+    return "table" if arity == 1 else "host"
 
 
 def is_smoothing_loss(obj):
@@ -51,6 +80,14 @@ def _schedule_arity(schedule):
         f"current label_smoothing. Received: schedule={schedule!r} with "
         f"signature {signature}"
     )
+
+
+def _config_of(schedule):
+    get_config = getattr(schedule, "get_config", None)
+    try:
+        return get_config() if get_config is not None else id(schedule)
+    except NotImplementedError:
+        return id(schedule)
 
 
 def _flat_losses(structure, output_names):
@@ -247,6 +284,10 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         self._steps_per_epoch = None
         self._seen_steps = None
         self._last_value = None
+        self._path = "host"
+        self._table = None
+        self._first_epoch = True
+        self._start_step = 0
 
     def set_model(self, model):
         targets, drives_all, num_found = select_smoothing_losses(
@@ -263,6 +304,83 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         self._targets = targets
         self._drives_all = drives_all
         self._num_found = num_found
+        self._path = "host"
+
+    def set_params(self, params):
+        super().set_params(params)
+        # fit builds its CallbackList (set_model, then set_params) before it
+        # builds its train function: the last moment to drop traced steps
+        # that do not compute this schedule yet.
+        if self._model is not None and params and "epochs" in params:
+            self._setup_path(params)
+
+    def _setup_path(self, params):
+        steps = params.get("steps")
+        steps = int(steps) if steps else None
+        epochs = int(params.get("epochs") or 0)
+        path = schedule_path(self.schedule, self._arity)
+        per_epoch = self.update == "epoch"
+        if per_epoch and steps is None:
+            # The epoch of a step is step // steps_per_epoch.
+            path = "host"
+        table = None
+        if path == "table":
+            size = epochs if per_epoch else epochs * (steps or 0)
+            if steps is None or not 0 < size <= MAX_TABLE:
+                path = "host"
+            else:
+                table = np.asarray(
+                    [self._value_at(t) for t in range(size)], np.float32
+                )
+        self._path = path
+        if path == "host":
+            if (
+                not per_epoch
+                and getattr(self._model, "steps_per_execution", 1) > 1
+            ):
+                warnings.warn(
+                    "LabelSmoothingScheduler(update='batch') assigns this "
+                    f"schedule ({self.schedule!r}) from Python before each "
+                    "call of the train function, which runs "
+                    f"steps_per_execution={self._model.steps_per_execution} "
+                    "steps: each ε applies to that many steps. Use a "
+                    "keras_ls.schedules schedule, a Keras "
+                    "LearningRateSchedule or f(step) with a dataset of "
+                    "known length to get one ε per step.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            return
+        holder = _tracking.find_holder(self._model)
+        if path == "graph":
+            schedule = self.schedule
+
+            def function(t):
+                return schedule(keras.ops.cast(t, "float32"))
+
+            key = ("graph", type(schedule), repr(_config_of(schedule)))
+        else:
+            last = len(table) - 1
+
+            def function(t, values):
+                index = keras.ops.clip(keras.ops.cast(t, "int32"), 0, last)
+                return keras.ops.take(values, index)
+
+            key = ("table",)
+        stale = False
+        for _, obj in self._targets:
+            stale |= holder.drive(
+                obj.label_smoothing_variable,
+                key,
+                function,
+                per_epoch=per_epoch,
+                table=table,
+            )
+        if stale:
+            # Traced steps do not compute this schedule: trace again (once).
+            self._model.train_function = None
+            self._model.test_function = None
+        self._table = table
 
     # -- applying values ---------------------------------------------------
 
@@ -290,6 +408,12 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
             "label_smoothing",
             context=f"returned by the schedule at {where} {t}",
         )
+
+    def _host_value(self, t):
+        """The schedule's ε at `t` (epoch or step), computed on the host."""
+        if self._path == "table":
+            return float(self._table[min(t, len(self._table) - 1)])
+        return self._value_at(t)
 
     def _apply(self, t):
         value = self._value_at(t)
@@ -335,14 +459,38 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         steps = (self.params or {}).get("steps")
         self._steps_per_epoch = int(steps) if steps else None
         self._seen_steps = None
+        self._first_epoch = True
+        if self._path != "host":
+            holder = _tracking.find_holder(self.model)
+            holder.steps_per_epoch.assign(self._steps_per_epoch or 1)
+            for _, obj in self._targets:
+                holder.drivers[id(obj.label_smoothing_variable)].active.assign(
+                    1
+                )
+
+    def _start_counter(self, epoch):
+        """The step counter at the first epoch of this fit: epoch·steps,
+        so the schedule continues after initial_epoch or a resume."""
+        if self._steps_per_epoch is None and epoch > 0:
+            self._global_step(0)  # raises: the length is needed
+        start = epoch * (self._steps_per_epoch or 0)
+        _tracking.find_holder(self.model).step.assign(start)
+        self._start_step = start
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        if self._path != "host":
+            if self._first_epoch:
+                self._start_counter(epoch)
+                self._first_epoch = False
+            t = epoch if self.update == "epoch" else self._global_step(0)
+            self._announce(epoch, self._host_value(t))
+            return
         if self.update == "epoch":
             self._announce(epoch, self._apply(epoch))
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self.update != "batch":
+        if self.update != "batch" or self._path != "host":
             return
         # Counted here, not in on_train_batch_end: overriding that hook
         # makes Keras turn off asynchronous dispatch and wait for every step.
@@ -351,14 +499,44 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         if batch == 0:
             self._announce(self._epoch, value)
 
+    def _end_of_epoch_value(self, epoch):
+        """ε of the last train step of `epoch` (graph and table paths),
+        from the step counter: one read per epoch, when the fit loop has
+        already brought the state back (JAX)."""
+        holder = _tracking.find_holder(self.model)
+        done = int(keras.ops.convert_to_numpy(holder.step))
+        if self._steps_per_epoch is None and epoch == 0:
+            self._steps_per_epoch = done - self._start_step
+        if self.update == "epoch":
+            t = epoch
+        else:
+            t = max(done - 1, 0)
+        value = self._host_value(t)
+        for _, obj in self._targets:
+            # So that loss.label_smoothing, a saved config and a later
+            # evaluate() see the ε the last step used.
+            obj.label_smoothing_variable.assign(value)
+        self._last_value = value
+        return value
+
+    def on_train_end(self, logs=None):
+        if self._path == "host":
+            return
+        holder = _tracking.find_holder(self.model)
+        for _, obj in self._targets:
+            holder.drivers[id(obj.label_smoothing_variable)].active.assign(0)
+
     def on_epoch_end(self, epoch, logs=None):
-        if self.update == "batch" and self._steps_per_epoch is None:
-            # Learned from the first full epoch of a dataset of unknown
-            # length, for the global step of the epochs that follow.
-            if epoch == 0:
-                self._steps_per_epoch = self._seen_steps
+        if self._path != "host":
+            value = self._end_of_epoch_value(epoch)
+        else:
+            if self.update == "batch" and self._steps_per_epoch is None:
+                # Learned from the first full epoch of a dataset of unknown
+                # length, for the global step of the epochs that follow.
+                if epoch == 0:
+                    self._steps_per_epoch = self._seen_steps
+            value = self._last_value
         logs = logs if logs is not None else {}
-        value = self._last_value
         if value is None:
             value = self._current()
         value = float(value)

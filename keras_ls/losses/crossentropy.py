@@ -143,7 +143,8 @@ def _epsilon_tensor(label_smoothing):
         # A tensor read of the value here, not the variable inside the
         # loss: TensorFlow's custom_gradient refuses a trainable variable
         # read inside it (`cast(variable.value)` returned the tf.Variable).
-        return ops.cast(label_smoothing, _F32)
+        # Under an in-graph schedule, the step's ε (see _tracking).
+        return ops.cast(_tracking.read_label_smoothing(label_smoothing), _F32)
     if _validation._is_real_number(label_smoothing):
         label_smoothing = _validation.check_label_smoothing(label_smoothing)
     return ops.cast(label_smoothing, _F32)
