@@ -44,6 +44,7 @@ REGISTERED = [
     "keras_ls>MaxSuppression",
     "keras_ls>MeanConfidence",
     "keras_ls>NegativeLogLikelihood",
+    "keras_ls>OnlineLabelSmoothing",
     "keras_ls>PiecewiseConstant",
     "keras_ls>PredictiveEntropy",
     "keras_ls>TopLabelAccuracy",
@@ -121,6 +122,12 @@ CASES = {
     "MaxSuppression": (
         lambda: keras_ls.MaxSuppression(
             label_smoothing=0.3, axis=-1, reduction="none", name="ms"
+        ),
+        _loss_outputs,
+    ),
+    "OnlineLabelSmoothing": (
+        lambda: keras_ls.OnlineLabelSmoothing(
+            alpha=0.3, num_classes=4, reduction="sum", name="ols"
         ),
         _loss_outputs,
     ),

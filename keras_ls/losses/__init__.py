@@ -9,7 +9,8 @@ fused kernel outside XLA (`_tf_fused`) and Keras' masks and reductions
 The smoothing family, one module each: `MaxSuppression` (`max_suppression`),
 `MarginLabelSmoothing` (`margin`) and `ConfidencePenalty`
 (`confidence_penalty`) add a penalty on the logits to the cross-entropy
-(`_logit_penalty`).
+(`_logit_penalty`); `OnlineLabelSmoothing` (`online`) learns its smoothing
+distribution per class from the model's own correct predictions.
 """
 
 from keras_ls._tracking import track_label_smoothing
@@ -22,6 +23,7 @@ from keras_ls.losses.crossentropy import label_smoothing_crossentropy
 from keras_ls.losses.crossentropy import minimum_loss
 from keras_ls.losses.margin import MarginLabelSmoothing
 from keras_ls.losses.max_suppression import MaxSuppression
+from keras_ls.losses.online import OnlineLabelSmoothing
 
 __all__ = [
     "CONVENTIONS",
@@ -30,6 +32,7 @@ __all__ = [
     "LabelSmoothingCrossentropy",
     "MarginLabelSmoothing",
     "MaxSuppression",
+    "OnlineLabelSmoothing",
     "binary_label_smoothing_crossentropy",
     "label_smoothing_crossentropy",
     "minimum_loss",

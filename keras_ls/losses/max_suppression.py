@@ -25,6 +25,7 @@ from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls.losses._logit_penalty import F32
 from keras_ls.losses._logit_penalty import LogitPenaltyLoss
+from keras_ls.losses.crossentropy import _epsilon_tensor
 
 
 @keras_ls_export("keras_ls.losses.MaxSuppression", "keras_ls.MaxSuppression")
@@ -132,7 +133,9 @@ class MaxSuppression(LogitPenaltyLoss):
         self.label_smoothing_variable.assign(value)
 
     def penalty(self, z):
-        eps = ops.cast(self.label_smoothing_variable, F32)
+        # Through crossentropy's reader, as LabelSmoothingCrossentropy: it
+        # gives the value the scheduler sets for this step.
+        eps = _epsilon_tensor(self.label_smoothing_variable)
         gap = ops.max(z, axis=-1) - ops.mean(z, axis=-1)
         return eps * gap
 
