@@ -3,19 +3,22 @@
 Müller, Kornblith and Hinton (2019), Fig. 1: with label smoothing, each
 class's penultimate activations form a tight cluster. This script measures
 it on Fashion-MNIST with `keras_ls.calibration.cluster_tightness` (mean
-within-class RMS spread / mean distance between class means, full
-penultimate space, on the test set; lower is tighter), for the built-in
-networks, over paired seeds:
+within-class RMS spread / mean distance between class means; lower is
+tighter), in the full penultimate space, in the span of the template
+differences (``space="templates"``) and for the three `--classes` on their
+template plane (the figure's view), on the test set and on the first
+`--train-examples` training examples, for the built-in networks, over
+paired seeds:
 
     KERAS_BACKEND=jax nice -n 5 python benchmarks/insight.py \\
-        --models mlp cnn --seeds 5 --out runs/insight
+        --models mlp --seeds 5 --epochs 10 --out runs/insight
 
 For each model and seed, a baseline (ε = 0) and a smoothed model start from
 the same initial weights and see the same batches in the same order (the
 training of `keras_ls.compare`, without its validation split). It prints
-and writes (``insight.json``) the per-seed tightness and test accuracy, and
-the paired difference (smoothed - baseline) with its 95% Student-t
-interval; with matplotlib, ``penultimate_<model>.png`` shows the first
+and writes (``insight.json``) the per-seed values and test accuracy, and
+the paired differences (smoothed - baseline) with their 95% Student-t
+intervals; with matplotlib, ``penultimate_<model>.png`` shows the first
 seed's projections, baseline and smoothed side by side (`--classes`).
 """
 
@@ -28,30 +31,39 @@ import keras
 import numpy as np
 
 from keras_ls.calibration import cluster_tightness
-from keras_ls.experiment import _compare
+from keras_ls.experiment import build_model
+from keras_ls.experiment import paired_difference
+from keras_ls.experiment.distillation import prepare_data
+from keras_ls.experiment.distillation import train_smoothed
+
+MEASURES = (
+    "tightness_full",
+    "tightness_templates",
+    "train_tightness_full",
+    "train_tightness_templates",
+    "tightness_plane",
+    "train_tightness_plane",
+    "accuracy",
+)
 
 
-def train_pair(name, data, seed, args):
+def train_pair(name, train, num_classes, seed, args):
     keras.utils.set_random_seed(seed)
-    shape, k = data.x_train.shape[1:], data.num_classes
-    initial = _compare.build_model(name, input_shape=shape, num_classes=k)
-    weights = initial.get_weights()
+    shape = train[0].shape[1:]
+    weights = build_model(
+        name, input_shape=shape, num_classes=num_classes
+    ).get_weights()
     models = {}
     for variant, eps in (("baseline", 0.0), ("smoothed", args.label_smoothing)):
-        net = _compare.build_model(name, input_shape=shape, num_classes=k)
+        net = build_model(name, input_shape=shape, num_classes=num_classes)
         net.set_weights(weights)
-        _compare._train_variant(
+        train_smoothed(
             net,
-            _compare.Variant(f"ε = {eps:g}", eps),
-            (data.x_train, data.y_train),
-            None,
+            *train,
+            label_smoothing=eps,
             seed=seed,
             epochs=args.epochs,
             batch_size=args.batch_size,
-            learning_rate=1e-3,
-            num_bins=15,
-            jit_compile=keras.backend.backend() != "torch",
-            verbose=0,
         )
         models[variant] = net
     return models
@@ -84,40 +96,57 @@ def main():
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--classes", type=int, nargs=3, default=(0, 1, 8))
+    parser.add_argument("--train-examples", type=int, default=10000)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default="runs/insight")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    data = _compare._prepare_data(None, args.data_dir, args.train_size)
+    train, test, num_classes, _ = prepare_data(
+        None, args.data_dir, args.train_size
+    )
     results = {"config": vars(args) | {"backend": keras.backend.backend()}}
     for name in args.models:
         start = time.perf_counter()
-        rows = {
-            v: {"tightness": [], "accuracy": []}
-            for v in ("baseline", "smoothed")
-        }
+        rows = {v: {m: [] for m in MEASURES} for v in ("baseline", "smoothed")}
+        seen = slice(0, args.train_examples)
         for seed in range(args.seeds):
-            models = train_pair(name, data, seed, args)
+            models = train_pair(name, train, num_classes, seed, args)
             for variant, net in models.items():
-                rows[variant]["tightness"].append(
-                    cluster_tightness(net, data.x_test, data.y_test)
-                )
-                rows[variant]["accuracy"].append(
-                    accuracy(net, data.x_test, data.y_test)
-                )
+                for where, (x, y) in (
+                    ("", test),
+                    ("train_", (train[0][seen], train[1][seen])),
+                ):
+                    for space in ("full", "templates"):
+                        rows[variant][f"{where}tightness_{space}"].append(
+                            cluster_tightness(net, x, y, space=space)
+                        )
+                    # The three --classes on their template plane: the
+                    # figure's view.
+                    rows[variant][f"{where}tightness_plane"].append(
+                        cluster_tightness(
+                            net,
+                            x,
+                            y,
+                            classes=tuple(args.classes),
+                            space="templates",
+                        )
+                    )
+                rows[variant]["accuracy"].append(accuracy(net, *test))
             print(
                 name,
                 "seed",
                 seed,
-                {v: round(r["tightness"][-1], 4) for v, r in rows.items()},
+                {
+                    v: [round(r[m][-1], 4) for m in MEASURES]
+                    for v, r in rows.items()
+                },
                 flush=True,
             )
             if seed == 0:
                 try:
                     figure(
                         models,
-                        data.x_test,
-                        data.y_test,
+                        *test,
                         tuple(args.classes),
                         os.path.join(args.out, f"penultimate_{name}.png"),
                         name,
@@ -127,10 +156,8 @@ def main():
         results[name] = {
             "per_seed": rows,
             "difference": {
-                m: _compare.paired_difference(
-                    rows["baseline"][m], rows["smoothed"][m]
-                )
-                for m in ("tightness", "accuracy")
+                m: paired_difference(rows["baseline"][m], rows["smoothed"][m])
+                for m in MEASURES
             },
             "seconds": time.perf_counter() - start,
         }

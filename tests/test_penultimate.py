@@ -212,3 +212,57 @@ def test_tightness_errors():
         tightness_of_features(np.zeros((3, 2)), [0, 1, 1], classes=[0, 2])
     with pytest.raises(ValueError, match="coincide"):
         tightness_of_features(np.zeros((4, 2)), [0, 0, 1, 1])
+
+
+def _off_plane_clusters(r, big, d):
+    """3 classes with means at an equilateral triangle of side d in axes
+    0-1; each point is r away from its mean within that plane and `big`
+    away off it (axes 2-3), so the full-space RMS spread is
+    sqrt(r^2 + big^2) and the in-plane one r."""
+    means = np.array([[0.0, 0.0], [d, 0.0], [d / 2, d * np.sqrt(3) / 2]])
+    means = np.concatenate([means, np.zeros((3, 2))], axis=1)
+    steps = np.array(
+        [
+            [r, 0, big, 0],
+            [-r, 0, -big, 0],
+            [0, r, 0, big],
+            [0, -r, 0, -big],
+        ]
+    )
+    features = np.concatenate([m + steps for m in means])
+    return features, np.repeat([0, 1, 2], 4), means
+
+
+def test_tightness_in_the_template_space_ignores_off_template_spread():
+    r, big, d = 1.0, 20.0, 10.0
+    features, labels, means = _off_plane_clusters(r, big, d)
+    # The templates are the class means, shifted along a common direction
+    # (which no logit difference sees).
+    templates = means + np.array([0.0, 0.0, 3.0, 3.0])
+    full = tightness_of_features(features, labels)
+    in_templates = tightness_of_features(features, labels, templates=templates)
+    assert full == pytest.approx(np.sqrt(r**2 + big**2) / d)
+    assert in_templates == pytest.approx(r / d)
+
+
+def test_cluster_tightness_space_templates_of_a_model():
+    r, big, d = 1.0, 20.0, 10.0
+    features, labels, means = _off_plane_clusters(r, big, d)
+    # A 5-D penultimate space; 3 classes plus a fourth whose template is
+    # not among the compared classes.
+    features = np.concatenate([features, np.zeros((12, 1))], axis=1)
+    templates = np.concatenate([means, np.zeros((3, 1))], axis=1)
+    templates = np.concatenate([templates, np.ones((1, 5))])
+    inputs = keras.Input((5,))
+    out = keras.layers.Dense(4, name="logits")
+    model = keras.Model(inputs, out(inputs))
+    out.set_weights([templates.T.astype("float32"), np.zeros(4, "float32")])
+    x = features.astype("float32")
+    assert cluster_tightness(model, x, labels) == pytest.approx(
+        np.sqrt(r**2 + big**2) / d, rel=1e-5
+    )
+    assert cluster_tightness(
+        model, x, labels, space="templates"
+    ) == pytest.approx(r / d, rel=1e-5)
+    with pytest.raises(ValueError, match="space"):
+        cluster_tightness(model, x, labels, space="plane")

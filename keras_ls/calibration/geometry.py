@@ -244,7 +244,7 @@ def template_plane_projection(features, y, templates, classes):
 
 
 @keras_ls_export("keras_ls.calibration.tightness_of_features")
-def tightness_of_features(features, y, *, classes=None):
+def tightness_of_features(features, y, *, classes=None, templates=None):
     """`cluster_tightness` of given activations (see there).
 
     Args:
@@ -252,6 +252,11 @@ def tightness_of_features(features, y, *, classes=None):
         y: (N,) class ids, or one-hot rows.
         classes: Class ids to include (at least 2, each with at least one
             example). Defaults to `None`: every class present in `y`.
+        templates: Optional (K, D) class templates: when given, the
+            activations are first projected onto the span of the
+            differences of the included classes' templates (the
+            ``space="templates"`` of `cluster_tightness`). Defaults to
+            `None` (the full space).
 
     Returns:
         The tightness, a Python float (lower is tighter).
@@ -285,6 +290,8 @@ def tightness_of_features(features, y, *, classes=None):
             f"example in `y`. Received: classes={classes}"
             + (f" (no example of {missing})" if missing else "")
         )
+    if templates is not None:
+        features = features @ _template_basis(templates, classes).T
     means, spreads = [], []
     for c in classes:
         rows = features[labels == c]
@@ -302,8 +309,29 @@ def tightness_of_features(features, y, *, classes=None):
     return float(np.mean(spreads)) / between
 
 
+def _template_basis(templates, classes):
+    """Orthonormal rows spanning ``w_c - w_a`` for the classes c."""
+    templates = np.asarray(templates, np.float64)
+    if templates.ndim != 2 or max(classes) >= templates.shape[0]:
+        raise ValueError(
+            "`templates` must be (K, D) with a row for every class in "
+            f"{classes}. Received: shape {templates.shape}"
+        )
+    w = templates[classes]
+    differences = (w[1:] - w[0]).T
+    q, r = np.linalg.qr(differences)
+    diagonal = np.abs(np.diag(r))
+    keep = diagonal > 1e-10 * max(diagonal.max(initial=0.0), 1e-300)
+    return q[:, keep].T
+
+
+SPACES = ("full", "templates")
+
+
 @keras_ls_export("keras_ls.calibration.cluster_tightness")
-def cluster_tightness(model, x, y, *, classes=None, layer=None, batch_size=256):
+def cluster_tightness(
+    model, x, y, *, classes=None, space="full", layer=None, batch_size=256
+):
     """How tight the classes' penultimate clusters are, relative to their
     distances; lower is tighter.
 
@@ -315,11 +343,18 @@ def cluster_tightness(model, x, y, *, classes=None, layer=None, batch_size=256):
         tightness  = mean_k spread_k / mean_{k < l} |mu_k - mu_l|
 
     the mean root-mean-square distance of an example to its class mean,
-    divided by the mean distance between two class means, in the full
-    penultimate space (Euclidean norms, float64). It is invariant to
-    scaling the activations; two classes of points at distance r from
-    their means, with means d apart, give r / d. Müller et al. (2019)
-    see label smoothing make the clusters tighter: a lower value.
+    divided by the mean distance between two class means (Euclidean
+    norms, float64). With ``space="full"`` the activations are taken in
+    the full penultimate space; with ``space="templates"`` they are first
+    projected orthogonally onto the span of the differences ``w_c - w_a``
+    of the compared classes' templates: the only directions that change
+    the differences between their logits (for three classes, the plane of
+    `template_plane_projection`, the view of Müller et al. 2019, Fig. 1).
+    Spread in the other directions moves no prediction but can dominate
+    the full-space value. The value is invariant to scaling the
+    activations; two classes of points at distance r from their means,
+    with means d apart, give r / d. Müller et al. see label smoothing make
+    the clusters tighter: a lower value.
 
     Args:
         model: A functional or Sequential `keras.Model` (see
@@ -328,6 +363,8 @@ def cluster_tightness(model, x, y, *, classes=None, layer=None, batch_size=256):
         y: Class ids (N,), or one-hot rows.
         classes: The classes compared (at least 2). Defaults to `None`:
             every class present in `y`.
+        space: `"full"` or `"templates"` (see above). Defaults to
+            `"full"`.
         layer: See `penultimate_features`. Defaults to `None`.
         batch_size: Batch size of the `predict` pass. Defaults to `256`.
 
@@ -348,10 +385,16 @@ def cluster_tightness(model, x, y, *, classes=None, layer=None, batch_size=256):
         - Müller, Kornblith and Hinton, 2019. [When Does Label Smoothing
           Help?](https://arxiv.org/abs/1906.02629) NeurIPS 2019.
     """
-    features, _ = penultimate_features(
+    _validation.check_choice(space, "space", SPACES)
+    features, templates = penultimate_features(
         model, x, layer=layer, batch_size=batch_size
     )
-    return tightness_of_features(features, y, classes=classes)
+    return tightness_of_features(
+        features,
+        y,
+        classes=classes,
+        templates=templates if space == "templates" else None,
+    )
 
 
 __all__ = public_names(__name__)
