@@ -174,15 +174,26 @@ def test_a_loss_object_is_copied_for_each_run():
     ],
 )
 def test_method_specs_build_the_method_losses(spec, cls, config):
-    if not hasattr(keras_ls, cls):
-        with pytest.raises(ValueError, match=f"needs keras_ls.{cls}"):
-            experiment._variants(0.1, None, 2, [spec])
-        return
-    loss = experiment._variants(0.1, None, 2, [spec])[spec].make_loss()
+    variant = experiment._variants(0.1, None, 2, [spec])[spec]
+    loss = variant.make_loss()
     assert type(loss) is getattr(keras_ls, cls)
     got = loss.get_config()
     for key, value in config.items():
         assert got[key] == pytest.approx(value), key
+    # A fresh loss per run: OnlineLabelSmoothing keeps state in it.
+    assert variant.make_loss() is not loss
+
+
+def test_a_method_loss_with_a_schedule():
+    """MaxSup's ramp of ε from 0.1 to 0.2 (Zhou et al. 2025)."""
+    loss = keras_ls.MaxSuppression(label_smoothing=0.1)
+    ramp = keras_ls.schedules.LinearDecay(0.1, 0.2, 10)
+    variant = experiment._variants(0.1, None, 10, {"ramp": (loss, ramp)})[
+        "ramp"
+    ]
+    assert variant.schedule is ramp
+    assert variant.label_smoothing == pytest.approx(0.1)
+    assert type(variant.make_loss()) is keras_ls.MaxSuppression
 
 
 @pytest.mark.parametrize(
