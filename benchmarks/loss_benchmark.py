@@ -7,6 +7,9 @@ Compares, side by side in one run on the active Keras backend:
   (b)   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         no smoothing
   (c)   torch.nn.functional.cross_entropy(label_smoothing=ε) (torch only)
+  and the smoothing family on integer labels: MaxSuppression(ε),
+  MarginLabelSmoothing() (m=10, λ=0.1), ConfidencePenalty(β=ε) and
+  OnlineLabelSmoothing() (α=0.5; S read as it is, no update outside fit)
 
 JAX: jitted value_and_grad, plus XLA's temporary memory for each.
 TensorFlow: GradientTape inside tf.function, with and without XLA.
@@ -67,12 +70,42 @@ def loss_fns():
         "(a) keras one-hot+ls": lambda z, labels, onehot: cce(onehot, z),
         "(b) keras sparse": lambda z, labels, onehot: scce(labels, z),
     }
+    fns.update(family_loss_fns())
     if keras.backend.backend() == "torch":
         import torch.nn.functional as F
 
         fns["(c) torch F.cross_entropy"] = lambda z, labels, onehot: (
             F.cross_entropy(z.float(), labels.long(), label_smoothing=EPS)
         )
+    return fns
+
+
+def family_loss_fns():
+    """The smoothing family (issue 11), each on integer labels."""
+    family = {
+        "MaxSuppression": keras_ls.MaxSuppression(label_smoothing=EPS),
+        "MarginLabelSmoothing": keras_ls.MarginLabelSmoothing(),
+        "ConfidencePenalty": keras_ls.ConfidencePenalty(beta=EPS),
+    }
+    fns = {
+        name: lambda z, labels, onehot, loss=loss: loss(labels, z)
+        for name, loss in family.items()
+    }
+    online = {}  # K -> loss: S is K×K, made before the first trace.
+
+    def online_fn(z, labels, onehot):
+        return online[z.shape[-1]](labels, z)
+
+    def with_k(fn):
+        def call(z, labels, onehot):
+            k = int(z.shape[-1])
+            if k not in online:
+                online[k] = keras_ls.OnlineLabelSmoothing(num_classes=k)
+            return fn(z, labels, onehot)
+
+        return call
+
+    fns["OnlineLabelSmoothing"] = with_k(online_fn)
     return fns
 
 
