@@ -296,3 +296,37 @@ def test_soft_labels_reach_the_compiled_step_after_assignment():
     expected = ols_np(np.eye(K)[y], z, soft, 0.2).mean()
     assert_all_close(model.evaluate(x, y, verbose=0), expected, rtol=1e-5)
     assert ops.shape(loss.soft_labels_variable) == (K, K)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_logits_are_accumulated_in_float32(dtype):
+    logits, ids = logits_and_labels(n=8, k=K, seed=5)
+    low = ops.cast(ops.convert_to_tensor(logits), dtype)
+    z = to_numpy(ops.cast(low, "float32")).astype(np.float64)
+    loss = keras_ls.OnlineLabelSmoothing(alpha=0.3, num_classes=K)
+    soft = _set_soft_labels(loss)
+    got = loss(ids, low)
+    assert keras.backend.standardize_dtype(got.dtype) == "float32"
+    expected = ols_np(np.eye(K)[ids], z, soft, 0.3).mean()
+    assert_all_close(got, expected, rtol=1e-5)
+
+
+def test_fit_under_mixed_precision_updates_the_state():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        x, y = classification_data(n=32, k=K, seed=2)
+        model = _model()
+        loss = keras_ls.OnlineLabelSmoothing()
+        model.compile(
+            optimizer="sgd",
+            loss=loss,
+            jit_compile=keras.backend.backend() != "torch",
+        )
+        history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert np.all(np.isfinite(history.history["loss"]))
+    soft, _, counts, steps = _state(loss)
+    assert steps == 4 and counts.sum() > 0
+    assert soft.dtype == np.float32
+    assert_all_close(soft.sum(-1), np.ones(K), atol=1e-5)
