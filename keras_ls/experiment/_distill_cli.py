@@ -1,0 +1,206 @@
+"""The ``keras-ls distill`` subcommand: arguments and run, for cli.py.
+
+Keras-free at import (like `keras_ls.experiment.cli`): the backend is
+chosen from ``--backend`` before `keras_ls.experiment.distillation`, which
+imports Keras, is loaded. Wiring in `keras_ls.experiment.cli`::
+
+    sub = commands.add_parser("distill", help=HELP, description=DESCRIPTION)
+    add_cli_arguments(sub, backend_help)
+    ...
+    if args.command == "distill":
+        return run_from_args(args, argv)
+"""
+
+import argparse
+
+HELP = (
+    "distil a small student from a baseline and a label-smoothed teacher, "
+    "over several seeds, and compare the students"
+)
+DESCRIPTION = (
+    "Trains, for each seed, a teacher with ε = 0 and one with ε > 0 from "
+    "identical initial weights, distils a student from each with "
+    "keras.distillation.Distiller at each temperature (and trains one on "
+    "the labels alone), and reports the students' and teachers' test "
+    "accuracy and NLL with paired 95% confidence intervals. Müller et al. "
+    "(2019) found students of smoothed teachers worse."
+)
+STUDENTS = ("small", "mlp", "cnn")
+
+
+def _temperature(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def _weight(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"must be a number in [0, 1], got {text!r}"
+        )
+    return value
+
+
+def _smoothing(text):
+    from keras_ls.experiment import cli
+
+    value = cli._fraction(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError(
+            "the smoothed teacher needs ε > 0, got 0"
+        )
+    return value
+
+
+def add_cli_arguments(parser, backend_help=""):
+    """Adds the ``distill`` options to `parser` (an argparse parser)."""
+    from keras_ls.experiment import cli
+
+    parser.add_argument(
+        "--backend",
+        default=None,
+        choices=cli.BACKENDS,
+        help="Keras backend (default: as for compare"
+        f"{backend_help.replace('%', '%%')})",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="folder with the four Fashion-MNIST IDX files (default: "
+        "searched as for compare)",
+    )
+    parser.add_argument(
+        "--model",
+        default="mlp",
+        choices=cli.MODELS,
+        help="the teachers' network (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--student",
+        default="small",
+        choices=STUDENTS,
+        help="the students' network; small: Flatten, Dense 32 "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--label-smoothing",
+        type=_smoothing,
+        default=0.1,
+        metavar="EPS",
+        help="ε of the smoothed teacher (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--temperatures",
+        type=_temperature,
+        nargs="+",
+        default=[1.0, 4.0],
+        metavar="T",
+        help="distillation temperatures (default: 1 4)",
+    )
+    parser.add_argument(
+        "--student-loss-weight",
+        type=_weight,
+        default=0.5,
+        metavar="W",
+        help="weight of the students' label loss; 1 - W goes to the "
+        "teacher's soft targets (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-scratch",
+        action="store_true",
+        help="do not train the student on the labels alone",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=cli._positive_int,
+        default=10,
+        help="the teachers' epochs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--student-epochs",
+        type=cli._positive_int,
+        default=None,
+        help="the students' epochs (default: --epochs)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=cli._positive_int,
+        default=cli.DEFAULT_SEEDS,
+        help="number of paired seeds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=cli._positive_int,
+        default=128,
+        help="batch size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--train-size",
+        type=cli._positive_int,
+        default=None,
+        metavar="N",
+        help="train on the first N training examples only (default: all)",
+    )
+    parser.add_argument(
+        "--out",
+        default="runs/distill",
+        metavar="DIR",
+        help="output folder for results.json and report.md "
+        "(default: %(default)s)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def run_from_args(args, argv):
+    """Runs ``keras-ls distill`` from parsed `args`; returns the exit
+    status. Raises `cli.UsageError` for what the user must change."""
+    from keras_ls.experiment import cli
+
+    cli._check_data_dir(args.data_dir)
+    backend = cli._activate_backend(args.backend)
+
+    from keras_ls.data import DataNotFoundError
+    from keras_ls.data import IDXFormatError
+    from keras_ls.experiment import distillation
+
+    try:
+        result = distillation.distillation_compare(
+            model=args.model,
+            student=args.student,
+            label_smoothing=args.label_smoothing,
+            temperatures=args.temperatures,
+            student_loss_weight=args.student_loss_weight,
+            scratch=not args.no_scratch,
+            epochs=args.epochs,
+            student_epochs=args.student_epochs,
+            seeds=args.seeds,
+            batch_size=args.batch_size,
+            train_size=args.train_size,
+            data_dir=args.data_dir,
+            verbose=0 if args.quiet else 1,
+        )
+    except DataNotFoundError as e:
+        raise cli.UsageError(
+            cli.data_not_found_message(e, args.data_dir)
+        ) from None
+    except (IDXFormatError, ValueError) as e:
+        raise cli.UsageError(str(e)) from None
+    command = cli._command_line(argv, args, backend)
+    paths = distillation.write(result, args.out, command=command)
+    print(distillation.markdown(result, command))
+    print(f"Wrote {', '.join(paths)} in {result.seconds:.0f} s.")
+    return 0
+
+
+__all__ = ["DESCRIPTION", "HELP", "add_cli_arguments", "run_from_args"]
