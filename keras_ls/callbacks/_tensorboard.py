@@ -2,20 +2,19 @@
 
 `keras.callbacks.TensorBoard` writes through `tf.summary`, so it needs
 TensorFlow on every backend (on JAX without it: ``No module named
-'tensorflow'``). This writer needs only the `tensorboard` package, the one
-that serves the dashboard (the `tensorboard` extra, ``pip install
-'keras-ls[tensorboard]'``; it depends on protobuf and numpy, not on
-TensorFlow). It builds the protocol buffers TensorBoard reads
-(`tensorboard.compat.proto`) and frames them with tensorboard's own
-`RecordWriter` (length, masked CRC32C, data, CRC), into a plain Python
-file.
+'tensorflow'``). This writer needs only the `tensorboard` package, the
+one that serves the dashboard (the `tensorboard` extra, ``pip install
+'keras-ls[tensorboard]'``; its dependencies, protobuf, numpy, grpcio,
+werkzeug and a few more, do not include TensorFlow). It builds the
+protocol buffers TensorBoard reads (`tensorboard.compat.proto`) and frames
+them with tensorboard's own `RecordWriter` (length, masked CRC32C, data,
+CRC) into a plain Python file.
 
 Why not tensorboard's `EventFileWriter`: it opens the file through
 ``tensorboard.compat.tf.io.gfile``, which imports TensorFlow whenever it is
-installed, so a JAX or PyTorch run would pay TensorFlow's import (seconds,
-hundreds of MB) for nothing. Why not tensorboardX: it is one more
-dependency, and the `tensorboard` package is needed anyway to look at the
-files.
+installed, so a JAX or PyTorch run would import TensorFlow for nothing.
+Why not tensorboardX: it is one more dependency, and the `tensorboard`
+package is needed anyway to look at the files.
 
 Scalars are written as ``simple_value`` summaries and images as PNG
 ``Summary.Image`` values, the forms that TensorBoard's scalar and image
