@@ -42,6 +42,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_ls import _keras_compat
 from keras_ls._api import keras_ls_export
 
 HOLDER_NAME = "keras_ls_label_smoothing_state"
@@ -106,14 +107,18 @@ class LabelSmoothingState(keras.metrics.Metric):
     def drivers(self):
         return getattr(self, "_drivers_by_id", None)
 
-    def drive(self, variable, key, function, *, per_epoch, table=None):
+    def drive(
+        self, variable, key, function, *, per_epoch, table=None, host=None
+    ):
         """Computes `variable`'s ε in the train step from `function`.
 
         `function(t)` maps the step (or the epoch, with `per_epoch`), an
         integer tensor, to ε with keras.ops; `table` (a float32 numpy
         vector) is stored in a variable and passed as `function(t, table)`.
-        Returns whether already traced steps are stale (a new driver, or a
-        table of a new length): the caller must then drop them.
+        `host(t)` gives the same ε as a Python float, for eager PyTorch
+        steps (see `scheduled_values`). Returns whether already traced
+        steps are stale (a new driver, or a table of a new length): the
+        caller must then drop them.
         """
         changed = False
         if getattr(self, "step", None) is None:
@@ -132,6 +137,7 @@ class LabelSmoothingState(keras.metrics.Metric):
             and current.size == size
         )
         if same:
+            current.host = host
             if table is not None:
                 current.table.assign(table)
             return changed
@@ -148,10 +154,29 @@ class LabelSmoothingState(keras.metrics.Metric):
                 dtype="float32",
             )
             table_variable.assign(table)
-        self._drivers_by_id[id(variable)] = _Driver(
+        driver = _Driver(
             variable, key, function, per_epoch, active, table_variable, size
         )
+        driver.host = host
+        self._drivers_by_id[id(variable)] = driver
         return True
+
+    def set_step(self, step):
+        """Sets the counter from the host (the first epoch of a fit)."""
+        self.step.assign(step)
+        self._host_step = int(step)
+
+    def set_active(self, variable, active):
+        driver = self._drivers_by_id[id(variable)]
+        driver.active.assign(1 if active else 0)
+        driver.active_on_host = bool(active)
+
+    def _eager_torch(self):
+        if keras.backend.backend() != "torch":
+            return False
+        import torch
+
+        return not torch.compiler.is_compiling()
 
     def scheduled_values(self, training):
         """{id(ε variable): ε tensor} for the step being traced.
@@ -161,6 +186,8 @@ class LabelSmoothingState(keras.metrics.Metric):
         `fit`'s validation has always used). Inactive drivers give the
         variable's own value.
         """
+        if self._eager_torch():
+            return self._host_values(training)
         step = ops.convert_to_tensor(self.step)
         if not training:
             step = ops.maximum(step - 1, 0)
@@ -181,7 +208,35 @@ class LabelSmoothingState(keras.metrics.Metric):
             )
         return values
 
+    def _host_values(self, training):
+        """`scheduled_values` for an eager PyTorch step: the same values
+        from a Python mirror of the counter and the schedule's Python form,
+        as floats. Eager PyTorch runs this at every step, where the few
+        scalar tensor ops of the in-graph form cost ~150 us on a CPU; this
+        costs a few us, and reads nothing back from the device."""
+        step = getattr(self, "_host_step", 0)
+        if not training:
+            step = max(step - 1, 0)
+        per_epoch = max(int(getattr(self, "_host_steps_per_epoch", 1)), 1)
+        values = {}
+        for key, driver in self._drivers_by_id.items():
+            if getattr(driver, "active_on_host", False) and driver.host:
+                t = step // per_epoch if driver.per_epoch else step
+                values[key] = driver.host(t)
+        return values
+
+    def set_steps_per_epoch(self, steps):
+        self.steps_per_epoch.assign(steps)
+        self._host_steps_per_epoch = int(steps)
+
     def advance(self):
+        if self._eager_torch():
+            import torch
+
+            self._host_step = getattr(self, "_host_step", 0) + 1
+            with torch.no_grad():
+                self.step.value.add_(1)
+            return
         self.step.assign_add(1)
 
 
@@ -199,27 +254,14 @@ class _Driver:
 
 
 def find_holder(model):
-    for metric in getattr(model, "_metrics", ()):
+    for metric in _keras_compat.model_metrics(model):
         if isinstance(metric, LabelSmoothingState):
             return metric
     return None
 
 
 def _attach(model, holder):
-    tracker = getattr(model, "_tracker", None)
-    if tracker is None or not hasattr(tracker, "add_to_store"):
-        raise RuntimeError(
-            "keras_ls could not make label_smoothing part of the model "
-            f"state: {type(model).__name__} has no Keras state tracker "
-            f"(Keras {keras.__version__})."
-        )
-    was_locked = tracker.locked
-    tracker.unlock()
-    try:
-        tracker.add_to_store("metrics", holder)
-    finally:
-        if was_locked:
-            tracker.lock()
+    _keras_compat.add_state_metric(model, holder)
 
 
 def _loss_variables(model):
@@ -606,9 +648,8 @@ def _output_layers(model):
         return []
     found = []
     for tensor in keras.tree.flatten(outputs):
-        history = getattr(tensor, "_keras_history", None)
-        if history is not None:
-            found.append((history.operation, tuple(tensor.shape)))
+        history = _keras_compat.keras_history(tensor)
+        found.append((history.operation, tuple(tensor.shape)))
     return found
 
 

@@ -368,6 +368,7 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
 
             key = ("table",)
         stale = False
+        self._table = table
         for _, obj in self._targets:
             stale |= holder.drive(
                 obj.label_smoothing_variable,
@@ -375,12 +376,12 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
                 function,
                 per_epoch=per_epoch,
                 table=table,
+                host=self._host_value,
             )
         if stale:
             # Traced steps do not compute this schedule: trace again (once).
             self._model.train_function = None
             self._model.test_function = None
-        self._table = table
 
     # -- applying values ---------------------------------------------------
 
@@ -462,11 +463,9 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         self._first_epoch = True
         if self._path != "host":
             holder = _tracking.find_holder(self.model)
-            holder.steps_per_epoch.assign(self._steps_per_epoch or 1)
+            holder.set_steps_per_epoch(self._steps_per_epoch or 1)
             for _, obj in self._targets:
-                holder.drivers[id(obj.label_smoothing_variable)].active.assign(
-                    1
-                )
+                holder.set_active(obj.label_smoothing_variable, True)
 
     def _start_counter(self, epoch):
         """The step counter at the first epoch of this fit: epoch·steps,
@@ -474,7 +473,7 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         if self._steps_per_epoch is None and epoch > 0:
             self._global_step(0)  # raises: the length is needed
         start = epoch * (self._steps_per_epoch or 0)
-        _tracking.find_holder(self.model).step.assign(start)
+        _tracking.find_holder(self.model).set_step(start)
         self._start_step = start
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -524,7 +523,7 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
             return
         holder = _tracking.find_holder(self.model)
         for _, obj in self._targets:
-            holder.drivers[id(obj.label_smoothing_variable)].active.assign(0)
+            holder.set_active(obj.label_smoothing_variable, False)
 
     def on_epoch_end(self, epoch, logs=None):
         if self._path != "host":
