@@ -439,3 +439,34 @@ def test_save_load_and_weights_both_ways(tmp_path):
     np.testing.assert_allclose(
         record.epsilons, expected(kind, range(S, 2 * S)), atol=2e-5
     )
+
+
+@pytest.mark.skipif(
+    BACKEND == "torch", reason="PyTorch allows only steps_per_execution=1"
+)
+def test_host_path_warns_that_steps_share_an_epsilon():
+    # f(t, current) cannot be tabulated: it is applied from Python before
+    # each call of the train function, which runs 3 steps here.
+    model = compiled(steps_per_execution=3)
+    callback = keras_ls.LabelSmoothingScheduler(
+        lambda t, current: 0.05 * (t % 6), update="batch"
+    )
+    with pytest.warns(UserWarning, match="steps_per_execution=3"):
+        model.fit(
+            X, Y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[callback]
+        )
+    assert callback._path == "host"
+    # A built-in schedule does not warn.
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled(steps_per_execution=3).fit(
+            X,
+            Y,
+            batch_size=BATCH,
+            epochs=1,
+            verbose=0,
+            callbacks=[scheduler("builtin")],
+        )
+    assert not [w for w in caught if "steps_per_execution" in str(w.message)]
