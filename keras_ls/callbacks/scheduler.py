@@ -194,7 +194,13 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
     PyTorch, without retracing: the callback makes each loss's
     `label_smoothing_variable` part of the model's state (as the variable of
     a hidden no-op metric), so the step reads it as an input instead of
-    baking it in at trace time. Weight files are unchanged by this, so
+    baking it in at trace time. A built-in schedule or a Keras
+    `LearningRateSchedule` is evaluated inside the compiled train step from
+    a step counter that is model state, so every step (also with
+    `steps_per_execution > 1`) gets its own ε with no per-step work in
+    Python; any other `f(t)` is tabulated when `fit` starts and read in the
+    step; `f(t, current)` is assigned from Python before each epoch or
+    batch (docs/schedules.md). Weight files are unchanged by this, so
     `model.save`, `keras.saving.load_model` and `model.load_weights` into a
     model built without the callback keep working.
 
@@ -210,9 +216,10 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
     metric such as the negative log-likelihood instead.
 
     Args:
-        schedule: A `keras_ls.schedules` schedule, or any callable
-            `f(epoch)` or `f(epoch, current)` returning ε in [0, 1) (like
-            `keras.callbacks.LearningRateScheduler`).
+        schedule: A `keras_ls.schedules` schedule, a
+            `keras.optimizers.schedules.LearningRateSchedule`, or any
+            callable `f(epoch)` or `f(epoch, current)` returning ε in
+            [0, 1) (like `keras.callbacks.LearningRateScheduler`).
         loss: Which losses to drive: `None` for every keras_ls smoothing
             loss in `model.loss` (a single loss, a list or a dict), or one
             or a list of loss objects and/or output names. Defaults to
