@@ -17,8 +17,16 @@ PyTorch: eager autograd (Keras' default on torch).
 On a GPU (JAX), also the time of reading and writing the logits once, the
 memory-bandwidth floor, and each loss's ratio to it.
 
+With --fit: `model.fit` of the scheduler benchmark's MLP (784-256-128-10,
+Adam, K = 10, no jit) with ours, (a) and (b), one epoch per repeat, the
+variants interleaved in rotating order; reports the minimum wall and
+process CPU time of each and its ratio to (b). On eager PyTorch this is
+where a per-step Python overhead in the loss shows.
+
 Usage:
     KERAS_BACKEND=jax python benchmarks/loss_benchmark.py [--quick]
+    KERAS_BACKEND=torch python benchmarks/loss_benchmark.py --fit \
+        [--fit-samples 6400] [--repeats 7]
 """
 
 import argparse
@@ -152,6 +160,67 @@ def bandwidth_floor_ms(z, repeats):
     return median_ms(lambda t: neg(t), (z,), repeats)
 
 
+def fit_benchmark(samples, repeats, batch_size=128):
+    """Min wall and CPU seconds of one epoch of `fit`, ours vs Keras."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(samples, 784)).astype("float32")
+    y = rng.integers(0, 10, size=samples).astype("int32")
+    onehot = np.eye(10, dtype="float32")[y]
+    losses = {
+        "ours": (keras_ls.LabelSmoothingCrossentropy(EPS), y),
+        "(a) keras one-hot+ls": (
+            keras.losses.CategoricalCrossentropy(
+                from_logits=True, label_smoothing=EPS
+            ),
+            onehot,
+        ),
+        "(b) keras sparse": (
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            y,
+        ),
+    }
+    models = {}
+    for name, (loss, targets) in losses.items():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [
+                keras.Input((784,)),
+                keras.layers.Dense(256, activation="relu"),
+                keras.layers.Dense(128, activation="relu"),
+                keras.layers.Dense(10),
+            ]
+        )
+        model.compile(optimizer="adam", loss=loss, jit_compile=False)
+        # Warm-up: the first fit builds, traces and checks once.
+        model.fit(x[:512], targets[:512], batch_size=batch_size, verbose=0)
+        models[name] = (model, targets)
+    names = list(models)
+    wall = {name: [] for name in names}
+    cpu = {name: [] for name in names}
+    for r in range(repeats):
+        for i in range(len(names)):
+            name = names[(i + r) % len(names)]
+            model, targets = models[name]
+            start, start_cpu = time.perf_counter(), time.process_time()
+            model.fit(x, targets, batch_size=batch_size, verbose=0)
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    steps = -(-samples // batch_size)
+    base = "(b) keras sparse"
+    print(
+        f"fit: {samples} samples, batch {batch_size} ({steps} steps), "
+        f"{repeats} interleaved repeats, min of each"
+    )
+    for name in names:
+        w, c = min(wall[name]), min(cpu[name])
+        print(
+            f"{name:26s} wall {w:7.3f} s ({1e3 * w / steps:6.2f} ms/step) "
+            f"cpu {c:7.3f} s  x(b) wall {w / min(wall[base]):.3f} "
+            f"cpu {c / min(cpu[base]):.3f}",
+            flush=True,
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -168,7 +237,15 @@ def main():
         action="store_true",
         help="also run N=8192, K=131072 (large GPU case)",
     )
+    parser.add_argument(
+        "--fit",
+        action="store_true",
+        help="time model.fit of a K=10 MLP instead (see the docstring)",
+    )
+    parser.add_argument("--fit-samples", type=int, default=6400)
     args = parser.parse_args()
+    if args.fit:
+        return fit_benchmark(args.fit_samples, args.repeats or 7)
     backend = keras.backend.backend()
     repeats = args.repeats or (3 if args.quick else 15)
     on_gpu = False
