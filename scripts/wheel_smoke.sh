@@ -10,6 +10,12 @@ out="$(mktemp -d /tmp/keras_ls_wheel.XXXXXX)"
 .venv/bin/python -m build --outdir "$out/dist" . >"$out/build.log" 2>&1 \
   || { tail -20 "$out/build.log"; exit 1; }
 .venv/bin/twine check --strict "$out"/dist/*
+# The sdist carries the suite and the docs, for distribution packagers.
+sdist_files="$(tar tzf "$out"/dist/keras_ls-*.tar.gz)"
+for f in tests/test_losses.py tests/multiprocess_worker.py conftest.py \
+    docs/distributed.md LICENSE ci/constraints-floor.txt; do
+  grep -q "/$f\$" <<<"$sdist_files" || { echo "sdist lacks $f"; exit 1; }
+done
 python3 -m venv "$out/venv"
 "$out/venv/bin/pip" install -q -c ci/constraints.txt \
   "$out"/dist/keras_ls-*.whl jax 2>&1 | grep -v "^WARNING: Location" || true
