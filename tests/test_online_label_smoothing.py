@@ -123,7 +123,7 @@ def test_one_epoch_update_is_exact(jit):
     model.compile(
         optimizer=keras.optimizers.SGD(0.0), loss=loss, jit_compile=jit
     )
-    model.fit(
+    history = model.fit(
         x,
         y,
         sample_weight=w,
@@ -142,6 +142,9 @@ def test_one_epoch_update_is_exact(jit):
     assert_all_close(pending_sums, sums, atol=1e-5)
     assert_all_close(pending_counts, counts, atol=1e-6)
     assert steps == 3
+    # The hidden holder adds nothing to logs and is not a weight.
+    assert set(history.history) == {"loss", "val_loss"}
+    assert len(model.weights) == 2
     # Evaluation reads S in its compiled test step.
     expected = (ols_np(np.eye(K)[y], z, rows, 0.5) * w).mean()
     assert_all_close(
