@@ -84,6 +84,10 @@ class _TFSetup:
     def scope(self):
         return self.strategy.scope()
 
+    def local(self, x, y):
+        # Keras splits each global batch over the replicas (and workers).
+        return x, y, BATCH
+
     def per_replica(self, variable):
         # `.value` is the backing tf.Variable: a MirroredVariable under the
         # strategy, with one component per replica.
@@ -119,8 +123,34 @@ class _JaxSetup:
             return contextlib.nullcontext()
         return self.distribution.scope()
 
+    def local(self, x, y):
+        """This process's rows of every global batch, and its batch size.
+
+        One process feeds all its devices; in a multi-process job each
+        process feeds its own share of each global batch (Keras does not
+        split host data across processes: `auto_shard_dataset=False`).
+        """
+        import jax
+
+        count, index = jax.process_count(), jax.process_index()
+        if count == 1:
+            return x, y, BATCH
+        rows = [
+            r
+            for start in range(0, len(x), BATCH)
+            for r in _share(start, min(start + BATCH, len(x)), count, index)
+        ]
+        return x[rows], y[rows], BATCH // count
+
     def per_replica(self, variable):
-        return [float(s.data) for s in variable.value.addressable_shards]
+        try:
+            return [float(s.data) for s in variable.value.addressable_shards]
+        except ValueError:
+            # Multi-process (JAX 0.10.2, Keras 3.15.1): a variable placed by
+            # Keras' `jax.device_put` onto the global mesh cannot list its
+            # shards ("input arrays must have one shard each"); its value
+            # is right. Read this process's copies through a compiled copy.
+            return self.read_in_replicas(variable)
 
     def read_in_replicas(self, variable):
         import jax
@@ -135,10 +165,17 @@ class _JaxSetup:
         ]
 
 
+def _share(start, stop, count, index):
+    """Rows of process `index` of `count` in the global batch start:stop."""
+    size = -(-(stop - start) // count)
+    return range(start + index * size, min(start + (index + 1) * size, stop))
+
+
 def _devices_of(variable):
+    """How many devices of this process hold a copy of `variable`."""
     value = variable.value
-    if hasattr(value, "sharding"):
-        return len(value.sharding.device_set)
+    if hasattr(value, "sharding"):  # JAX
+        return len(value.sharding.addressable_devices)
     if hasattr(value, "values"):
         return len(value.values)
     return 1
@@ -192,12 +229,13 @@ def check_loss(setups):
                 loss=LabelSmoothingCrossentropy(0.2),
                 jit_compile=setup.jit_compile,
             )
+            xl, yl, batch = setup.local(x, y)
             history = frozen.fit(
-                x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False
+                xl, yl, batch_size=batch, epochs=1, verbose=0, shuffle=False
             )
-            evaluated = frozen.evaluate(x, y, batch_size=BATCH, verbose=0)
+            evaluated = frozen.evaluate(xl, yl, batch_size=batch, verbose=0)
             trained.fit(
-                x, y, batch_size=BATCH, epochs=2, verbose=0, shuffle=False
+                xl, yl, batch_size=batch, epochs=2, verbose=0, shuffle=False
             )
         kernel, bias = trained.layers[0].get_weights()
         out[name] = {
@@ -244,10 +282,11 @@ def check_scheduler(setups):
                     loss=loss,
                     jit_compile=setup.jit_compile,
                 )
+                xl, yl, batch = setup.local(x, y)
                 history = model.fit(
-                    x,
-                    y,
-                    batch_size=BATCH,
+                    xl,
+                    yl,
+                    batch_size=batch,
                     epochs=epochs,
                     verbose=0,
                     shuffle=False,
@@ -304,8 +343,9 @@ def check_metrics(setups):
                 ],
                 jit_compile=setup.jit_compile,
             )
+            xl, yl, batch = setup.local(x, y)
             out[name] = model.evaluate(
-                x, y, batch_size=BATCH, verbose=0, return_dict=True
+                xl, yl, batch_size=batch, verbose=0, return_dict=True
             )
     return out
 
@@ -328,17 +368,19 @@ def check_monitor(setups):
                 jit_compile=setup.jit_compile,
             )
             baseline = _random_model(seed=7)
+            xvl, yvl, batch = setup.local(xv, yv)
             monitor = ConfidenceMonitor(
-                (xv, yv),
+                (xvl, yvl),
                 compare={"baseline": baseline},
                 num_bins=5,
-                batch_size=BATCH,
+                batch_size=batch,
                 jit_compile=setup.jit_compile,
             )
+            xl, yl, batch = setup.local(x, y)
             history = model.fit(
-                x,
-                y,
-                batch_size=BATCH,
+                xl,
+                yl,
+                batch_size=batch,
                 epochs=2,
                 verbose=0,
                 shuffle=False,
