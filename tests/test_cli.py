@@ -111,6 +111,18 @@ def run_main(capsys, *argv):
             r"Temperature scaling \(ts\) is fitted on the validation split",
         ),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (
+            ["distill", "--label-smoothing", "0"],
+            "the smoothed teacher needs ε > 0, got 0",
+        ),
+        (
+            ["distill", "--temperatures", "0"],
+            r"--temperatures: must be a number > 0, got '0'",
+        ),
+        (
+            ["distill", "--student-loss-weight", "1.5"],
+            r"must be a number in \[0, 1\], got '1.5'",
+        ),
     ],
 )
 def test_bad_options_give_one_line_and_status_2(capsys, argv, match):
@@ -305,6 +317,13 @@ def test_compare_with_variants_writes_one_table_and_the_accuracy_ece_plot(
     assert "](accuracy_ece.png)" in report
     assert (out_dir / "accuracy_ece.png").read_bytes()[:4] == b"\x89PNG"
     assert "Δ ECE [95% CI]" in out and "ts: T = " in out
+
+
+def test_distill_help_without_keras(tmp_path):
+    proc = run_blocked(tmp_path, ["keras", "tensorflow"], "distill", "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: keras-ls distill")
+    assert "--temperatures T [T ...]" in proc.stdout
 
 
 def test_bad_variant_is_refused_before_keras_is_imported(tmp_path):

@@ -22,6 +22,7 @@ import shlex
 import sys
 
 # Keras-free (the backend is chosen after parsing).
+from keras_ls.experiment import _distill_cli as distill_cli
 from keras_ls.experiment import variants as variant_specs
 
 PROG = "keras-ls"
@@ -248,6 +249,12 @@ def build_parser(backend_help=""):
         help="output folder (default: %(default)s)",
     )
     cmp.add_argument("--quiet", action="store_true", help="no progress bars")
+    dst = commands.add_parser(
+        "distill",
+        help=distill_cli.HELP,
+        description=distill_cli.DESCRIPTION,
+    )
+    distill_cli.add_cli_arguments(dst, backend_help)
     return parser
 
 
@@ -486,6 +493,8 @@ def main(argv=None):
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
+        if args.command == "distill":
+            return distill_cli.run_from_args(args, argv)
         return _compare(args, argv)
     except UsageError as e:
         message = " ".join(str(e).split())
