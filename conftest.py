@@ -1,5 +1,7 @@
 """Root pytest configuration: doctest collection and namespace."""
 
+import importlib.util
+
 import pytest
 
 # The deprecated module aliases (keras_ls/_deprecation.py) replace
@@ -12,6 +14,16 @@ collect_ignore = [
     "keras_ls/report.py",
     "keras_ls/scheduler.py",
 ]
+
+# Backend-only private modules import their framework at module level; an
+# environment without it (the Keras-floor venv has no torch) cannot collect
+# their doctests.
+for _module, _path in (
+    ("tensorflow", "keras_ls/losses/_tf_fused.py"),
+    ("torch", "keras_ls/losses/_torch_eager.py"),
+):
+    if importlib.util.find_spec(_module) is None:
+        collect_ignore.append(_path)
 
 
 @pytest.fixture(autouse=True, scope="session")

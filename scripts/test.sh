@@ -60,22 +60,12 @@ if [ "${KERAS_LS_SKIP_EXTRA:-0}" != 1 ]; then
   # the floor runs the files that exercise the Keras API keras_ls relies on
   # (tracking ε in model state, compile/fit/evaluate hooks, saving) and the
   # doctests; KERAS_LS_FLOOR_FULL=1 runs the whole jax suite instead.
-  # keras_ls/losses/_tf_fused.py and _torch_eager.py import TensorFlow and
-  # PyTorch, which .venv-floor does not have: their doctests are skipped.
-  floor_tests=(keras_ls tests/test_keras_compat.py tests/test_losses.py
-    tests/test_scheduler.py tests/test_monitor.py tests/test_metrics.py
-    tests/test_save_resume.py tests/test_serialization.py)
-  [ "${KERAS_LS_FLOOR_FULL:-0}" = 1 ] && floor_tests=()
-  # Not run there: a test that imports keras_ls under the torch backend
-  # (no PyTorch in .venv-floor), and the golden .keras file, which Keras
-  # 3.15 wrote and Keras 3.10 cannot read (its Dense config carries
-  # `quantization_config`, unknown to 3.10: Keras files load forward only).
+  # Tests and doctests that need TensorFlow or PyTorch, which .venv-floor
+  # does not have, skip themselves (conftest.py, tests/test_losses.py), and
+  # so does the golden .keras file: Keras 3.15 wrote it, and Keras files
+  # load forward only.
   step "Keras floor: KERAS_BACKEND=jax in .venv-floor" \
     env KERAS_BACKEND=jax .venv-floor/bin/python -m pytest -q \
-    --ignore=keras_ls/losses/_tf_fused.py \
-    --ignore=keras_ls/losses/_torch_eager.py \
-    --deselect tests/test_losses.py::test_import_does_not_load_tensorflow_on_other_backends \
-    --deselect tests/test_serialization.py::test_golden_keras_file_loads_after_only_import_keras_ls \
     "${floor_tests[@]}"
   echo "=== wheel smoke test (started with the floor tests)"
   wait "$wheel_pid" || { status=1; wheel_failed=1; }

@@ -10,6 +10,7 @@ and computes the same outputs (loss value, metric result, schedule values).
 import inspect
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -247,8 +248,19 @@ print(json.dumps({
 """
 
 
+def _keras_older_than(version):
+    def parts(text):
+        return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+    return parts(keras.__version__) < parts(version)
+
+
 def test_golden_keras_file_loads_after_only_import_keras_ls():
     values = json.loads((DATA / "golden_v0_1_0.json").read_text())
+    if _keras_older_than(values["keras_version"]):
+        # A .keras file does not load in an older Keras than the one that
+        # wrote it (Keras 3.10 refuses 3.15's `quantization_config` key).
+        pytest.skip(f"written by Keras {values['keras_version']}")
     done = subprocess.run(
         [
             sys.executable,

@@ -40,6 +40,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_ls import _keras_compat
 from keras_ls import _tracking
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
@@ -335,7 +336,7 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         self._found = True
 
     def _track(self, model):
-        for metric in getattr(model, "_metrics", ()):
+        for metric in _keras_compat.model_metrics(model):
             if isinstance(
                 metric, _OnlineLabelSmoothingState
             ) and metric.owned_by(self):
