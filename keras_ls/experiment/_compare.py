@@ -13,6 +13,7 @@ summarized by their mean and a 95% Student-t confidence interval.
 import dataclasses
 import inspect
 import math
+import os
 import time
 import typing
 import warnings
@@ -38,6 +39,9 @@ METRICS = (
     "confidence_incorrect",
 )
 BASELINE = "baseline"
+#: The three classes of ``penultimate.png`` (Fashion-MNIST: T-shirt/top,
+#: trouser, pullover), as in Müller et al. (2019), Fig. 1.
+PROJECTION_CLASSES = (0, 1, 2)
 # Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30.
 _T975 = (
     12.706205,
@@ -356,6 +360,14 @@ class ComparisonResult:
         temperatures: ``temperatures[variant]`` is the list of per-seed
             temperatures of a temperature-scaled variant, fitted on the
             validation split.
+        tightness: ``tightness[variant]`` is the list of per-seed
+            `keras_ls.calibration.cluster_tightness` values of the trained
+            model on the test set (full penultimate space, every class;
+            lower is tighter), or `None` where the model has no last Dense
+            layer to read (a user's model).
+        projections: ``projections[variant]``: the first seed's
+            `keras_ls.calibration.TemplateProjection` of the test examples
+            of `PROJECTION_CLASSES`, for ``penultimate.png``.
     """
 
     config: dict
@@ -370,6 +382,20 @@ class ComparisonResult:
     seconds: float = 0.0
     environment: dict = dataclasses.field(default_factory=dict)
     temperatures: dict = dataclasses.field(default_factory=dict)
+    tightness: dict = dataclasses.field(default_factory=dict)
+    projections: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def tightness_differences(self):
+        """``{variant: paired_difference}`` of the tightness against the
+        baseline, for the variants where it was measured."""
+        base = self.tightness.get(BASELINE)
+        if base is None:
+            return {}
+        return {
+            name: paired_difference(base, values)
+            for name, values in self.tightness.items()
+            if name != BASELINE and values is not None
+        }
 
     def to_dict(self):
         """Everything but the arrays, as JSON-serializable Python values."""
@@ -383,6 +409,8 @@ class ComparisonResult:
             "histories": self.histories,
             "examples": self.examples,
             "temperatures": self.temperatures,
+            "tightness": self.tightness,
+            "tightness_differences": self.tightness_differences(),
             "seconds": self.seconds,
         }
 
@@ -929,7 +957,7 @@ def _prepare_data(data, data_dir, train_size):
     )
 
 
-def _callbacks(schedule, validation, num_bins, batch_size):
+def _callbacks(schedule, validation, num_bins, batch_size, log_dir=None):
     from keras_ls.callbacks.monitor import ConfidenceMonitor
     from keras_ls.callbacks.scheduler import LabelSmoothingScheduler
 
@@ -941,7 +969,10 @@ def _callbacks(schedule, validation, num_bins, batch_size):
     if validation is not None:
         callbacks.append(
             ConfidenceMonitor(
-                validation, num_bins=num_bins, batch_size=batch_size
+                validation,
+                num_bins=num_bins,
+                batch_size=batch_size,
+                tensorboard_dir=log_dir,
             )
         )
     return callbacks
@@ -960,6 +991,7 @@ def _train_variant(
     num_bins,
     jit_compile,
     verbose,
+    log_dir=None,
 ):
     """Compiles and fits `net` (already holding the seed's initial weights).
 
@@ -1001,7 +1033,7 @@ def _train_variant(
         # for a PyDataset.
         shuffle=False,
         callbacks=_callbacks(
-            variant.schedule, validation, num_bins, batch_size
+            variant.schedule, validation, num_bins, batch_size, log_dir
         ),
         verbose=verbose,
     )
@@ -1034,6 +1066,35 @@ def _evaluate_on_test(net, data, *, batch_size, num_bins, temperatures):
         )
         results.append((stats, probs))
     return results
+
+
+def _geometry(net, data, *, batch_size, project):
+    """The tightness of `net`'s penultimate clusters on the test set, and
+    (when `project`) the projection of `PROJECTION_CLASSES` for the plot.
+
+    Returns ``(None, None)`` when the model has no last Dense layer whose
+    input can be read (a user's model of another shape).
+    """
+    from keras_ls.calibration import geometry
+
+    try:
+        features, templates = geometry.penultimate_features(
+            net, data.x_test, batch_size=batch_size
+        )
+    except (ValueError, TypeError):
+        return None, None
+    tightness = geometry.tightness_of_features(features, data.y_test)
+    projection = None
+    if project and data.num_classes >= len(PROJECTION_CLASSES):
+        projection = geometry.template_plane_projection(
+            features, data.y_test, templates, PROJECTION_CLASSES
+        )
+    return tightness, projection
+
+
+def _run_name(name):
+    """A folder name for a variant's TensorBoard runs."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
 
 def _groups(variants):
@@ -1100,6 +1161,7 @@ def compare(
     validation_size=None,
     jit_compile=None,
     data_dir=None,
+    tensorboard_dir=None,
     verbose=0,
 ):
     """Trains a baseline and other methods' models from identical starts.
@@ -1170,6 +1232,11 @@ def compare(
             Defaults to `None`.
         data_dir: Where to look for the data when `data` is `None`.
             Defaults to `None`.
+        tensorboard_dir: A folder for TensorBoard: every trained model
+            writes the validation statistics and pictures of its
+            `ConfidenceMonitor` into ``<tensorboard_dir>/<variant>/seed_<s>``,
+            so TensorBoard overlays the runs. Needs a validation split and
+            the `tensorboard` package (not TensorFlow). Defaults to `None`.
         verbose: Keras' `fit` verbosity (1 shows progress bars). Defaults
             to `0`.
 
@@ -1246,6 +1313,17 @@ def compare(
             num_classes=data.num_classes,
         )
 
+    if tensorboard_dir is not None:
+        if not validation_size:
+            raise ValueError(
+                "`tensorboard_dir` shows the validation statistics of each "
+                "model, so `validation_size` must be at least 1. Received: "
+                f"validation_size={validation_size}"
+            )
+        from keras_ls.callbacks import _tensorboard
+
+        _tensorboard.check_available("tensorboard_dir")
+
     scaled = [n for n, v in variants.items() if v.temperature_scaling]
     if scaled and not validation_size:
         raise ValueError(
@@ -1257,7 +1335,8 @@ def compare(
     metrics = {v: {m: [] for m in METRICS} for v in variants}
     histories = {v: [] for v in variants}
     temperatures = {v: [] for v in scaled}
-    examples, test_probs = {}, {}
+    tightness = {v: [] for v in variants}
+    examples, test_probs, projections = {}, {}, {}
     for seed_index, seed in enumerate(seeds):
         fit_rows, val_rows = _split(num_train, validation_size, seed)
         labels = data.y_train[fit_rows]
@@ -1291,6 +1370,11 @@ def compare(
                 num_bins=num_bins,
                 jit_compile=jit_compile,
                 verbose=verbose,
+                log_dir=None
+                if tensorboard_dir is None
+                else os.path.join(
+                    tensorboard_dir, _run_name(names[0]), f"seed_{seed}"
+                ),
             )
             history = {
                 k: [float(v) for v in vals]
@@ -1312,8 +1396,14 @@ def compare(
                 num_bins=num_bins,
                 temperatures=used,
             )
+            spread, projection = _geometry(
+                net, data, batch_size=batch_size, project=seed_index == 0
+            )
             for name, (stats, probs) in zip(names, evaluated):
                 histories[name].append(history)
+                tightness[name].append(spread)
+                if projection is not None:
+                    projections[name] = projection
                 probs_of_seed[name] = probs
                 for m in METRICS:
                     metrics[name][m].append(stats[m])
@@ -1377,6 +1467,11 @@ def compare(
         seconds=time.perf_counter() - start,
         environment=env,
         temperatures=temperatures,
+        tightness={
+            name: None if any(v is None for v in values) else values
+            for name, values in tightness.items()
+        },
+        projections=projections,
     )
 
 

@@ -248,6 +248,14 @@ def build_parser(backend_help=""):
         metavar="DIR",
         help="output folder (default: %(default)s)",
     )
+    cmp.add_argument(
+        "--tensorboard",
+        default=None,
+        metavar="DIR",
+        help="also write each model's validation statistics and pictures "
+        "as a TensorBoard run, DIR/<variant>/seed_<s> (needs the "
+        "'tensorboard' extra, not TensorFlow)",
+    )
     cmp.add_argument("--quiet", action="store_true", help="no progress bars")
     dst = commands.add_parser(
         "distill",
@@ -439,6 +447,11 @@ def _compare(args, argv):
         raise UsageError(
             "nothing to compare: give --label-smoothing or --schedule"
         )
+    if args.tensorboard is not None and not _installed("tensorboard"):
+        raise UsageError(
+            "--tensorboard needs the tensorboard package (not TensorFlow): "
+            "pip install 'keras-ls[tensorboard]'"
+        )
     backend = _activate_backend(args.backend)
 
     from keras_ls.data import DataNotFoundError
@@ -464,6 +477,7 @@ def _compare(args, argv):
             train_size=args.train_size,
             validation_size=args.validation_size,
             data_dir=args.data_dir,
+            tensorboard_dir=args.tensorboard,
             verbose=0 if args.quiet else 1,
         )
     except DataNotFoundError as e:

@@ -35,7 +35,12 @@ FIGURES = {
     "(mean of {n} seeds, band: lowest to highest)",
     "accuracy_ece.png": "Accuracy against ECE (test set, mean of {n} "
     "seeds; bars: paired 95% interval of the difference to the baseline)",
+    "penultimate.png": "Penultimate-layer activations of three classes "
+    "projected on the plane of their templates (Müller et al. 2019, "
+    "Fig. 1; test set, seed {seed})",
 }
+#: At most this many models side by side in ``penultimate.png``.
+MAX_PROJECTIONS = 4
 
 
 def _figure(width, height):
@@ -268,6 +273,36 @@ def accuracy_ece_figure(result):
     return fig
 
 
+def penultimate_figure(result, class_names):
+    """The first seed's template-plane projections, the baseline and the
+    other trained models side by side (the first `MAX_PROJECTIONS`; the
+    temperature-scaled variants share their model's picture)."""
+    from keras_ls.calibration.plots import draw_projection
+
+    shown, seen = [], set()
+    for name, projection in result.projections.items():
+        key = id(projection)
+        if key not in seen:
+            seen.add(key)
+            shown.append((name, projection))
+    shown = shown[:MAX_PROJECTIONS]
+    fig = _figure(4.2 * len(shown), 4.4)
+    axes = np.atleast_1d(fig.subplots(1, len(shown)))
+    tightness = getattr(result, "tightness", {})
+    for ax, (name, projection) in zip(axes, shown):
+        draw_projection(ax, projection)
+        for text in ax.get_legend().get_texts():
+            label = text.get_text()
+            if label.startswith("class "):
+                text.set_text(class_names[int(label.split()[1])])
+        values = tightness.get(name)
+        title = _label(result, name)
+        if values:
+            title += f"\ntightness {np.mean(values):.3f} (mean of seeds)"
+        ax.set_title(title, fontsize="medium")
+    return fig
+
+
 def write(result, out_dir, class_names):
     """Writes the PNGs of `FIGURES` into `out_dir`; returns their paths.
 
@@ -281,6 +316,8 @@ def write(result, out_dir, class_names):
         "example.png": example_figure(result, class_names),
     }
     figures["accuracy_ece.png"] = accuracy_ece_figure(result)
+    if getattr(result, "projections", None):
+        figures["penultimate.png"] = penultimate_figure(result, class_names)
     if any(
         k.startswith("val_")
         for hs in result.histories.values()

@@ -166,6 +166,25 @@ def temperature_lines(result):
     return lines
 
 
+def tightness_lines(result):
+    """Sentences giving each model's penultimate-cluster tightness and its
+    paired difference to the baseline (lower is tighter)."""
+    values = getattr(result, "tightness", {}) or {}
+    if not values.get(BASELINE):
+        return []
+    differences = result.tightness_differences()
+    lines = []
+    for name, per_seed in values.items():
+        if per_seed is None:
+            continue
+        line = f"{name}: tightness {_mean(per_seed):.4f}"
+        if name in differences:
+            d = differences[name]
+            line += f", Δ {fmt(d['mean'], True)} {_interval(d)}"
+        lines.append(line)
+    return lines
+
+
 def example_lines(result):
     """Sentences about each variant's largest-confidence-drop example."""
     lines = []
@@ -257,6 +276,18 @@ def markdown(result, command=None, *, figures=()):
             "",
         ]
         out += [f"- {line}" for line in temperatures]
+    tightness = tightness_lines(result)
+    if tightness:
+        out += [
+            "",
+            "Penultimate-layer tightness on the test set "
+            "(`keras_ls.calibration.cluster_tightness`: the mean "
+            "within-class spread over the mean distance between class "
+            "means; lower is tighter; paired Δ to the baseline with its "
+            "95% interval):",
+            "",
+        ]
+        out += [f"- {line}" for line in tightness]
     out += [
         "",
         "## All metrics",
