@@ -32,6 +32,7 @@ SOURCES = (
     "keras_ls",
     "keras_ls.experiment._compare",
     "keras_ls.experiment.report",
+    "keras_ls.experiment.distillation",
     "keras_ls.experiment.cli",
 )
 # Home modules in data-flow order; a home not listed here fails loudly.
@@ -46,6 +47,7 @@ HOMES = (
     "keras_ls.plots",
     "keras_ls.experiment",
     "keras_ls.experiment.report",
+    "keras_ls.experiment.distillation",
 )
 CLI_MODULE = "keras_ls.experiment.cli"
 CLI_NAMES = ("main",)

@@ -201,3 +201,31 @@ def test_tensorboard_dir_round_trips_in_the_config(tmp_path):
     assert ConfidenceMonitor.from_config(config).tensorboard_dir == str(
         tmp_path
     )
+
+
+@requires_module("tensorboard")
+@pytest.mark.parametrize("chief", [True, False])
+def test_only_the_chief_process_writes_events(tmp_path, monkeypatch, chief):
+    """In a multi-process job every worker runs the monitor; only the chief
+    (`_keras_compat.is_chief_process`) may write the event file."""
+    import keras
+
+    from keras_ls import _keras_compat
+
+    monkeypatch.setattr(_keras_compat, "is_chief_process", lambda: chief)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3)])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x, y = _data()
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        verbose=0,
+        callbacks=[ConfidenceMonitor((x, y), tensorboard_dir=tmp_path)],
+    )
+    events = [
+        f for f in os.listdir(tmp_path) if f.startswith("events.out.tfevents")
+    ]
+    assert len(events) == (1 if chief else 0)
+    logs = model.history.history
+    assert "val_ece" in logs  # the statistics are logged on every worker

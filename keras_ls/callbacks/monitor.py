@@ -286,10 +286,12 @@ class ConfidenceMonitor(keras.callbacks.Callback):
             )
         logs.update(values)
         self._last_epoch = epoch
-        # In a multi-process job only the chief writes the PNGs.
-        if self.log_dir is not None and _keras_compat.is_chief_process():
+        # In a multi-process job only the chief writes files: the PNGs and
+        # the TensorBoard events (workers would overwrite each other's).
+        chief = _keras_compat.is_chief_process()
+        if self.log_dir is not None and chief:
             self._save_diagram(epoch)
-        if self.tensorboard_dir is not None:
+        if self.tensorboard_dir is not None and chief:
             self._tensorboard = _tensorboard.write_epoch(
                 self._tensorboard, self, epoch, logs
             )
