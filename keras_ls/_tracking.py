@@ -260,6 +260,14 @@ def find_holder(model):
     return None
 
 
+def _carries(model, variable):
+    """Whether `model`'s holder already carries `variable` as state."""
+    holder = find_holder(model)
+    return holder is not None and any(
+        v is variable for v in holder.label_smoothing_variables
+    )
+
+
 def _attach(model, holder):
     _keras_compat.add_state_metric(model, holder)
 
@@ -359,20 +367,28 @@ def track_calling_model(loss, y_pred):
     ):
         return
     model = calling_model()
-    if model is not None:
-        track_label_smoothing(model, [loss.label_smoothing_variable])
-        setattr(loss, _TRACKED, True)
-        return
-    if (
+    jax_trace = (
         kind == "traced"
         and keras.backend.backend() == "jax"
         and not isinstance(y_pred, keras.KerasTensor)
-        and not getattr(loss, _WARNED_UNTRACKED, False)
+    )
+    if model is not None and not (
+        jax_trace and not _carries(model, loss.label_smoothing_variable)
     ):
+        track_label_smoothing(model, [loss.label_smoothing_variable])
+        setattr(loss, _TRACKED, True)
+        return
+    # A JAX step gathers the model's state before it is traced: a variable
+    # added to the model now (a loss the symbolic build never called, as in
+    # `keras.distillation.Distiller`, which compiles with loss=None) would
+    # be missing from that state and break the step, so ε stays a constant.
+    if jax_trace and not getattr(loss, _WARNED_UNTRACKED, False):
         setattr(loss, _WARNED_UNTRACKED, True)
         warnings.warn(
             f"{type(loss).__name__} is traced by JAX outside a Keras "
-            "model's train or test step, so its label_smoothing is baked "
+            "model's train or test step, or in the step of a model that did "
+            "not carry its ε as state when fit started (e.g. a "
+            "keras.distillation.Distiller), so its label_smoothing is baked "
             "into the compiled function as a constant: assigning "
             "`loss.label_smoothing` later will not change it. Call "
             "`keras_ls.track_label_smoothing(model)` after compile, or use "

@@ -161,14 +161,6 @@ def test_keras_ls_losses_train_a_student_through_distill(name, kwargs):
     assert not teacher.trainable
 
 
-@pytest.mark.xfail(
-    BACKEND == "jax",
-    strict=True,
-    reason="On JAX a keras_ls loss first meets the Distiller inside the "
-    "traced train step (the Distiller compiles with loss=None, so Keras' "
-    "symbolic build never calls it) and making ε model state there fails; "
-    "`distill` and track_label_smoothing(distiller) before fit avoid it.",
-)
 def test_plain_distiller_fit_with_a_keras_ls_student_loss():
     x, y = _data(64)
     teacher, student = _pair()
@@ -184,7 +176,14 @@ def test_plain_distiller_fit_with_a_keras_ls_student_loss():
         loss=keras_ls.LabelSmoothingCrossentropy(0.1),
         jit_compile=JIT,
     )
-    history = distiller.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    if BACKEND == "jax":
+        # The Distiller compiles with loss=None, so the symbolic build never
+        # calls the student loss; JAX has gathered the state before the loss
+        # meets the Distiller, and ε becomes a constant of the step, said.
+        with pytest.warns(UserWarning, match="keras.distillation.Distiller"):
+            history = distiller.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    else:
+        history = distiller.fit(x, y, batch_size=16, epochs=1, verbose=0)
     assert math.isfinite(history.history["student_loss"][0])
 
 
