@@ -68,6 +68,15 @@ def add_state_metric(model, metric):
             tracker.lock()
 
 
+def jax_state_gathered(model):
+    """Whether a JAX `fit`/`evaluate` loop of `model` holds its variables'
+    values as state now (`model._jax_state_synced` is False between
+    gathering the state and syncing it back): a variable added to the model
+    then is missing from the state of the step being traced. `None` (never
+    set: before the first loop) and `True` mean not gathered."""
+    return model.__dict__.get("_jax_state_synced") is False
+
+
 def keras_history(tensor):
     """`tensor._keras_history` of a functional model's output tensor."""
     history = getattr(tensor, "_keras_history", None)

@@ -373,15 +373,19 @@ def track_calling_model(loss, y_pred):
         and not isinstance(y_pred, keras.KerasTensor)
     )
     if model is not None and not (
-        jax_trace and not _carries(model, loss.label_smoothing_variable)
+        jax_trace
+        and _keras_compat.jax_state_gathered(model)
+        and not _carries(model, loss.label_smoothing_variable)
     ):
         track_label_smoothing(model, [loss.label_smoothing_variable])
         setattr(loss, _TRACKED, True)
         return
-    # A JAX step gathers the model's state before it is traced: a variable
-    # added to the model now (a loss the symbolic build never called, as in
-    # `keras.distillation.Distiller`, which compiles with loss=None) would
-    # be missing from that state and break the step, so ε stays a constant.
+    # A JAX step gathers the model's state before it is traced (Keras'
+    # symbolic build, also a JAX trace, comes before that): a variable added
+    # to the model in the step's trace (a loss the symbolic build never
+    # called, as in `keras.distillation.Distiller`, which compiles with
+    # loss=None) would be missing from that state and break the step, so ε
+    # stays a constant there.
     if jax_trace and not getattr(loss, _WARNED_UNTRACKED, False):
         setattr(loss, _WARNED_UNTRACKED, True)
         warnings.warn(

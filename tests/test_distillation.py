@@ -361,3 +361,25 @@ def test_run_from_args_writes_results_and_report(tmp_path, capsys):
     report = (tmp_path / "report.md").read_text()
     assert "| student T=2 | nll |" in report
     assert "Wrote" in capsys.readouterr().out
+
+
+def test_plain_model_fit_keeps_epsilon_as_state_without_a_warning():
+    """The Distiller's fallback is for a loss first met after JAX gathered
+    the state: a plain model meets its loss in Keras' symbolic build (on
+    JAX also a trace), carries ε as state and warns about nothing."""
+    import warnings
+
+    x, y = _data(64)
+    model, _ = _pair()
+    loss = keras_ls.LabelSmoothingCrossentropy(0.1)
+    model.compile(optimizer="adam", loss=loss, jit_compile=JIT)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert not [w for w in caught if "baked into" in str(w.message)]
+    holder = keras_ls._tracking.find_holder(model)
+    assert holder is not None
+    assert any(
+        v is loss.label_smoothing_variable
+        for v in holder.label_smoothing_variables
+    )
