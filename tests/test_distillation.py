@@ -109,17 +109,12 @@ def test_keras_default_logits_distillation_is_not_the_softmax_kl():
     assert abs(value - _kl_oracle(z, s, 2.0)) > 0.1
 
 
-_ONLINE_ON_JAX = pytest.mark.xfail(
-    BACKEND == "jax",
-    reason="OnlineLabelSmoothing reads a variable as a Python float while "
-    "the Distiller's JAX train step is traced (keras_ls/losses/online.py).",
-)
 LOSSES = [
     ("LabelSmoothingCrossentropy", {"label_smoothing": 0.1}),
     ("MaxSuppression", {}),
     ("ConfidencePenalty", {}),
     ("MarginLabelSmoothing", {}),
-    pytest.param("OnlineLabelSmoothing", {}, marks=_ONLINE_ON_JAX),
+    ("OnlineLabelSmoothing", {}),
 ]
 
 
@@ -141,13 +136,14 @@ def test_keras_ls_losses_train_a_student_through_distill(name, kwargs):
     x, y = _data(64)
     teacher, student = _pair()
     before = [np.array(v) for v in student.get_weights()]
+    loss = cls(**kwargs)
     distiller = distillation.distill(
         teacher,
         student,
         x,
         y,
         temperature=2.0,
-        student_loss=cls(**kwargs),
+        student_loss=loss,
         epochs=2,
         batch_size=16,
         jit_compile=JIT,
@@ -157,6 +153,13 @@ def test_keras_ls_losses_train_a_student_through_distill(name, kwargs):
     assert all(math.isfinite(v) for v in history["distillation_loss"])
     after = student.get_weights()
     assert any(not np.allclose(a, b) for a, b in zip(before, after))
+    if name == "OnlineLabelSmoothing":
+        # Its soft labels are distiller state, updated at the second
+        # epoch's start from the first epoch's correct predictions: rows
+        # of probabilities, no longer the uniform start.
+        s = np.asarray(loss.soft_labels)
+        np.testing.assert_allclose(s.sum(1), 1.0, rtol=1e-5)
+        assert not np.allclose(s, 1.0 / s.shape[0])
     # The teacher is frozen.
     assert not teacher.trainable
 

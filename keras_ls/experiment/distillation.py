@@ -26,6 +26,7 @@ from keras_ls.data import as_dataset
 from keras_ls.data import load_fashion_mnist
 from keras_ls.experiment import _compare
 from keras_ls.losses import LabelSmoothingCrossentropy
+from keras_ls.losses import OnlineLabelSmoothing
 
 #: Built-in students: "small" (Flatten, Dense 32 ReLU), or a teacher model.
 STUDENT_MODELS = ("small", "mlp", "cnn")
@@ -357,6 +358,13 @@ def distill(
     variables = [v for v in variables if isinstance(v, keras.Variable)]
     if variables:
         _tracking.track_label_smoothing(distiller, variables)
+    # OnlineLabelSmoothing's soft-label state, for the same reason.
+    for loss in keras.tree.flatten(student_loss):
+        if isinstance(loss, OnlineLabelSmoothing):
+            if loss.num_classes is None:
+                loss._build(int(student.outputs[0].shape[-1]))
+            loss._track(distiller)
+            _tracking.watch_steps(distiller)
     _fit(
         distiller,
         (x, y),
