@@ -426,8 +426,10 @@ def test_temperature_is_fitted_on_the_validation_split_only(monkeypatch):
         "fit",  # baseline and ts: one model
         "fit_temperature",
         "predict test",
+        "predict test",  # its penultimate activations, for the tightness
         "fit",  # ls:0.1, trained for ls:0.1+ts
         "fit_temperature",
+        "predict test",
         "predict test",
     ]
     # Before each T: a prediction of the 24 validation rows.
