@@ -12,12 +12,13 @@
 #    It includes the multi-process tests: tests/test_multiprocess_tf.py
 #    (2 TensorFlow workers, MultiWorkerMirroredStrategy) on tensorflow and
 #    tests/test_multiprocess_jax.py (2 jax.distributed processes) on jax.
-# 3. The Keras floor: the Keras-facing part of the jax suite again (see
-#    below), in .venv-floor, with the oldest supported Keras and a JAX of
-#    its time (ci/constraints-floor.txt), without TensorFlow or PyTorch.
+# 3. The Keras floor: the whole jax suite again in .venv-floor, with the
+#    oldest supported Keras and a JAX of its time (ci/constraints-floor.txt),
+#    without TensorFlow or PyTorch.
 # 4. The wheel: scripts/wheel_smoke.sh builds the sdist and wheel, checks
 #    them with twine, installs the wheel into a fresh JAX-only venv and
-#    runs a fit there (in the background, during step 3).
+#    runs a fit there.
+#    Steps 3 and 4 run one after the other in the background, during step 2.
 # Every step runs even when an earlier one failed; the status is 1 if any
 # failed. KERAS_LS_SKIP_EXTRA=1 runs steps 1 and 2 only.
 set -uo pipefail
@@ -38,40 +39,42 @@ step() {  # step NAME COMMAND...: runs and times one step
   echo "=== $name: $((SECONDS - start)) s"
 }
 
-for backend in tensorflow jax torch; do
-  step "KERAS_BACKEND=$backend" \
-    env KERAS_BACKEND=$backend .venv/bin/python -m pytest -q "$@"
-done
-
-if [ "${KERAS_LS_SKIP_EXTRA:-0}" != 1 ]; then
+# The Keras floor and the wheel run in the background during the backend
+# suites: together they need ~7 min of CPU, much of it pip, and the suites
+# leave the second core partly idle. Their output follows the suites'.
+extra_log="$(mktemp "${TMPDIR:-/tmp}/keras_ls_extra.XXXXXX")"
+extra_start=$SECONDS
+extra() {
   floor_env() {
     [ -x .venv-floor/bin/python ] || python3 -m venv .venv-floor || return 1
     .venv-floor/bin/python -m pip install -q -c ci/constraints-floor.txt \
       -e ".[jax,plot]" pytest hypothesis
   }
   step "Keras floor: set up .venv-floor (ci/constraints-floor.txt)" floor_env
-  # The wheel smoke test mostly waits on pip (36 s of CPU in 2-7 min), so it
-  # runs alongside the floor tests; its output follows theirs.
-  wheel_log="$(mktemp "${TMPDIR:-/tmp}/keras_ls_wheel_smoke.XXXXXX")"
-  wheel_start=$SECONDS
-  bash scripts/wheel_smoke.sh >"$wheel_log" 2>&1 &
-  wheel_pid=$!
-  # The whole jax suite would add ~6 min and push CI past its 25 min, so
-  # the floor runs the files that exercise the Keras API keras_ls relies on
-  # (tracking ε in model state, compile/fit/evaluate hooks, saving) and the
-  # doctests; KERAS_LS_FLOOR_FULL=1 runs the whole jax suite instead.
-  # Tests and doctests that need TensorFlow or PyTorch, which .venv-floor
-  # does not have, skip themselves (conftest.py, tests/test_losses.py), and
-  # so does the golden .keras file: Keras 3.15 wrote it, and Keras files
-  # load forward only.
+  # The whole jax suite, on the oldest supported Keras. Tests that need
+  # TensorFlow, PyTorch, tensorboard or a newer Keras API skip themselves
+  # (conftest.py and the tests' skip marks), and so does the golden .keras
+  # file: Keras 3.15 wrote it, and Keras files load forward only.
   step "Keras floor: KERAS_BACKEND=jax in .venv-floor" \
-    env KERAS_BACKEND=jax .venv-floor/bin/python -m pytest -q \
-    "${floor_tests[@]}"
-  echo "=== wheel smoke test (started with the floor tests)"
-  wait "$wheel_pid" || { status=1; wheel_failed=1; }
-  cat "$wheel_log"
-  [ -z "${wheel_failed:-}" ] || echo "=== FAILED: wheel smoke test"
-  echo "=== wheel smoke test: $((SECONDS - wheel_start)) s"
-  rm -f "$wheel_log"
+    env KERAS_BACKEND=jax .venv-floor/bin/python -m pytest -q
+  step "wheel smoke test (scripts/wheel_smoke.sh)" bash scripts/wheel_smoke.sh
+  return $status
+}
+if [ "${KERAS_LS_SKIP_EXTRA:-0}" != 1 ]; then
+  extra >"$extra_log" 2>&1 &
+  extra_pid=$!
 fi
+
+for backend in tensorflow jax torch; do
+  step "KERAS_BACKEND=$backend" \
+    env KERAS_BACKEND=$backend .venv/bin/python -m pytest -q "$@"
+done
+
+if [ -n "${extra_pid:-}" ]; then
+  wait "$extra_pid" || status=1
+  echo "=== Keras floor and wheel (run alongside the suites)"
+  cat "$extra_log"
+  echo "=== Keras floor and wheel: done $((SECONDS - extra_start)) s after start"
+fi
+rm -f "$extra_log"
 exit $status

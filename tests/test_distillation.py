@@ -14,6 +14,11 @@ from tests.testing import BACKEND
 from tests.testing import JIT
 from tests.testing import softmax64
 
+pytestmark = pytest.mark.skipif(
+    not hasattr(keras, "distillation"),
+    reason=f"no keras.distillation in Keras {keras.__version__}",
+)
+
 K, D = 3, 4
 
 
@@ -386,3 +391,11 @@ def test_plain_model_fit_keeps_epsilon_as_state_without_a_warning():
         v is loss.label_smoothing_variable
         for v in holder.label_smoothing_variables
     )
+
+
+def test_distill_on_a_keras_without_distillation_says_so(monkeypatch):
+    monkeypatch.delattr(keras, "distillation")
+    teacher, student = _pair()
+    x, y = _data(16)
+    with pytest.raises(RuntimeError, match="needs `keras.distillation`"):
+        distillation.distill(teacher, student, x, y, epochs=1)

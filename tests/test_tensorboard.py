@@ -194,6 +194,7 @@ def test_missing_tensorboard_package_fails_at_construction(monkeypatch):
         ConfidenceMonitor(_data(), tensorboard_dir="logs")
 
 
+@requires_module("tensorboard")
 def test_tensorboard_dir_round_trips_in_the_config(tmp_path):
     monitor = ConfidenceMonitor(_data(), tensorboard_dir=tmp_path)
     config = monitor.get_config()

@@ -326,6 +326,12 @@ def distill(
     """
     (temperature,) = _check_temperatures([temperature])
     student_loss_weight = _check_weight(student_loss_weight)
+    if not hasattr(keras, "distillation"):
+        raise RuntimeError(
+            "keras_ls' distillation needs `keras.distillation`, which Keras "
+            f"{keras.__version__} does not have (keras_ls tests it with "
+            "Keras 3.15.1). Upgrade Keras: pip install -U keras"
+        )
     if jit_compile is None:
         jit_compile = keras.backend.backend() != "torch"
     distiller = keras.distillation.Distiller(
