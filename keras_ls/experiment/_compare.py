@@ -1017,6 +1017,25 @@ def _train_variant(
     # The same random draws (dropout, a model's own noise) for every
     # variant of a seed; the batches are seeded by the dataset itself.
     keras.utils.set_random_seed(seed)
+    return fit_in_seeded_batches(
+        net,
+        fit_data,
+        seed=seed,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=verbose,
+        callbacks=_callbacks(
+            variant.schedule, validation, num_bins, batch_size, log_dir
+        ),
+    )
+
+
+def fit_in_seeded_batches(
+    net, fit_data, *, seed, epochs, batch_size, verbose, callbacks=None
+):
+    """`net.fit` on ``fit_data = (x, y)`` in batches shuffled by `seed`
+    (the same order for every model of a seed), the last partial batch
+    dropped so the compiled step is traced once; returns the History."""
     x, y = fit_data
     return net.fit(
         as_dataset(
@@ -1032,9 +1051,7 @@ def _train_variant(
         # seed; Keras would add its own (global-RNG) batch shuffle on top
         # for a PyDataset.
         shuffle=False,
-        callbacks=_callbacks(
-            variant.schedule, validation, num_bins, batch_size, log_dir
-        ),
+        callbacks=callbacks,
         verbose=verbose,
     )
 

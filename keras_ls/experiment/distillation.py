@@ -22,7 +22,6 @@ from keras_ls import _tracking
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
-from keras_ls.data import as_dataset
 from keras_ls.data import load_fashion_mnist
 from keras_ls.experiment import _compare
 from keras_ls.losses import LabelSmoothingCrossentropy
@@ -242,18 +241,12 @@ def train_smoothed(
 
 
 def _fit(net, fit_data, *, seed, epochs, batch_size, verbose):
-    x, y = fit_data
-    net.fit(
-        as_dataset(
-            x,
-            y,
-            batch_size=batch_size,
-            shuffle=True,
-            seed=seed,
-            drop_remainder=True,
-        ),
+    _compare.fit_in_seeded_batches(
+        net,
+        fit_data,
+        seed=seed,
         epochs=epochs,
-        shuffle=False,
+        batch_size=batch_size,
         verbose=verbose,
     )
 
