@@ -1,11 +1,26 @@
-"""The few Keras internals keras_ls reads, each failing loudly.
+"""Everything keras_ls assumes about Keras' internals, in one file.
 
 keras_ls supports Keras `MIN_KERAS` and newer (setup.cfg says the same).
 Keras offers no public way to add a variable to a model's state after
-compile, so `keras_ls._tracking` uses Keras' private attributes through the
-functions below, and only through them. If a Keras release renames one,
-these raise a `RuntimeError` naming the attribute and the installed Keras
-version, instead of training with a silently frozen ε.
+compile, nor to tell a loss which model step calls it, so
+`keras_ls._tracking` uses the private attributes and the method names below,
+and only through this module. If a Keras release renames one, these raise
+a `RuntimeError` naming the attribute and the installed Keras version,
+instead of training with a silently frozen ε.
+
+What keras_ls assumes:
+
+- the names of Keras' methods that it looks for up the stack (the
+  constants below), and that their `self` is the model;
+- `model._metrics` and `model._tracker` (adding a metric after compile);
+- on JAX, `model._jax_state_synced` and `model.jax_state_sync()` (the fit
+  loop holds the state outside the variables), that a JAX step's `state`
+  argument ends with the metrics variables, and `Variable._value` /
+  `Variable._initializer` (a variable whose value the loop took);
+- `tensor._keras_history` on a functional model's outputs;
+- that `Trainer.train_step`, `test_step`, `compute_loss` and
+  `compute_metrics` pass the model's output to losses and metrics
+  unchanged (so an override of them may not).
 
 `is_chief_process` (which process of a multi-process job writes files) is
 here too: it reads the launchers' own conventions, not Keras.
@@ -18,6 +33,37 @@ import sys
 import keras
 
 MIN_KERAS = "3.10.0"
+
+# Methods whose `self` is the model computing a loss or a metric: a loss
+# called by one of them is in that model's step.
+MODEL_STEP_METHODS = frozenset(
+    (
+        "compute_loss",
+        "_compute_loss",
+        "stateless_compute_loss",
+        "compute_metrics",
+        "train_step",
+        "test_step",
+    )
+)
+TRAIN_STEP_METHODS = frozenset(("train_step",))
+TEST_STEP_METHODS = frozenset(("test_step",))
+# Keras' symbolic build (shapes only, before the first step).
+SYMBOLIC_BUILD_METHODS = frozenset(("_symbolic_build",))
+# The model methods a user calls to train or evaluate; Keras resets the
+# model's metrics at the start of each (and of each epoch of `fit`).
+ENTRY_POINTS = frozenset(("fit", "evaluate", "train_on_batch", "test_on_batch"))
+# Modules between a callback hook and the code that runs the loop (`fit`,
+# or a loop of the user's that calls a `CallbackList`).
+CALLBACK_MODULES = ("keras.src.callbacks.", "keras_ls.")
+# The methods through which Keras' own steps hand the model's output to
+# losses and metrics unchanged.
+_OUTPUT_PASSING_METHODS = (
+    "train_step",
+    "test_step",
+    "compute_loss",
+    "compute_metrics",
+)
 
 
 def _version_tuple(version):
@@ -75,6 +121,90 @@ def jax_state_gathered(model):
     then is missing from the state of the step being traced. `None` (never
     set: before the first loop) and `True` mean not gathered."""
     return model.__dict__.get("_jax_state_synced") is False
+
+
+def sync_jax_state(model):
+    """Copies a running JAX fit's state back into `model`'s variables, and
+    makes the loop re-read them before its next step (what Keras'
+    `Callback.model` does). Nothing to do on other backends, or when the
+    state is not gathered."""
+    if keras.backend.backend() != "jax" or not jax_state_gathered(model):
+        return
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is None:
+        raise internal_error("`jax_state_sync()`", model)
+    sync()
+
+
+def retrace_steps(model):
+    """Makes `model`'s next train and test steps trace anew: the train
+    function is rebuilt now (a running `fit` calls `model.train_function`
+    at every step, so it must not be None), the test function at the next
+    `evaluate`."""
+    if getattr(model, "train_function", None) is not None:
+        model.make_train_function(force=True)
+    model.test_function = None
+
+
+def variable_value(variable):
+    """`variable`'s value where it can be read, else None.
+
+    Keras' JAX fit loop sets the model's variables' `_value` to None while
+    it holds their values as state; only a `keras.StatelessScope` that maps
+    the variable (Keras' `stateless_*` methods, or keras_ls' step wrappers)
+    can read it then. Reading it elsewhere would call its spent
+    initializer: None says so instead.
+    """
+    if (
+        getattr(variable, "_value", True) is None
+        and getattr(variable, "_initializer", True) is None
+    ):
+        try:
+            return variable.value
+        except TypeError:  # the spent initializer: not mapped here
+            return None
+    return variable.value
+
+
+def jax_step_metrics(state, model):
+    """The metrics variables' values in a JAX step's `state` argument, or
+    None where `state` is not Keras' `(..., metrics_variables)` tuple."""
+    if not isinstance(state, (tuple, list)) or len(state) not in (3, 4):
+        return None
+    metrics = state[-1]
+    if not isinstance(metrics, (tuple, list)) or len(metrics) != len(
+        model.metrics_variables
+    ):
+        return None
+    return metrics
+
+
+def jax_step_with_metrics(outputs, changed, model):
+    """A JAX step's `(logs, state)` with the metrics values at the indices
+    of `changed` replaced; unchanged where the step returned another
+    shape (Keras then reports the step's own error)."""
+    if not isinstance(outputs, (tuple, list)) or len(outputs) != 2:
+        return outputs
+    logs, state = outputs
+    metrics = jax_step_metrics(state, model)
+    if metrics is None:
+        return outputs
+    metrics = list(metrics)
+    for index, value in changed.items():
+        metrics[index] = value
+    state = type(state)([*state[:-1], metrics])
+    return type(outputs)((logs, state))
+
+
+def passes_outputs_unchanged(model):
+    """Whether `model` uses Keras' own steps, `compute_loss` and
+    `compute_metrics`, which hand its output to losses and metrics as it
+    is (an override may transform it first)."""
+    cls = type(model)
+    return all(
+        getattr(cls, name, None) is getattr(keras.Model, name, None)
+        for name in _OUTPUT_PASSING_METHODS
+    )
 
 
 def keras_history(tensor):

@@ -25,10 +25,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_ls import _tracking
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls._tracking import logits as _logits
 
 _F32 = "float32"
 NORMS = ("l1", "l2", "max")
@@ -185,8 +185,8 @@ class _TopLabelMetric(keras.metrics.Metric):
 
     def _batch(self, y_true, y_pred, sample_weight):
         batch = _Batch(y_true, y_pred, sample_weight, self.from_logits)
-        if self.from_logits and _tracking.logits_check_needed(self, y_pred):
-            _tracking.check_logits(self, y_pred)
+        if _logits.check_needed(self, y_pred):
+            _logits.check(self, y_pred)
         return batch
 
     def _zeros_variable(self, name, shape=()):

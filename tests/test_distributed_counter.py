@@ -30,7 +30,7 @@ setups = (
     worker._jax_setups() if backend == "jax" else worker._tensorflow_setups()
 )
 import keras
-from keras_ls import _tracking
+from keras_ls._tracking import state as _state
 from keras_ls.callbacks import LabelSmoothingScheduler
 from keras_ls.losses import LabelSmoothingCrossentropy
 from keras_ls.schedules import LinearDecay
@@ -54,7 +54,7 @@ for name, setup in setups.items():
                 )
             ],
         )
-        holder = _tracking.find_holder(model)
+        holder = _state.find_holder(model)
         out[name] = {
             "replicas": setup.replicas,
             "counter": setup.per_replica(holder.step),

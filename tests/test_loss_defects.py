@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import keras_ls
-from keras_ls import _tracking
+from keras_ls._tracking import state as _state
 from tests import reference
 from tests.autodiff import value_and_grad
 from tests.testing import BACKEND
@@ -320,9 +320,9 @@ def test_f7_loss_tracks_itself_at_its_first_model_call():
     model = fixed_logit_model(np.zeros(3, np.float32))
     loss = keras_ls.LabelSmoothingCrossentropy(0.2)
     model.compile(optimizer="sgd", loss=loss)
-    assert _tracking.find_holder(model) is None
+    assert _state.find_holder(model) is None
     model.evaluate(np.zeros((2, 1)), np.array([0, 1]), verbose=0)
-    holder = _tracking.find_holder(model)
+    holder = _state.find_holder(model)
     assert holder.label_smoothing_variables == [loss.label_smoothing_variable]
     # Weights (and so weight files) are unchanged by the holder.
     assert len(model.weights) == 2
@@ -354,12 +354,22 @@ def test_f7_jax_trace_without_a_model_warns_once_and_names_the_fix():
     loss = keras_ls.LabelSmoothingCrossentropy(0.1)
     labels = np.array([0, 1])
     step = jax.jit(lambda z: loss(labels, z))
-    z = np.zeros((2, 3), np.float32)
-    with pytest.warns(UserWarning, match="track_label_smoothing"):
-        step(z)
+    z = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 1.0]], np.float32)
+    # A constant ε is right: the trace says nothing (issue 18: warn where
+    # the value would be wrong, not where it is right).
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        jax.jit(lambda z: loss(labels, z) * 2)(z)
+        step(z)
+        loss.label_smoothing = 0.1  # the same value: still right
+    # A new value does not reach the compiled function: said, with the fix.
+    with pytest.warns(UserWarning, match="track_label_smoothing"):
+        loss.label_smoothing = 0.3
+    # What the warning says: the compiled function still uses 0.1.
+    baked = reference.dense_ce(reference.smoothed_targets(labels, 3, 0.1), z)
+    assert float(step(z)) == pytest.approx(baked.mean(), rel=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss.label_smoothing = 0.2  # warned once
 
 
 # Smaller points ---------------------------------------------------------

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_ls import _tracking
+from keras_ls._tracking import frames as _frames
+from keras_ls._tracking import logits as _logits
 from keras_ls.callbacks.monitor import ConfidenceMonitor
 from keras_ls.losses import BinaryLabelSmoothingCrossentropy
 from keras_ls.losses import LabelSmoothingCrossentropy
@@ -247,7 +248,7 @@ def test_output_structures_recognised_as_softmax(layer):
             )(sequence),
         )
     model = keras.Model(inputs, outputs)
-    activation, found = _tracking.probability_output(model)
+    activation, found = _logits.probability_output(model)
     assert activation == "softmax"
     # An op gets an automatic, session-unique name: softmax, softmax_1, ...
     expected = "softmax" if layer == "ops_softmax" else "probs"
@@ -259,7 +260,7 @@ def test_output_structures_recognised_as_softmax(layer):
 )
 def test_outputs_that_are_valid_logits_are_not_flagged(activation):
     # log_softmax outputs are logits: softmax(log_softmax(z)) = softmax(z).
-    assert _tracking.probability_output(dense_model(activation)) is None
+    assert _logits.probability_output(dense_model(activation)) is None
 
 
 def test_multi_output_model_checks_only_the_output_shaped_like_y_pred():
@@ -273,8 +274,8 @@ def test_multi_output_model_checks_only_the_output_shaped_like_y_pred():
             ),
         },
     )
-    assert _tracking.probability_output(model, (None, 5)) is None
-    activation, layer = _tracking.probability_output(model, (None, 1))
+    assert _logits.probability_output(model, (None, 5)) is None
+    activation, layer = _logits.probability_output(model, (None, 1))
     assert (activation, layer.name) == ("sigmoid", "flag")
 
 
@@ -404,13 +405,13 @@ def test_from_logits_false_is_never_checked():
 @pytest.mark.parametrize("jit", TRAINING_JIT)
 def test_the_check_runs_a_fixed_number_of_times_not_per_step(jit, monkeypatch):
     calls = []
-    walk = _tracking.calling_model
+    walk = _frames.method_frame
 
     def counting_walk(*args, **kwargs):
         calls.append(1)
         return walk(*args, **kwargs)
 
-    monkeypatch.setattr(_tracking, "calling_model", counting_walk)
+    monkeypatch.setattr(_frames, "method_frame", counting_walk)
     x, y = data(n=64)
     counts = []
     for epochs in (1, 3):

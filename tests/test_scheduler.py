@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_ls import _tracking
+from keras_ls._tracking import state as _state
 from keras_ls.callbacks.scheduler import LabelSmoothingScheduler
 from keras_ls.losses import LabelSmoothingCrossentropy
 from keras_ls.schedules import LinearDecay
@@ -153,7 +153,6 @@ def test_epsilon_assigned_by_hand_reaches_the_compiled_step():
 
     class Raw(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
-            _tracking.sync_state(self)
             loss.label_smoothing = values[epoch]
 
     history = model.fit(
@@ -481,7 +480,7 @@ def test_fit_twice_without_then_with_the_scheduler():
 
 def holder_of(model):
     return [
-        m for m in model.metrics if isinstance(m, _tracking.LabelSmoothingState)
+        m for m in model.metrics if isinstance(m, _state.LabelSmoothingState)
     ]
 
 
@@ -628,7 +627,12 @@ def test_select_smoothing_losses_without_fit():
     from keras_ls.callbacks.scheduler import select_smoothing_losses
 
     a, b = LabelSmoothingCrossentropy(0.1), LabelSmoothingCrossentropy(0.2)
-    assert select_smoothing_losses(a, ["out"]) == ([(None, a)], True, 1)
+    assert select_smoothing_losses(a, ["out"]) == ([("out", a)], True, 1)
+    assert select_smoothing_losses(a, ["out"], "out") == ([("out", a)], True, 1)
+    assert select_smoothing_losses(a, None) == ([(None, a)], True, 1)
+    # One output: the error names it (issue 18 found "Outputs with one: []").
+    with pytest.raises(ValueError, match=r"output 'nope'.*\['out'\]"):
+        select_smoothing_losses(a, ["out"], "nope")
     # A list is matched to the output names by position; non-smoothing
     # losses are skipped; the targets keep the order asked, once each.
     listed = [a, "mse", b]
@@ -669,9 +673,9 @@ def test_schedule_value_error_names_value_and_where():
         ValueError,
         match=r"label_smoothing=1\.5 \(returned by the schedule at step 7\)",
     ):
-        scheduler._value_at(7)
+        scheduler.value_at(7)
     # A scalar tensor is accepted as its value.
     scheduler = LabelSmoothingScheduler(
         lambda t: keras.ops.convert_to_tensor(0.25)
     )
-    assert scheduler._value_at(0) == 0.25
+    assert scheduler.value_at(0) == 0.25

@@ -8,7 +8,7 @@ the labels are checked against each model's output before the first step.
 import keras
 import numpy as np
 
-from keras_ls import _tracking
+from keras_ls._tracking import logits as _logits
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -218,7 +218,7 @@ class ValidationData:
             check_labels(self.first_y, k, title)
             if from_logits and not warned:
                 # Attributed to the caller of `fit`, through the monitor.
-                warned = _tracking.warn_if_probabilities(
+                warned = _logits.warn_if_probabilities(
                     f"ConfidenceMonitor (checking {title})",
                     output,
                     stacklevel=5,
@@ -269,7 +269,7 @@ def check_labels(labels, num_classes, name):
 
 def output_classes(model, x, name, from_logits=False):
     if from_logits:
-        _tracking.check_model_outputs(model, "ConfidenceMonitor", of=name)
+        _logits.check_model_outputs(model, "ConfidenceMonitor", of=name)
     output = model(x, training=False)
     if isinstance(output, (list, tuple, dict)):
         raise ValueError(

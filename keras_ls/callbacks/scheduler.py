@@ -20,21 +20,23 @@ No retrace and no recompilation follow in any of them.
 """
 
 import inspect
-import warnings
 
 import keras
 import numpy as np
 
-from keras_ls import _tracking
+from keras_ls import _keras_compat
 from keras_ls import _validation
 from keras_ls import schedules as _schedules
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls._tracking import frames as _frames
+from keras_ls._tracking import state as _state
+from keras_ls.callbacks._schedule_paths import MAX_TABLE
+from keras_ls.callbacks._schedule_paths import HostPath
+from keras_ls.callbacks._schedule_paths import InStepPath
 
 UPDATES = ("epoch", "batch")
 LOG_KEY = "label_smoothing"
-# The most entries a schedule table may have (4 MiB of float32).
-MAX_TABLE = 1 << 20
 
 
 def schedule_path(schedule, arity=None):
@@ -82,14 +84,6 @@ def _schedule_arity(schedule):
     )
 
 
-def _config_of(schedule):
-    get_config = getattr(schedule, "get_config", None)
-    try:
-        return get_config() if get_config is not None else id(schedule)
-    except NotImplementedError:
-        return id(schedule)
-
-
 def _flat_losses(structure, output_names):
     """(output name or None, loss) for each loss in `model.loss`."""
     if isinstance(structure, dict):
@@ -100,7 +94,8 @@ def _flat_losses(structure, output_names):
             (names[i] if i < len(names) else str(i), v)
             for i, v in enumerate(structure)
         ]
-    return [(None, structure)]
+    names = list(output_names or [])
+    return [(names[0] if len(names) == 1 else None, structure)]
 
 
 def _check_loss_arg(loss):
@@ -284,17 +279,12 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         self.loss = loss
         self.update = update
         self.verbose = verbose
-        self._targets = []
+        self.targets = []
         self._drives_all = True
         self._num_found = 0
         self._epoch = 0
-        self._steps_per_epoch = None
-        self._seen_steps = None
-        self._last_value = None
-        self._path = "host"
-        self._table = None
-        self._first_epoch = True
-        self._start_step = 0
+        self._path = None
+        self._run = None
 
     def set_model(self, model):
         targets, drives_all, num_found = select_smoothing_losses(
@@ -304,14 +294,14 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         )
         # Before the first trace (fit calls set_model before building its
         # train function), so the compiled step takes ε as state.
-        _tracking.track_label_smoothing(
+        _state.track_label_smoothing(
             model, [obj.label_smoothing_variable for _, obj in targets]
         )
         super().set_model(model)
-        self._targets = targets
+        self.targets = targets
         self._drives_all = drives_all
         self._num_found = num_found
-        self._path = "host"
+        self._path = None
 
     def set_params(self, params):
         super().set_params(params)
@@ -319,87 +309,42 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         # builds its train function: the last moment to drop traced steps
         # that do not compute this schedule yet.
         if self._model is not None and params and "epochs" in params:
-            self._setup_path(params)
+            self._path = self._make_path(params)
 
-    def _setup_path(self, params):
-        steps = params.get("steps")
-        steps = int(steps) if steps else None
+    def _make_path(self, params):
+        steps = int(params["steps"]) if params.get("steps") else None
         epochs = int(params.get("epochs") or 0)
-        path = schedule_path(self.schedule, self._arity)
+        kind = schedule_path(self.schedule, self._arity)
         per_epoch = self.update == "epoch"
-        if per_epoch and steps is None:
-            # The epoch of a step is step // steps_per_epoch.
-            path = "host"
-        table = None
-        if path == "table":
+        frame, _ = _frames.method_frame(("fit",), owner=self._model)
+        in_fit = frame is not None
+        del frame
+        if kind == "table":
             size = epochs if per_epoch else epochs * (steps or 0)
             if steps is None or not 0 < size <= MAX_TABLE:
-                path = "host"
-            else:
-                table = np.asarray(
-                    [self._value_at(t) for t in range(size)], np.float32
-                )
-        self._path = path
-        if path == "host":
-            if (
-                not per_epoch
-                and getattr(self._model, "steps_per_execution", 1) > 1
-            ):
-                warnings.warn(
-                    "LabelSmoothingScheduler(update='batch') assigns this "
-                    f"schedule ({self.schedule!r}) from Python before each "
-                    "call of the train function, which runs "
-                    f"steps_per_execution={self._model.steps_per_execution} "
-                    "steps: each ε applies to that many steps. Use a "
-                    "keras_ls.schedules schedule, a Keras "
-                    "LearningRateSchedule or f(step) with a dataset of "
-                    "known length to get one ε per step.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            return
-        holder = _tracking.find_holder(self._model)
-        if path == "graph":
-            schedule = self.schedule
+                kind = "host"
+        if not in_fit or (per_epoch and steps is None):
+            # Outside fit no Keras step may advance the counter; and the
+            # epoch of a step is step // steps_per_epoch.
+            kind = "host"
+        if kind == "host":
+            return HostPath(self, steps)
+        return InStepPath(self, steps, epochs, tabulate=kind == "table")
 
-            def function(t):
-                return schedule(keras.ops.cast(t, "float32"))
-
-            key = ("graph", type(schedule), repr(_config_of(schedule)))
-        else:
-            last = len(table) - 1
-
-            def function(t, values):
-                index = keras.ops.clip(keras.ops.cast(t, "int32"), 0, last)
-                return keras.ops.take(values, index)
-
-            key = ("table",)
-        stale = False
-        self._table = table
-        for _, obj in self._targets:
-            stale |= holder.drive(
-                obj.label_smoothing_variable,
-                key,
-                function,
-                per_epoch=per_epoch,
-                table=table,
-                host=self._host_value,
-            )
-        if stale:
-            # Traced steps do not compute this schedule: trace again (once).
-            self._model.train_function = None
-            self._model.test_function = None
+    def running(self):
+        """Whether the `fit` (or loop) that started this run still runs."""
+        return _frames.on_stack(self._run)
 
     # -- applying values ---------------------------------------------------
 
     def _current(self):
-        if self._last_value is not None:
-            return self._last_value
-        # The fit loop keeps JAX state outside the variables during an epoch.
-        _tracking.sync_state(self)
-        return self._targets[0][1].label_smoothing
+        if self._path is not None and self._path.last_value is not None:
+            return self._path.last_value
+        variable = self.targets[0][1].label_smoothing_variable
+        return float(_state.read(variable))
 
-    def _value_at(self, t):
+    def value_at(self, t):
+        """The schedule's ε at `t` (epoch or step), checked, as a float."""
         if self._arity == 2:
             value = self.schedule(t, self._current())
         else:
@@ -417,140 +362,61 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
             context=f"returned by the schedule at {where} {t}",
         )
 
-    def _host_value(self, t):
-        """The schedule's ε at `t` (epoch or step), computed on the host."""
-        if self._path == "table":
-            return float(self._table[min(t, len(self._table) - 1)])
-        return self._value_at(t)
-
-    def _apply(self, t):
-        value = self._value_at(t)
-        if value == self._last_value:
-            # Unchanged: skip the assignment and, on JAX, the state sync.
-            return value
-        # So that the fit loop re-reads state (now with the new ε) on JAX.
-        _tracking.sync_state(self)
-        for _, obj in self._targets:
-            obj.label_smoothing_variable.assign(value)
-        self._last_value = value
-        return value
-
     def _names(self):
         if self._drives_all:
             return LOG_KEY
-        return ", ".join(f"{name}_{LOG_KEY}" for name, _ in self._targets)
+        return ", ".join(f"{name}_{LOG_KEY}" for name, _ in self.targets)
 
     def _announce(self, epoch, value):
-        if self.verbose > 0:
+        if self.verbose > 0 and value is not None:
             print(
                 f"\nEpoch {epoch + 1}: LabelSmoothingScheduler setting "
                 f"{self._names()} to {value:.6g}."
             )
 
-    def _global_step(self, batch):
-        steps = self._steps_per_epoch
-        if steps is not None:
-            return self._epoch * steps + batch
-        if self._epoch == 0:
-            return batch
-        raise ValueError(
-            "LabelSmoothingScheduler(update='batch') needs the number of "
-            "steps per epoch to continue the schedule at epoch "
-            f"{self._epoch}, but the dataset has no known length. Pass "
-            "`steps_per_epoch` to `fit`."
-        )
-
     # -- callback hooks ----------------------------------------------------
 
     def on_train_begin(self, logs=None):
-        self._last_value = None
-        steps = (self.params or {}).get("steps")
-        self._steps_per_epoch = int(steps) if steps else None
-        self._seen_steps = None
-        self._first_epoch = True
-        if self._path != "host":
-            holder = _tracking.find_holder(self.model)
-            holder.set_steps_per_epoch(self._steps_per_epoch or 1)
-            for _, obj in self._targets:
-                holder.set_active(obj.label_smoothing_variable, True)
-
-    def _start_counter(self, epoch):
-        """The step counter at the first epoch of this fit: epoch·steps,
-        so the schedule continues after initial_epoch or a resume."""
-        if self._steps_per_epoch is None and epoch > 0:
-            self._global_step(0)  # raises: the length is needed
-        start = epoch * (self._steps_per_epoch or 0)
-        _tracking.find_holder(self.model).set_step(start)
-        self._start_step = start
+        if self._path is None:  # a CallbackList built without `epochs`
+            self._path = self._make_path(self.params or {})
+        # The frame that runs this fit (or the loop that drives a
+        # CallbackList): while it runs, the schedule is on.
+        self._run = _frames.outside_caller(_keras_compat.CALLBACK_MODULES)
+        self._path.begin()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        if self._path != "host":
-            if self._first_epoch:
-                self._start_counter(epoch)
-                self._first_epoch = False
-            t = epoch if self.update == "epoch" else self._global_step(0)
-            self._announce(epoch, self._host_value(t))
-            return
-        if self.update == "epoch":
-            self._announce(epoch, self._apply(epoch))
+        self._announce(epoch, self._path.epoch_begin(epoch))
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self.update != "batch" or self._path != "host":
-            return
-        # Counted here, not in on_train_batch_end: overriding that hook
-        # makes Keras turn off asynchronous dispatch and wait for every step.
-        self._seen_steps = batch + 1
-        value = self._apply(self._global_step(batch))
+        # Here, not in on_train_batch_end: overriding that hook makes Keras
+        # turn off asynchronous dispatch and wait for every step.
+        value = self._path.batch_begin(self._epoch, batch)
         if batch == 0:
             self._announce(self._epoch, value)
 
-    def _end_of_epoch_value(self, epoch):
-        """ε of the last train step of `epoch` (graph and table paths),
-        from the step counter: one read per epoch, when the fit loop has
-        already brought the state back (JAX)."""
-        holder = _tracking.find_holder(self.model)
-        done = int(keras.ops.convert_to_numpy(holder.step))
-        if self._steps_per_epoch is None and epoch == 0:
-            self._steps_per_epoch = done - self._start_step
-        if self.update == "epoch":
-            t = epoch
-        else:
-            t = max(done - 1, 0)
-        value = self._host_value(t)
-        for _, obj in self._targets:
-            # So that loss.label_smoothing, a saved config and a later
-            # evaluate() see the ε the last step used.
-            obj.label_smoothing_variable.assign(value)
-        self._last_value = value
-        return value
-
-    def on_train_end(self, logs=None):
-        if self._path == "host":
-            return
-        holder = _tracking.find_holder(self.model)
-        for _, obj in self._targets:
-            holder.set_active(obj.label_smoothing_variable, False)
+    def on_test_begin(self, logs=None):
+        # The validation of `fit` runs before on_epoch_end: it must use the
+        # ε of the last train step, not of a step Keras announced but never
+        # ran (the end of a dataset of unknown length).
+        if self._path is not None and self.running():
+            self._path.settle(self._epoch)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._path != "host":
-            value = self._end_of_epoch_value(epoch)
-        else:
-            if self.update == "batch" and self._steps_per_epoch is None:
-                # Learned from the first full epoch of a dataset of unknown
-                # length, for the global step of the epochs that follow.
-                if epoch == 0:
-                    self._steps_per_epoch = self._seen_steps
-            value = self._last_value
-        logs = logs if logs is not None else {}
+        value = self._path.epoch_end(epoch)
         if value is None:
             value = self._current()
         value = float(value)
+        logs = logs if logs is not None else {}
         if self._drives_all:
             logs[LOG_KEY] = value
         if self._num_found > 1:
-            for name, _ in self._targets:
+            for name, _ in self.targets:
                 logs[f"{name}_{LOG_KEY}"] = value
+
+    def on_train_end(self, logs=None):
+        self._path.end()
+        self._run = None
 
     def get_config(self):
         schedule = self.schedule

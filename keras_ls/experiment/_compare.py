@@ -21,10 +21,10 @@ import warnings
 import keras
 import numpy as np
 
-from keras_ls import _tracking
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls._tracking import state as _state
 from keras_ls.data import as_dataset
 from keras_ls.data import load_fashion_mnist
 from keras_ls.losses import LabelSmoothingCrossentropy
@@ -1013,7 +1013,7 @@ def _train_variant(
     # ε = 0.1 and a constant schedule at 0.1 drifted apart (6e-8 in the
     # weights after one fit). Tracked everywhere, they are bitwise equal.
     if is_smoothing_loss(loss):
-        _tracking.track_label_smoothing(net, [loss.label_smoothing_variable])
+        _state.track_label_smoothing(net, [loss.label_smoothing_variable])
     # The same random draws (dropout, a model's own noise) for every
     # variant of a seed; the batches are seeded by the dataset itself.
     keras.utils.set_random_seed(seed)

@@ -18,10 +18,10 @@ import time
 import keras
 import numpy as np
 
-from keras_ls import _tracking
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls._tracking import state as _state
 from keras_ls.data import load_fashion_mnist
 from keras_ls.experiment import _compare
 from keras_ls.losses import LabelSmoothingCrossentropy
@@ -228,7 +228,7 @@ def train_smoothed(
     )
     # As in compare: a tracked ε keeps ε = 0 and ε > 0 runs comparable on
     # JAX (an untracked ε is folded into the step as a constant).
-    _tracking.track_label_smoothing(net, [loss.label_smoothing_variable])
+    _state.track_label_smoothing(net, [loss.label_smoothing_variable])
     _fit(
         net,
         (x, y),
@@ -356,14 +356,13 @@ def distill(
     ]
     variables = [v for v in variables if isinstance(v, keras.Variable)]
     if variables:
-        _tracking.track_label_smoothing(distiller, variables)
+        _state.track_label_smoothing(distiller, variables)
     # OnlineLabelSmoothing's soft-label state, for the same reason.
     for loss in keras.tree.flatten(student_loss):
         if isinstance(loss, OnlineLabelSmoothing):
             if loss.num_classes is None:
                 loss._build(int(student.outputs[0].shape[-1]))
             loss._track(distiller)
-            _tracking.watch_steps(distiller)
     _fit(
         distiller,
         (x, y),

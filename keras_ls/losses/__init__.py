@@ -13,7 +13,7 @@ The smoothing family, one module each: `MaxSuppression` (`max_suppression`),
 distribution per class from the model's own correct predictions.
 """
 
-from keras_ls._tracking import track_label_smoothing
+from keras_ls._tracking.state import track_label_smoothing
 from keras_ls.losses.confidence_penalty import ConfidencePenalty
 from keras_ls.losses.crossentropy import CONVENTIONS
 from keras_ls.losses.crossentropy import BinaryLabelSmoothingCrossentropy

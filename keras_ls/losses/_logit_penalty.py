@@ -14,8 +14,9 @@ import math
 import keras
 from keras import ops
 
-from keras_ls import _tracking
 from keras_ls import _validation
+from keras_ls._tracking import logits as _logits
+from keras_ls._tracking import state as _state
 from keras_ls.losses._reduction import REDUCTIONS
 from keras_ls.losses._reduction import keras_mask_of
 from keras_ls.losses._reduction import reduce_weighted
@@ -82,17 +83,29 @@ class LogitPenaltyLoss(keras.losses.Loss):
     `LabelSmoothingScheduler`.
     """
 
-    # Softmax rows, not sigmoid outputs (see `_tracking.check_logits`).
+    # Softmax rows, not sigmoid outputs (see `_tracking.logits`).
     _binary = False
 
-    def __init__(self, *, from_logits, sparse, axis, reduction, name, dtype):
+    def __init__(
+        self,
+        *,
+        from_logits,
+        sparse,
+        axis,
+        reduction,
+        name,
+        dtype,
+        check_logits=True,
+    ):
         _validation.check_bool(from_logits, "from_logits")
+        _validation.check_bool(check_logits, "check_logits")
         _validation.check_choice(sparse, "sparse", (None, True, False))
         _validation.check_int(axis, "axis")
         _validation.check_choice(reduction, "reduction", REDUCTIONS)
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self._dtype_arg = dtype
         self.from_logits = bool(from_logits)
+        self.check_logits = bool(check_logits)
         self.sparse = sparse
         self.axis = int(axis)
 
@@ -115,12 +128,10 @@ class LogitPenaltyLoss(keras.losses.Loss):
     def __call__(self, y_true, y_pred, sample_weight=None):
         mask = keras_mask_of(y_pred)
         if hasattr(self, "label_smoothing_variable"):
-            _tracking.track_calling_model(self, y_pred)
+            _state.track_calling_model(self, y_pred)
         values = self.call(y_true, y_pred)
-        if self.from_logits and _tracking.logits_check_needed(self, y_pred):
-            _tracking.check_logits(
-                self, y_pred, binary=self._binary, axis=self.axis
-            )
+        if _logits.check_needed(self, y_pred):
+            _logits.check(self, y_pred, binary=self._binary, axis=self.axis)
         loss = reduce_weighted(
             values, sample_weight, mask=mask, reduction=self.reduction
         )
@@ -135,5 +146,6 @@ class LogitPenaltyLoss(keras.losses.Loss):
             sparse=self.sparse,
             axis=self.axis,
             dtype=self._dtype_arg,
+            check_logits=self.check_logits,
         )
         return config

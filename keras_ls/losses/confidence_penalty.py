@@ -41,6 +41,9 @@ class ConfidencePenalty(LogitPenaltyLoss):
         name: Name of the loss. Defaults to `"confidence_penalty"`.
         dtype: Dtype of the returned value; accumulation is float32.
             Defaults to `None` (float32).
+        check_logits: With `from_logits=True`, whether to check that
+            `y_pred` are not probabilities (see
+            `keras_ls.LabelSmoothingCrossentropy`). Defaults to `True`.
 
     Standalone usage:
 
@@ -80,6 +83,7 @@ class ConfidencePenalty(LogitPenaltyLoss):
         reduction="sum_over_batch_size",
         name="confidence_penalty",
         dtype=None,
+        check_logits=True,
     ):
         beta = check_real(beta, "beta")
         super().__init__(
@@ -89,6 +93,7 @@ class ConfidencePenalty(LogitPenaltyLoss):
             reduction=reduction,
             name=name,
             dtype=dtype,
+            check_logits=check_logits,
         )
         self.beta = beta
 

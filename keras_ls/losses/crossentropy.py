@@ -16,10 +16,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_ls import _tracking
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls._tracking import logits as _logits
+from keras_ls._tracking import state as _state
+from keras_ls._tracking import values as _values
 from keras_ls.losses import _closed_form
 from keras_ls.losses._reduction import REDUCTIONS
 from keras_ls.losses._reduction import keras_mask_of
@@ -138,13 +140,13 @@ def _num_classes(y_pred):
     return int(k)
 
 
-def _epsilon_tensor(label_smoothing):
+def _epsilon_tensor(label_smoothing, y_pred=None):
     if isinstance(label_smoothing, keras.Variable):
         # A tensor read of the value here, not the variable inside the
         # loss: TensorFlow's custom_gradient refuses a trainable variable
         # read inside it (`cast(variable.value)` returned the tf.Variable).
-        # Under an in-graph schedule, the step's ε (see _tracking).
-        return ops.cast(_tracking.read_label_smoothing(label_smoothing), _F32)
+        # Under an in-step schedule, the step's ε (see _tracking.state).
+        return ops.cast(_state.epsilon(label_smoothing, y_pred), _F32)
     if _validation._is_real_number(label_smoothing):
         label_smoothing = _validation.check_label_smoothing(label_smoothing)
     return ops.cast(label_smoothing, _F32)
@@ -161,7 +163,7 @@ def _class_ids(labels, k):
     the gradient are then both those of the nearest class (0 or K - 1).
     """
     labels = ops.cast(labels, "int32")
-    if _tracking._values_kind(labels) != "concrete":
+    if _values.kind(labels) != "concrete":
         return ops.clip(labels, 0, k - 1)
     # One host copy of the ids (batch-sized), checked in numpy: cheaper
     # per eager step than three backend ops and a sync.
@@ -255,7 +257,7 @@ def label_smoothing_crossentropy(
     _check_prior_convention(convention, prior)
     if prior is not None:
         prior = _validation.check_prior(prior)
-    eps = _epsilon_tensor(label_smoothing)
+    eps = _epsilon_tensor(label_smoothing, y_pred)
     y_pred = ops.convert_to_tensor(y_pred)
     if not keras.backend.is_float_dtype(y_pred.dtype):
         y_pred = ops.cast(y_pred, _F32)
@@ -315,11 +317,15 @@ def label_smoothing_crossentropy(
 class _SmoothingLoss(keras.losses.Loss):
     """Shared ε variable, `__call__` and config for keras_ls losses."""
 
-    def __init__(self, label_smoothing, *, reduction, name, dtype):
+    def __init__(
+        self, label_smoothing, *, reduction, name, dtype, check_logits=True
+    ):
         eps = _validation.check_label_smoothing(label_smoothing)
         _validation.check_choice(reduction, "reduction", REDUCTIONS)
+        _validation.check_bool(check_logits, "check_logits")
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self._dtype_arg = dtype
+        self.check_logits = bool(check_logits)
         # ε lives in a float32 variable, never in a Python float, so that a
         # callback can change it after compile without a retrace and ε = 0
         # stays a live value. Compiled train steps read state, not Python
@@ -334,31 +340,34 @@ class _SmoothingLoss(keras.losses.Loss):
 
     @property
     def label_smoothing(self):
-        """ε as a Python float; assigning validates and sets the variable."""
-        value = self.label_smoothing_variable.numpy()
-        return float(np.asarray(value))
+        """ε as a Python float; assigning validates and sets the variable.
+
+        Both are live during `fit` on every backend: on JAX they first
+        bring the fit loop's state back into the variables (as Keras'
+        `Callback.model` does), so a callback holding the loss reads and
+        sets the ε the next step uses.
+        """
+        return float(_state.read(self.label_smoothing_variable))
 
     @label_smoothing.setter
     def label_smoothing(self, value):
         value = _validation.check_label_smoothing(value)
-        self.label_smoothing_variable.assign(value)
+        _state.assign(self.label_smoothing_variable, value)
 
     def _ignored_positions_mask(self, y_true, values):
         """Boolean mask of positions to keep, or None (no ignore_class)."""
         return None
 
     # Whether probabilities reach this loss as sigmoid outputs (binary) or
-    # softmax rows (categorical); see `_tracking.check_logits`.
+    # softmax rows (categorical); see `_tracking.logits`.
     _binary = False
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         mask = keras_mask_of(y_pred)
-        _tracking.track_calling_model(self, y_pred)
+        _state.track_calling_model(self, y_pred)
         values = self.call(y_true, y_pred)
-        if self.from_logits and _tracking.logits_check_needed(self, y_pred):
-            _tracking.check_logits(
-                self, y_pred, binary=self._binary, axis=self.axis
-            )
+        if _logits.check_needed(self, y_pred):
+            _logits.check(self, y_pred, binary=self._binary, axis=self.axis)
         valid = self._ignored_positions_mask(y_true, values)
         if valid is not None:
             mask = (
@@ -378,6 +387,7 @@ class _SmoothingLoss(keras.losses.Loss):
         config.update(
             label_smoothing=self.label_smoothing,
             dtype=self._dtype_arg,
+            check_logits=self.check_logits,
         )
         return config
 
@@ -428,6 +438,14 @@ class LabelSmoothingCrossentropy(_SmoothingLoss):
             `"label_smoothing_crossentropy"`.
         dtype: Dtype of the returned value; accumulation is always float32.
             Defaults to `None` (float32).
+        check_logits: With `from_logits=True`, whether to check that
+            `y_pred` are not probabilities: an error before the first step
+            when the model ends in softmax or sigmoid and Keras' own steps
+            pass its output to the loss, a warning when concrete values
+            look like probabilities (see docs/schedules.md for what the
+            check sees). Pass `False` when a custom `compute_loss` or
+            `train_step` turns such outputs into logits. Defaults to
+            `True`.
 
     Standalone usage:
 
@@ -487,6 +505,7 @@ class LabelSmoothingCrossentropy(_SmoothingLoss):
         reduction="sum_over_batch_size",
         name="label_smoothing_crossentropy",
         dtype=None,
+        check_logits=True,
     ):
         _check_prior_convention(convention, prior)
         _validation.check_choice(sparse, "sparse", (None, True, False))
@@ -496,7 +515,11 @@ class LabelSmoothingCrossentropy(_SmoothingLoss):
             _validation.check_int(ignore_class, "ignore_class")
         prior = None if prior is None else _validation.check_prior(prior)
         super().__init__(
-            label_smoothing, reduction=reduction, name=name, dtype=dtype
+            label_smoothing,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            check_logits=check_logits,
         )
         self.from_logits = from_logits
         self.sparse = sparse
@@ -601,7 +624,7 @@ def binary_label_smoothing_crossentropy(
     >>> [round(float(v), 4) for v in keras.ops.convert_to_numpy(values)]
     [0.1269]
     """
-    eps = _epsilon_tensor(label_smoothing)
+    eps = _epsilon_tensor(label_smoothing, y_pred)
     y_pred = ops.convert_to_tensor(y_pred)
     logits = ops.cast(y_pred, _F32)
     targets = ops.cast(ops.convert_to_tensor(y_true), _F32)
@@ -643,6 +666,9 @@ class BinaryLabelSmoothingCrossentropy(_SmoothingLoss):
             `"binary_label_smoothing_crossentropy"`.
         dtype: Dtype of the returned value; accumulation is float32.
             Defaults to `None` (float32).
+        check_logits: With `from_logits=True`, whether to check that
+            `y_pred` are not sigmoid outputs (as in
+            `LabelSmoothingCrossentropy`). Defaults to `True`.
 
     Standalone usage:
 
@@ -684,11 +710,16 @@ class BinaryLabelSmoothingCrossentropy(_SmoothingLoss):
         reduction="sum_over_batch_size",
         name="binary_label_smoothing_crossentropy",
         dtype=None,
+        check_logits=True,
     ):
         _validation.check_bool(from_logits, "from_logits")
         _validation.check_int(axis, "axis")
         super().__init__(
-            label_smoothing, reduction=reduction, name=name, dtype=dtype
+            label_smoothing,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            check_logits=check_logits,
         )
         self.from_logits = from_logits
         self.axis = int(axis)

@@ -52,6 +52,9 @@ class MarginLabelSmoothing(LogitPenaltyLoss):
         name: Name of the loss. Defaults to `"margin_label_smoothing"`.
         dtype: Dtype of the returned value; accumulation is float32.
             Defaults to `None` (float32).
+        check_logits: With `from_logits=True`, whether to check that
+            `y_pred` are not probabilities (see
+            `keras_ls.LabelSmoothingCrossentropy`). Defaults to `True`.
 
     Standalone usage:
 
@@ -93,6 +96,7 @@ class MarginLabelSmoothing(LogitPenaltyLoss):
         reduction="sum_over_batch_size",
         name="margin_label_smoothing",
         dtype=None,
+        check_logits=True,
     ):
         margin = check_real(margin, "margin")
         alpha = check_real(alpha, "alpha")
@@ -103,6 +107,7 @@ class MarginLabelSmoothing(LogitPenaltyLoss):
             reduction=reduction,
             name=name,
             dtype=dtype,
+            check_logits=check_logits,
         )
         self.margin = margin
         self.alpha = alpha

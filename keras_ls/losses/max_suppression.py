@@ -17,12 +17,12 @@ schedule inside compiled steps.
 """
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls._tracking import state as _state
 from keras_ls.losses._logit_penalty import F32
 from keras_ls.losses._logit_penalty import LogitPenaltyLoss
 from keras_ls.losses.crossentropy import _epsilon_tensor
@@ -61,6 +61,9 @@ class MaxSuppression(LogitPenaltyLoss):
         name: Name of the loss. Defaults to `"max_suppression"`.
         dtype: Dtype of the returned value; accumulation is float32.
             Defaults to `None` (float32).
+        check_logits: With `from_logits=True`, whether to check that
+            `y_pred` are not probabilities (see
+            `keras_ls.LabelSmoothingCrossentropy`). Defaults to `True`.
 
     Standalone usage:
 
@@ -106,6 +109,7 @@ class MaxSuppression(LogitPenaltyLoss):
         reduction="sum_over_batch_size",
         name="max_suppression",
         dtype=None,
+        check_logits=True,
     ):
         eps = _validation.check_label_smoothing(label_smoothing)
         super().__init__(
@@ -115,6 +119,7 @@ class MaxSuppression(LogitPenaltyLoss):
             reduction=reduction,
             name=name,
             dtype=dtype,
+            check_logits=check_logits,
         )
         # A variable, not a float: compiled steps read state, so an ε
         # assigned later (by the scheduler) reaches them without a retrace.
@@ -124,18 +129,19 @@ class MaxSuppression(LogitPenaltyLoss):
 
     @property
     def label_smoothing(self):
-        """ε as a Python float; assigning validates and sets the variable."""
-        return float(np.asarray(self.label_smoothing_variable.numpy()))
+        """ε as a Python float; assigning validates and sets the variable
+        (live during `fit`, as `LabelSmoothingCrossentropy.label_smoothing`)."""
+        return float(_state.read(self.label_smoothing_variable))
 
     @label_smoothing.setter
     def label_smoothing(self, value):
         value = _validation.check_label_smoothing(value)
-        self.label_smoothing_variable.assign(value)
+        _state.assign(self.label_smoothing_variable, value)
 
     def penalty(self, z):
         # Through crossentropy's reader, as LabelSmoothingCrossentropy: it
         # gives the value the scheduler sets for this step.
-        eps = _epsilon_tensor(self.label_smoothing_variable)
+        eps = _epsilon_tensor(self.label_smoothing_variable, z)
         gap = ops.max(z, axis=-1) - ops.mean(z, axis=-1)
         return eps * gap
 

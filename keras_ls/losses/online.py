@@ -33,7 +33,6 @@ the loss, a hidden metric that carries them is attached to the model (as
   continues exactly.
 """
 
-import inspect
 import weakref
 
 import keras
@@ -41,10 +40,14 @@ import numpy as np
 from keras import ops
 
 from keras_ls import _keras_compat
-from keras_ls import _tracking
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls._tracking import frames as _frames
+from keras_ls._tracking import logits as _logits
+from keras_ls._tracking import state as _state
+from keras_ls._tracking import steps as _steps
+from keras_ls._tracking import values as _values
 from keras_ls.losses._reduction import REDUCTIONS
 from keras_ls.losses._reduction import _match_rank
 from keras_ls.losses._reduction import keras_mask_of
@@ -60,11 +63,6 @@ F32 = "float32"
 _STATE = ("soft_labels", "sums", "counts", "steps")
 
 
-_ENTRY_POINTS = frozenset(
-    ("fit", "evaluate", "train_on_batch", "test_on_batch")
-)
-
-
 def _called_from_fit():
     """Whether the innermost Keras entry point on the stack is `fit`.
 
@@ -72,15 +70,9 @@ def _called_from_fit():
     start of `evaluate` (which `fit` calls for validation) and of every
     `train_on_batch`/`test_on_batch`: only the first is an epoch boundary.
     """
-    frame = inspect.currentframe()
+    frame, _ = _frames.method_frame(_keras_compat.ENTRY_POINTS)
     try:
-        while frame is not None:
-            if frame.f_code.co_name in _ENTRY_POINTS and isinstance(
-                frame.f_locals.get("self"), keras.Model
-            ):
-                return frame.f_code.co_name == "fit"
-            frame = frame.f_back
-        return False
+        return frame is not None and frame.f_code.co_name == "fit"
     finally:
         del frame
 
@@ -95,13 +87,13 @@ def _run_eagerly(fn):
     return fn()
 
 
-class _OnlineLabelSmoothingState(keras.metrics.Metric):
+class _OnlineLabelSmoothingState(_state.HiddenState):
     """Hidden metric carrying an `OnlineLabelSmoothing` loss's variables.
 
     Metric variables are part of the state of compiled steps on every
-    backend; `reset_state`, which Keras calls at the start of every epoch
-    of `fit`, turns the epoch's sums into the new soft labels. It adds
-    nothing to `logs`, and saves nothing (the loss saves its variables).
+    backend; `on_reset`, which Keras calls at the start of every epoch of
+    `fit`, turns the epoch's sums into the new soft labels. The loss saves
+    its variables itself.
     """
 
     def __init__(self, loss, name=None):
@@ -115,22 +107,10 @@ class _OnlineLabelSmoothingState(keras.metrics.Metric):
     def owned_by(self, loss):
         return self._loss() is loss
 
-    def update_state(self, *args, **kwargs):
-        pass
-
-    def result(self):
-        return {}
-
-    def reset_state(self):
+    def on_reset(self):
         loss = self._loss()
         if loss is not None and _called_from_fit():
             loss.end_epoch()
-
-    def save_own_variables(self, store):
-        pass
-
-    def load_own_variables(self, store):
-        pass
 
 
 @keras_ls_export(
@@ -176,6 +156,9 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         name: Name of the loss. Defaults to `"online_label_smoothing"`.
         dtype: Dtype of the returned value; accumulation is float32.
             Defaults to `None` (float32).
+        check_logits: With `from_logits=True`, whether to check that
+            `y_pred` are not probabilities (see
+            `keras_ls.LabelSmoothingCrossentropy`). Defaults to `True`.
 
     Standalone usage (first epoch: S is uniform, so this is label
     smoothing with ε = 1 − α):
@@ -225,6 +208,7 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         reduction="sum_over_batch_size",
         name="online_label_smoothing",
         dtype=None,
+        check_logits=True,
     ):
         if not _validation._is_real_number(alpha) or not (
             0.0 <= float(alpha) <= 1.0
@@ -238,6 +222,7 @@ class OnlineLabelSmoothing(keras.losses.Loss):
                 num_classes, "num_classes", minimum=2
             )
         _validation.check_bool(from_logits, "from_logits")
+        _validation.check_bool(check_logits, "check_logits")
         _validation.check_choice(sparse, "sparse", (None, True, False))
         _validation.check_int(axis, "axis")
         _validation.check_choice(reduction, "reduction", REDUCTIONS)
@@ -248,8 +233,10 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         self.sparse = sparse
         self.axis = int(axis)
         self.num_classes = None
+        self.check_logits = bool(check_logits)
         self.state_variables = []
         self._found = False
+        self._models = weakref.WeakSet()
         # Whether loaded state holds sums of an unfinished epoch.
         self._loaded_pending = False
         if num_classes is not None:
@@ -288,9 +275,14 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         """S as a float32 numpy array (None before K is known)."""
         if self.num_classes is None:
             return None
-        return np.asarray(
-            ops.convert_to_numpy(self.soft_labels_variable), np.float32
-        )
+        return np.asarray(self._read(self.soft_labels_variable), np.float32)
+
+    def _read(self, variable):
+        """A host copy of one of the state variables, live during a JAX
+        fit (the loop's state is synced into the variables first)."""
+        for model in list(self._models):
+            _keras_compat.sync_jax_state(model)
+        return np.asarray(ops.convert_to_numpy(variable.value))
 
     def end_epoch(self):
         """Turns the sums accumulated since the last call into S.
@@ -304,12 +296,12 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         self._loaded_pending = False
         if self.num_classes is None:
             return
-        steps = float(np.asarray(ops.convert_to_numpy(self._steps)))
+        steps = float(self._read(self._steps))
         if steps == 0:
             return
         k = self.num_classes
-        counts = ops.convert_to_numpy(self._counts).astype(np.float64)
-        sums = ops.convert_to_numpy(self._sums).astype(np.float64)
+        counts = self._read(self._counts).astype(np.float64)
+        sums = self._read(self._sums).astype(np.float64)
         rows = np.full((k, k), 1.0 / k)
         seen = counts > 0
         rows[seen] = sums[seen] / counts[seen, None]
@@ -325,27 +317,25 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         the first step of every model that uses it, so concrete calls can
         skip the frame walk once a model was found.
         """
-        kind = _tracking._values_kind(y_pred)
+        kind = _values.kind(y_pred)
         if kind == "compiling" or (kind == "concrete" and self._found):
             return
-        model = _tracking.calling_model()
+        model = _state.calling_model()
         if model is None:
             return
         self._track(model)
-        _tracking.watch_steps(model)
         self._found = True
 
     def _track(self, model):
-        for metric in _keras_compat.model_metrics(model):
-            if isinstance(
-                metric, _OnlineLabelSmoothingState
-            ) and metric.owned_by(self):
+        for metric in _state.hidden_states(model, _OnlineLabelSmoothingState):
+            if metric.owned_by(self):
                 return
         holder = _OnlineLabelSmoothingState(self)
-        _tracking._attach(model, holder)
+        _state.attach(model, holder)
+        self._models.add(model)
         if (
             self._loaded_pending
-            and _tracking.is_training_step() is True
+            and _steps.is_training_step() is True
             and _called_from_fit()
         ):
             # Attached while tracing the first train step (TensorFlow
@@ -464,11 +454,11 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         y_pred_last, labels, targets = self._inputs(y_true, y_pred)
         self._find_model(y_pred)
         values = self._values(y_pred_last, labels, targets)
-        if self.from_logits and _tracking.logits_check_needed(self, y_pred):
-            _tracking.check_logits(self, y_pred, axis=self.axis)
+        if _logits.check_needed(self, y_pred):
+            _logits.check(self, y_pred, axis=self.axis)
         # Read while tracing in compiled steps: only the train step gets
         # the accumulation ops; standalone calls (None) never accumulate.
-        if _tracking.is_training_step() is True:
+        if _steps.is_training_step() is True:
             weights = None
             if sample_weight is not None:
                 weights = _match_rank(values, ops.cast(sample_weight, F32))
@@ -494,6 +484,7 @@ class OnlineLabelSmoothing(keras.losses.Loss):
             sparse=self.sparse,
             axis=self.axis,
             dtype=self._dtype_arg,
+            check_logits=self.check_logits,
         )
         return config
 
