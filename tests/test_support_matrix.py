@@ -20,7 +20,6 @@ A + ε·B for label 0 (uniform convention; MaxSuppression gives the same,
 the top logit being the label's), and ε is read back from it.
 """
 
-
 import keras
 import numpy as np
 import pytest

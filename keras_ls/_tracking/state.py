@@ -341,17 +341,18 @@ def _loss_variables(model):
 @keras_ls_export(
     "keras_ls.losses.track_label_smoothing", "keras_ls.track_label_smoothing"
 )
-def track_label_smoothing(model, variables=None):
+def track_label_smoothing(model, variables=None, *, losses=None):
     """Makes `model` carry ε variables as state; returns the holder.
 
     keras_ls losses call this themselves the first time a model's step
     calls them (Keras' symbolic build, before the first compiled step), so
     `loss.label_smoothing = x` reaches compiled train and test steps on
     every backend without a retrace. Call it yourself where a loss is
-    called only inside a step Keras never builds symbolically, before the
-    first `fit` (a loss of your own `train_step` that `compile` did not
-    get, as in `keras.distillation.Distiller`), or to track other ε
-    variables.
+    called only inside a step that Keras never builds symbolically, before
+    the first `fit`: a loss that `compile` did not get, as in
+    `keras.distillation.Distiller` (on JAX its fit would otherwise gather
+    the model's state before the loss meets the model), or to track other
+    ε variables.
 
     Idempotent: a model gets at most one holder, and a variable is tracked
     once however often this is called (e.g. `fit` called twice). The
@@ -360,15 +361,18 @@ def track_label_smoothing(model, variables=None):
     Args:
         model: The `keras.Model` whose compiled steps read ε.
         variables: The ε variables to track. Defaults to `None`: the
-            `label_smoothing_variable` of every keras_ls loss in
-            `model.loss`.
+            `label_smoothing_variable` of every keras_ls loss in `losses`,
+            or in `model.loss` when `losses` is `None` too.
+        losses: keras_ls losses whose state the model must carry: their
+            ε, and `OnlineLabelSmoothing`'s soft labels. Defaults to
+            `None`.
 
     Returns:
         The hidden holder metric.
 
     Raises:
-        ValueError: When `variables` is `None` and `model.loss` holds no
-            keras_ls loss.
+        ValueError: When neither `variables` nor `losses` is given and
+            `model.loss` holds no keras_ls loss.
         RuntimeError: When this Keras version does not let the variables
             become model state (a compiled step would then ignore ε).
 
@@ -380,12 +384,27 @@ def track_label_smoothing(model, variables=None):
     >>> model.loss.label_smoothing_variable in holder.label_smoothing_variables
     True
     """
+    if losses is not None:
+        losses = keras.tree.flatten(losses)
+        for loss in losses:
+            track_state = getattr(loss, "track_state", None)
+            if track_state is not None:
+                track_state(model)
+        if variables is None:
+            variables = [
+                loss.label_smoothing_variable
+                for loss in losses
+                if isinstance(
+                    getattr(loss, "label_smoothing_variable", None),
+                    keras.Variable,
+                )
+            ]
     if variables is None:
         variables = _loss_variables(model)
         if not variables:
             raise ValueError(
                 "`model.loss` holds no keras_ls loss, so there is no ε to "
-                "track; pass `variables=`. Received: "
+                "track; pass `variables=` or `losses=`. Received: "
                 f"model.loss={getattr(model, 'loss', None)!r}"
             )
     holder = find_holder(model)

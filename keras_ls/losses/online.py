@@ -33,6 +33,7 @@ the loss, a hidden metric that carries them is attached to the model (as
   continues exactly.
 """
 
+import warnings
 import weakref
 
 import keras
@@ -110,7 +111,7 @@ class _OnlineLabelSmoothingState(_state.HiddenState):
     def on_reset(self):
         loss = self._loss()
         if loss is not None and _called_from_fit():
-            loss.end_epoch()
+            loss._update_soft_labels()
 
 
 @keras_ls_export(
@@ -237,6 +238,7 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         self.state_variables = []
         self._found = False
         self._models = weakref.WeakSet()
+        self._outside_steps = False
         # Whether loaded state holds sums of an unfinished epoch.
         self._loaded_pending = False
         if num_classes is not None:
@@ -291,14 +293,36 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         examples, or 1/K without any; does nothing when no training step
         ran since the last call. Keras calls it at every epoch start of
         `fit` (through the hidden metric): call it yourself only in a
-        custom training loop.
+        custom training loop, which must compute the loss in a training
+        step: `model.train_on_batch`, a custom `train_step`, or
+        `model.compute_loss(..., training=True)`. A loss called on its own
+        cannot tell training from evaluation and never accumulates; then
+        this warns.
         """
+        if self._update_soft_labels() is False and self._outside_steps:
+            self._outside_steps = False
+            warnings.warn(
+                "OnlineLabelSmoothing.end_epoch() found no training step "
+                "since its last call, so the soft labels stay as they are. "
+                "The loss learns only in a model's training step (fit, "
+                "train_on_batch, a custom train_step, or "
+                "model.compute_loss(..., training=True)); called on its "
+                "own, as loss(y, y_pred) in a custom loop, it cannot tell "
+                "training from evaluation. Compute it with "
+                "model.compute_loss(x, y, y_pred, training=True) in your "
+                "loop.",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    def _update_soft_labels(self):
+        """`end_epoch`'s work; False when no training step ran."""
         self._loaded_pending = False
         if self.num_classes is None:
-            return
+            return False
         steps = float(self._read(self._steps))
         if steps == 0:
-            return
+            return False
         k = self.num_classes
         counts = self._read(self._counts).astype(np.float64)
         sums = self._read(self._sums).astype(np.float64)
@@ -309,6 +333,7 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         self._sums.assign(np.zeros((k, k), np.float32))
         self._counts.assign(np.zeros((k,), np.float32))
         self._steps.assign(0.0)
+        return True
 
     def _find_model(self, y_pred):
         """Attaches the state to the model whose step calls the loss.
@@ -323,8 +348,50 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         model = _state.calling_model()
         if model is None:
             return
+        if (
+            keras.backend.backend() == "jax"
+            and _keras_compat.jax_state_gathered(model)
+            and model not in self._models
+        ):
+            # The model's fit gathered its state before the loss met it
+            # (a keras.distillation.Distiller compiles without the loss):
+            # the state cannot grow inside this step.
+            self._warn_not_carried(model)
+            return
         self._track(model)
         self._found = True
+
+    def _warn_not_carried(self, model):
+        if getattr(self, "_warned_not_carried", False):
+            return
+        self._warned_not_carried = True
+        warnings.warn(
+            f"OnlineLabelSmoothing met {type(model).__name__} only after "
+            "its JAX fit had gathered the model's state (a model whose "
+            "compile did not get this loss, such as a "
+            "keras.distillation.Distiller), so its soft labels cannot learn "
+            "in this model's steps. Call "
+            "`keras_ls.track_label_smoothing(model, losses=[loss])` before "
+            "`fit`.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+    def track_state(self, model, num_classes=None):
+        """Makes `model` carry this loss's state; see
+        `keras_ls.track_label_smoothing(model, losses=[loss])`."""
+        if self.num_classes is None:
+            outputs = getattr(model, "outputs", None) or []
+            k = num_classes or (
+                outputs[0].shape[-1] if len(outputs) == 1 else None
+            )
+            if k is None:
+                raise ValueError(
+                    "OnlineLabelSmoothing needs `num_classes` to join a model "
+                    "before its first call. Received: num_classes=None"
+                )
+            self._build(int(k))
+        self._track(model)
 
     def _track(self, model):
         for metric in _state.hidden_states(model, _OnlineLabelSmoothingState):
@@ -458,7 +525,12 @@ class OnlineLabelSmoothing(keras.losses.Loss):
             _logits.check(self, y_pred, axis=self.axis)
         # Read while tracing in compiled steps: only the train step gets
         # the accumulation ops; standalone calls (None) never accumulate.
-        if _steps.is_training_step() is True:
+        training = _steps.is_training_step()
+        if training is None:
+            self._outside_steps = True
+        step = _steps.current()
+        carried = step is None or step.model in self._models
+        if training is True and carried:
             weights = None
             if sample_weight is not None:
                 weights = _match_rank(values, ops.cast(sample_weight, F32))
