@@ -72,6 +72,24 @@ def minimum_loss(label_smoothing, num_classes, convention="uniform"):
     return -(xlogx(top) + (k - 1) * xlogx(rest)) + 0.0
 
 
+def _predictions_tensor(y_pred):
+    """`y_pred` as a tensor, also when logits are held in a variable.
+
+    Keras' TensorFlow `convert_to_tensor` returns a `tf.Variable` or a
+    `keras.Variable` (logits differentiated in a custom loop) unchanged:
+    `ops.moveaxis` then fails on the `ndim` a `tf.Variable` lacks, and
+    `tf.custom_gradient` refuses a trainable variable read inside it.
+    Keras' own losses accept both.
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(y_pred, (tf.Variable, keras.Variable)):
+            y_pred = tf.convert_to_tensor(y_pred)
+    return y_pred
+
+
 def _is_integer(x):
     return "int" in keras.backend.standardize_dtype(x.dtype)
 
@@ -256,7 +274,7 @@ def label_smoothing_crossentropy(
     if prior is not None:
         prior = _validation.check_prior(prior)
     eps = _epsilon_tensor(label_smoothing)
-    y_pred = ops.convert_to_tensor(y_pred)
+    y_pred = _predictions_tensor(y_pred)
     if not keras.backend.is_float_dtype(y_pred.dtype):
         y_pred = ops.cast(y_pred, _F32)
     y_true = ops.convert_to_tensor(y_true)

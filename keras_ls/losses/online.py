@@ -52,6 +52,7 @@ from keras_ls.losses._reduction import reduce_weighted
 from keras_ls.losses.crossentropy import _class_axis
 from keras_ls.losses.crossentropy import _class_ids
 from keras_ls.losses.crossentropy import _num_classes
+from keras_ls.losses.crossentropy import _predictions_tensor
 from keras_ls.losses.crossentropy import _resolve_sparse
 from keras_ls.losses.crossentropy import label_smoothing_crossentropy
 
@@ -388,7 +389,7 @@ class OnlineLabelSmoothing(keras.losses.Loss):
     # The loss ------------------------------------------------------------
     def _inputs(self, y_true, y_pred):
         """(class-last y_pred, class ids or None, dense targets or None)."""
-        y_pred = ops.convert_to_tensor(y_pred)
+        y_pred = _predictions_tensor(y_pred)
         if not keras.backend.is_float_dtype(y_pred.dtype):
             y_pred = ops.cast(y_pred, F32)
         y_true = ops.convert_to_tensor(y_true)
