@@ -51,6 +51,7 @@ from keras_ls.losses._reduction import keras_mask_of
 from keras_ls.losses._reduction import reduce_weighted
 from keras_ls.losses.crossentropy import _class_axis
 from keras_ls.losses.crossentropy import _class_ids
+from keras_ls.losses.crossentropy import _labels_tensor
 from keras_ls.losses.crossentropy import _num_classes
 from keras_ls.losses.crossentropy import _predictions_tensor
 from keras_ls.losses.crossentropy import _resolve_sparse
@@ -392,7 +393,7 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         y_pred = _predictions_tensor(y_pred)
         if not keras.backend.is_float_dtype(y_pred.dtype):
             y_pred = ops.cast(y_pred, F32)
-        y_true = ops.convert_to_tensor(y_true)
+        y_true = _labels_tensor(y_true, y_pred, self.axis)
         rank = len(y_pred.shape)
         axis = _class_axis(self.axis, rank)
         y_true, sparse = _resolve_sparse(y_true, y_pred, self.sparse, axis)
