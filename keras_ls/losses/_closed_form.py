@@ -128,8 +128,10 @@ def from_logits(logits, spec, labels=None, targets=None):
             if keep_exps:
                 probs = exps / ops.expand_dims(total, -1)
             else:
-                lse = z_max + ops.expand_dims(log_sum, -1)
-                probs = ops.exp(ops.cast(z, F32) - lse)
+                # exp((z - max z) - log Σ), never exp(z - lse): lse
+                # rounded to float32 carries an error of up to one ulp of
+                # |z| (4e-3 at a common offset of 1e5) into every prob.
+                probs = ops.exp(shifted() - ops.expand_dims(log_sum, -1))
             if labels is not None:
                 # int32 ids: an arange in uint8/int8 would wrap past 256
                 # and mark a second "true class".
