@@ -33,15 +33,28 @@ class SmoothingSpec:
             if prior is None
             else ops.convert_to_tensor(np.asarray(prior, np.float32))
         )
+        # A class the prior gives no mass adds nothing, also where its
+        # logit is −inf (not 0·(−inf) = NaN); decided once, on the host.
+        self.prior_has_zeros = prior is not None and not np.all(
+            np.asarray(prior) > 0
+        )
 
     def mass_and_dot(self, target_mass, target_dot, scores):
         """Σ_k q_k and Σ_k q_k·s_k, given Σ t, Σ t·s and the scores s."""
         if self.convention == "others":
             other_mass = (self.k - target_mass) / (self.k - 1)
             other_dot = (ops.sum(scores(), axis=-1) - target_dot) / (self.k - 1)
+            # A −inf target logit makes the loss +inf through keep·target
+            # alone; Σ - target would be −inf - (−inf) = NaN.
+            other_dot = ops.where(
+                ops.equal(target_dot, -np.inf), 0.0, other_dot
+            )
         elif self.prior is not None:
             other_mass = ops.ones_like(target_mass)
-            other_dot = ops.sum(scores() * self.prior, axis=-1)
+            weighted = scores() * self.prior
+            if self.prior_has_zeros:
+                weighted = ops.where(self.prior > 0, weighted, 0.0)
+            other_dot = ops.sum(weighted, axis=-1)
         else:
             other_mass = ops.ones_like(target_mass)
             other_dot = ops.mean(scores(), axis=-1)
@@ -75,7 +88,10 @@ def _target_terms(raw, labels, targets, shift=None):
     scores = ops.cast(raw, F32)
     if shift is not None:
         scores = scores - shift
-    return ops.sum(targets, axis=-1), ops.sum(targets * scores, axis=-1)
+    # A class with target 0 adds nothing, also where its logit is −inf
+    # (0·log 0 = 0), instead of 0·(−inf) = NaN.
+    weighted = ops.where(ops.equal(targets, 0.0), 0.0, targets * scores)
+    return ops.sum(targets, axis=-1), ops.sum(weighted, axis=-1)
 
 
 def _keeps_exponentials():

@@ -428,6 +428,12 @@ class OnlineLabelSmoothing(keras.losses.Loss):
                 target, y_pred, 0.0, from_logits=self.from_logits
             )
 
+        # A term of weight 0 is dropped: either may be +inf for a −inf
+        # logit, and 0·inf would make the loss NaN.
+        if self.alpha == 1.0:
+            return ce(hard)
+        if self.alpha == 0.0:
+            return ce(soft)
         return self.alpha * ce(hard) + (1.0 - self.alpha) * ce(soft)
 
     def _accumulate(self, y_pred, labels, targets, weights):
