@@ -268,16 +268,29 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         self.num_classes = int(k)
         shapes = ((k, k), (k, k), (k,), ())
         values = (1.0 / k, 0.0, 0.0, 0.0)
-        self.state_variables = [
-            keras.Variable(
-                initializer=keras.initializers.Constant(value),
-                shape=shape,
-                dtype=F32,
-                trainable=False,
-                name=name,
-            )
-            for name, shape, value in zip(_STATE, shapes, values)
-        ]
+
+        def create():
+            return [
+                keras.Variable(
+                    initializer=keras.initializers.Constant(value),
+                    shape=shape,
+                    dtype=F32,
+                    trainable=False,
+                    name=name,
+                )
+                for name, shape, value in zip(_STATE, shapes, values)
+            ]
+
+        # A first call inside `jax.jit` (or a tf.function) must not give
+        # the variables traced values: they outlive the trace, and the
+        # next eager call or `soft_labels` would read a leaked tracer.
+        if keras.backend.backend() == "jax":
+            import jax
+
+            with jax.ensure_compile_time_eval():
+                self.state_variables = create()
+        else:
+            self.state_variables = _run_eagerly(create)
         (
             self.soft_labels_variable,
             self._sums,
