@@ -169,6 +169,14 @@ def _first_rows(x, axis):
     class axis last; only those rows leave the device."""
     if not isinstance(x, np.ndarray):
         x = ops.convert_to_tensor(x)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            # A tf.Variable (logits differentiated in a custom loop) comes
+            # out of ops.convert_to_tensor unchanged, and ops.moveaxis
+            # needs the `ndim` that variables lack: read it as a tensor.
+            if isinstance(x, tf.Variable):
+                x = tf.convert_to_tensor(x)
         if len(x.shape) > 1:
             x = ops.moveaxis(x, axis, -1)
             x = ops.reshape(x, (-1, x.shape[-1]))[:_VALUE_ROWS]

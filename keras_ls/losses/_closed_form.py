@@ -33,15 +33,28 @@ class SmoothingSpec:
             if prior is None
             else ops.convert_to_tensor(np.asarray(prior, np.float32))
         )
+        # A class the prior gives no mass adds nothing, also where its
+        # logit is −inf (not 0·(−inf) = NaN); decided once, on the host.
+        self.prior_has_zeros = prior is not None and not np.all(
+            np.asarray(prior) > 0
+        )
 
     def mass_and_dot(self, target_mass, target_dot, scores):
         """Σ_k q_k and Σ_k q_k·s_k, given Σ t, Σ t·s and the scores s."""
         if self.convention == "others":
             other_mass = (self.k - target_mass) / (self.k - 1)
             other_dot = (ops.sum(scores(), axis=-1) - target_dot) / (self.k - 1)
+            # A −inf target logit makes the loss +inf through keep·target
+            # alone; Σ - target would be −inf - (−inf) = NaN.
+            other_dot = ops.where(
+                ops.equal(target_dot, -np.inf), 0.0, other_dot
+            )
         elif self.prior is not None:
             other_mass = ops.ones_like(target_mass)
-            other_dot = ops.sum(scores() * self.prior, axis=-1)
+            weighted = scores() * self.prior
+            if self.prior_has_zeros:
+                weighted = ops.where(self.prior > 0, weighted, 0.0)
+            other_dot = ops.sum(weighted, axis=-1)
         else:
             other_mass = ops.ones_like(target_mass)
             other_dot = ops.mean(scores(), axis=-1)
@@ -75,7 +88,10 @@ def _target_terms(raw, labels, targets, shift=None):
     scores = ops.cast(raw, F32)
     if shift is not None:
         scores = scores - shift
-    return ops.sum(targets, axis=-1), ops.sum(targets * scores, axis=-1)
+    # A class with target 0 adds nothing, also where its logit is −inf
+    # (0·log 0 = 0), instead of 0·(−inf) = NaN.
+    weighted = ops.where(ops.equal(targets, 0.0), 0.0, targets * scores)
+    return ops.sum(targets, axis=-1), ops.sum(weighted, axis=-1)
 
 
 def _keeps_exponentials():
@@ -128,8 +144,10 @@ def from_logits(logits, spec, labels=None, targets=None):
             if keep_exps:
                 probs = exps / ops.expand_dims(total, -1)
             else:
-                lse = z_max + ops.expand_dims(log_sum, -1)
-                probs = ops.exp(ops.cast(z, F32) - lse)
+                # exp((z - max z) - log Σ), never exp(z - lse): lse
+                # rounded to float32 carries an error of up to one ulp of
+                # |z| (4e-3 at a common offset of 1e5) into every prob.
+                probs = ops.exp(shifted() - ops.expand_dims(log_sum, -1))
             if labels is not None:
                 # int32 ids: an arange in uint8/int8 would wrap past 256
                 # and mark a second "true class".

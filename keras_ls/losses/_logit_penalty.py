@@ -22,6 +22,7 @@ from keras_ls.losses._reduction import keras_mask_of
 from keras_ls.losses._reduction import reduce_weighted
 from keras_ls.losses.crossentropy import _class_axis
 from keras_ls.losses.crossentropy import _num_classes
+from keras_ls.losses.crossentropy import _predictions_tensor
 from keras_ls.losses.crossentropy import label_smoothing_crossentropy
 
 F32 = "float32"
@@ -47,7 +48,7 @@ def class_last_logits(y_pred, *, from_logits, axis):
     """float32 logits with the classes last (log-probabilities when
     `from_logits=False`: penalties on logit differences are unchanged by
     the per-row shift between the two)."""
-    y_pred = ops.convert_to_tensor(y_pred)
+    y_pred = _predictions_tensor(y_pred)
     rank = len(y_pred.shape)
     axis = _class_axis(axis, rank)
     if axis != rank - 1:

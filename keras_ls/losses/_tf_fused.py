@@ -70,13 +70,20 @@ def sparse_from_logits(logits, labels, spec):
             base, extra = 1.0 / (k - 1), k / (k - 1)
         elif spec.prior is not None:
             # Not a matvec: GPUs would run it in TF32.
-            gap = -tf.reduce_sum(rel * spec.prior, -1)
+            weighted = rel * spec.prior
+            if spec.prior_has_zeros:
+                # A class without prior mass adds nothing, −inf or not.
+                weighted = tf.where(spec.prior > 0, weighted, 0.0)
+            gap = -tf.reduce_sum(weighted, -1)
             base, extra = spec.prior, 1.0
         else:
             gap = -tf.reduce_mean(rel, -1)
             base, extra = 1.0 / k, 1.0
         # At ε = 0 the term is absent, not 0·inf = NaN for a −inf logit.
         values = ce + tf.where(eps > 0, eps * gap, 0.0)
+        # A −inf true-class logit: ce is +inf and the loss too, as under
+        # XLA, but ε·gap is −inf (or NaN from z_y - z_y): inf - inf = NaN.
+        values = tf.where(tf.math.is_inf(ce), ce, values)
 
         def grad(upstream):
             # softmax - q = backprop - ε·u + ε·onehot (scaled for "others").

@@ -14,12 +14,21 @@ import torch
 def sparse_from_logits(logits, labels, spec):
     """Per-position −Σ_k q_k·log p_k for logits and int32 class ids."""
     log_probs = torch.log_softmax(logits.float(), dim=-1)
-    picked = torch.gather(log_probs, -1, labels.long().unsqueeze(-1))
-    picked = picked.squeeze(-1)
+    index = labels.long().unsqueeze(-1)
+    picked = torch.gather(log_probs, -1, index).squeeze(-1)
     if spec.convention == "others":
-        other = (log_probs.sum(-1) - picked) / (spec.k - 1)
+        # The other classes summed without the true one, not Σ - picked:
+        # a −inf true-class log-probability (an infinite loss) would make
+        # that −inf - (−inf) = NaN, in the value and the gradient.
+        others = log_probs.scatter(-1, index, 0.0)
+        other = others.sum(-1) / (spec.k - 1)
     elif spec.prior is not None:
-        other = (log_probs * spec.prior.to(log_probs.device)).sum(-1)
+        prior = spec.prior.to(log_probs.device)
+        weighted = log_probs * prior
+        if spec.prior_has_zeros:
+            # A class without prior mass adds nothing, −inf or not.
+            weighted = torch.where(prior > 0, weighted, 0.0)
+        other = weighted.sum(-1)
     else:
         other = log_probs.mean(-1)
     eps = spec.eps

@@ -99,7 +99,12 @@ class ConfidencePenalty(LogitPenaltyLoss):
 
     def penalty(self, z):
         log_p = ops.log_softmax(z, axis=-1)
-        entropy = -ops.sum(ops.exp(log_p) * log_p, axis=-1)
+        p = ops.exp(log_p)
+        # 0·log 0 = 0: a class of probability 0 (a −inf logit) adds
+        # nothing. Its log is replaced before the product, so neither the
+        # value nor the gradient meets 0·(−inf) = NaN.
+        log_p = ops.where(p > 0, log_p, 0.0)
+        entropy = -ops.sum(p * log_p, axis=-1)
         return -self.beta * entropy
 
     def get_config(self):

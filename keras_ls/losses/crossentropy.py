@@ -74,6 +74,24 @@ def minimum_loss(label_smoothing, num_classes, convention="uniform"):
     return -(xlogx(top) + (k - 1) * xlogx(rest)) + 0.0
 
 
+def _predictions_tensor(y_pred):
+    """`y_pred` as a tensor, also when logits are held in a variable.
+
+    Keras' TensorFlow `convert_to_tensor` returns a `tf.Variable` or a
+    `keras.Variable` (logits differentiated in a custom loop) unchanged:
+    `ops.moveaxis` then fails on the `ndim` a `tf.Variable` lacks, and
+    `tf.custom_gradient` refuses a trainable variable read inside it.
+    Keras' own losses accept both.
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(y_pred, (tf.Variable, keras.Variable)):
+            y_pred = tf.convert_to_tensor(y_pred)
+    return y_pred
+
+
 def _is_integer(x):
     return "int" in keras.backend.standardize_dtype(x.dtype)
 
@@ -152,29 +170,73 @@ def _epsilon_tensor(label_smoothing, y_pred=None):
     return ops.cast(label_smoothing, _F32)
 
 
-def _class_ids(labels, k):
+_INT32 = np.iinfo(np.int32)
+# Dtypes whose values int32 cannot all hold: ids in them are checked or
+# clipped before the cast, which would wrap 2**32 + 3 to 3.
+_WIDE_IDS = ("int64", "uint32", "uint64")
+
+
+def _out_of_range(k, bad, ignore_class=None):
+    allowed = f"[0, {k}) for {k} classes"
+    if ignore_class is not None:
+        allowed += f", or equal ignore_class={ignore_class}"
+    return ValueError(
+        f"Class ids must lie in {allowed}. "
+        f"Received: ids {sorted(set(np.asarray(bad).tolist()))[:5]}"
+    )
+
+
+def _labels_tensor(y_true, y_pred, axis):
+    """`y_true` as a tensor, after a check of concrete integers that int32
+    cannot hold (no class id can be one). It comes before the conversion
+    because JAX (without 64-bit mode) converts int64 to int32 by wrapping:
+    2**40 would reach `_class_ids` as class 0."""
+    if isinstance(y_true, (np.ndarray, np.generic, list, tuple, int)):
+        values = np.asarray(y_true)
+        if values.dtype.kind in "iu" and values.size:
+            wide = (values < _INT32.min) | (values > _INT32.max)
+            if wide.any():
+                k = tuple(y_pred.shape)[_class_axis(axis, len(y_pred.shape))]
+                raise _out_of_range(k, values[wide])
+    return ops.convert_to_tensor(y_true)
+
+
+def _not_ignored(labels, ignore_class):
+    """Boolean mask of the ids that differ from `ignore_class`, compared
+    in the ids' own dtype (an int32 cast would wrap int64 ids onto it)."""
+    dtype = keras.backend.standardize_dtype(labels.dtype)
+    if "int" in dtype:
+        info = np.iinfo(dtype)
+        if not info.min <= ignore_class <= info.max:
+            # -100 in uint8: no id can equal it.
+            return ops.ones_like(labels, dtype="bool")
+    return ops.not_equal(labels, ops.cast(ignore_class, dtype))
+
+
+def _class_ids(labels, k, ignore_class=None):
     """`labels` as int32 class ids in [0, K), or a ValueError.
 
-    Ids are compared and gathered in int32 whatever their dtype: an `arange`
-    or an `ignore_class` in uint8 would wrap. Where the values are concrete
-    (eager steps, standalone calls) an id outside [0, K) raises, as
-    PyTorch's and Keras' cross-entropies do. Inside compiled code, where
-    values cannot be read, such ids are clipped into [0, K): the value and
-    the gradient are then both those of the nearest class (0 or K - 1).
+    Ids are checked (or clipped) in their own dtype and only then cast to
+    int32, which would wrap int64 ids (2**32 + 3 to 3); they are compared
+    and gathered in int32 whatever their dtype: an `arange` in uint8 would
+    wrap. Where the values are concrete (eager steps, standalone calls) an
+    id outside [0, K) raises, as PyTorch's and Keras' cross-entropies do;
+    `ignore_class` (already replaced) is only named in the message. Inside
+    compiled code, where values cannot be read, such ids are clipped into
+    [0, K): the value and the gradient are then both those of the nearest
+    class (0 or K - 1).
     """
-    labels = ops.cast(labels, "int32")
     if _values.kind(labels) != "concrete":
-        return ops.clip(labels, 0, k - 1)
+        dtype = keras.backend.standardize_dtype(labels.dtype)
+        if dtype in _WIDE_IDS or keras.backend.is_float_dtype(dtype):
+            labels = ops.clip(labels, 0, k - 1)
+        return ops.clip(ops.cast(labels, "int32"), 0, k - 1)
     # One host copy of the ids (batch-sized), checked in numpy: cheaper
     # per eager step than three backend ops and a sync.
     ids = np.asarray(ops.convert_to_numpy(labels))
     if ids.size and (ids.min() < 0 or ids.max() >= k):
-        bad = ids[(ids < 0) | (ids >= k)]
-        raise ValueError(
-            f"Class ids must lie in [0, {k}) for {k} classes (or equal "
-            f"`ignore_class`). Received: ids {sorted(set(bad.tolist()))[:5]}"
-        )
-    return labels
+        raise _out_of_range(k, ids[(ids < 0) | (ids >= k)], ignore_class)
+    return ops.cast(labels, "int32")
 
 
 def _check_prior_convention(convention, prior):
@@ -258,10 +320,10 @@ def label_smoothing_crossentropy(
     if prior is not None:
         prior = _validation.check_prior(prior)
     eps = _epsilon_tensor(label_smoothing, y_pred)
-    y_pred = ops.convert_to_tensor(y_pred)
+    y_pred = _predictions_tensor(y_pred)
     if not keras.backend.is_float_dtype(y_pred.dtype):
         y_pred = ops.cast(y_pred, _F32)
-    y_true = ops.convert_to_tensor(y_true)
+    y_true = _labels_tensor(y_true, y_pred, axis)
     rank = len(y_pred.shape)
     axis = _class_axis(axis, rank)
     y_true, sparse = _resolve_sparse(y_true, y_pred, sparse, axis)
@@ -285,16 +347,17 @@ def label_smoothing_crossentropy(
     spec = _closed_form.SmoothingSpec(eps, k, convention, prior)
     labels = targets = valid = None
     if sparse:
-        labels = ops.cast(y_true, "int32")
+        # In their own dtype until `_class_ids` has checked them.
+        labels = y_true
         if ignore_class is not None:
-            valid = ops.not_equal(labels, int(ignore_class))
+            valid = _not_ignored(labels, int(ignore_class))
             labels = ops.where(valid, labels, ops.zeros_like(labels))
             # Logits at ignored positions never reach the loss, so a NaN
             # there gives a zero gradient, as in Keras' SCCE.
             y_pred = ops.where(
                 ops.expand_dims(valid, -1), y_pred, ops.zeros_like(y_pred)
             )
-        labels = _class_ids(labels, k)
+        labels = _class_ids(labels, k, ignore_class)
     else:
         targets = ops.cast(y_true, _F32)
     if from_logits and _use_tf_fused_kernel(y_pred, labels):
@@ -550,7 +613,7 @@ class LabelSmoothingCrossentropy(_SmoothingLoss):
         if len(labels.shape) == len(values.shape) + 1:
             # Ids shaped like y_pred, with a 1 on its class axis.
             labels = ops.squeeze(labels, axis=self.axis)
-        return ops.not_equal(ops.cast(labels, "int32"), self.ignore_class)
+        return _not_ignored(labels, self.ignore_class)
 
     def get_config(self):
         config = super().get_config()

@@ -114,7 +114,9 @@ class MarginLabelSmoothing(LogitPenaltyLoss):
 
     def penalty(self, z):
         distance = ops.max(z, axis=-1, keepdims=True) - z
-        return self.alpha * ops.mean(ops.relu(distance - self.margin), -1)
+        hinge = ops.mean(ops.relu(distance - self.margin), -1)
+        # At α = 0 the penalty is absent, not 0·inf = NaN for a −inf logit.
+        return self.alpha * hinge if self.alpha > 0 else ops.zeros_like(hinge)
 
     def get_config(self):
         config = super().get_config()

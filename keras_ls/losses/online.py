@@ -55,7 +55,9 @@ from keras_ls.losses._reduction import keras_mask_of
 from keras_ls.losses._reduction import reduce_weighted
 from keras_ls.losses.crossentropy import _class_axis
 from keras_ls.losses.crossentropy import _class_ids
+from keras_ls.losses.crossentropy import _labels_tensor
 from keras_ls.losses.crossentropy import _num_classes
+from keras_ls.losses.crossentropy import _predictions_tensor
 from keras_ls.losses.crossentropy import _resolve_sparse
 from keras_ls.losses.crossentropy import label_smoothing_crossentropy
 
@@ -255,16 +257,29 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         self.num_classes = int(k)
         shapes = ((k, k), (k, k), (k,), ())
         values = (1.0 / k, 0.0, 0.0, 0.0)
-        self.state_variables = [
-            keras.Variable(
-                initializer=keras.initializers.Constant(value),
-                shape=shape,
-                dtype=F32,
-                trainable=False,
-                name=name,
-            )
-            for name, shape, value in zip(_STATE, shapes, values)
-        ]
+
+        def create():
+            return [
+                keras.Variable(
+                    initializer=keras.initializers.Constant(value),
+                    shape=shape,
+                    dtype=F32,
+                    trainable=False,
+                    name=name,
+                )
+                for name, shape, value in zip(_STATE, shapes, values)
+            ]
+
+        # A first call inside `jax.jit` (or a tf.function) must not give
+        # the variables traced values: they outlive the trace, and the
+        # next eager call or `soft_labels` would read a leaked tracer.
+        if keras.backend.backend() == "jax":
+            import jax
+
+            with jax.ensure_compile_time_eval():
+                self.state_variables = create()
+        else:
+            self.state_variables = _run_eagerly(create)
         (
             self.soft_labels_variable,
             self._sums,
@@ -445,10 +460,10 @@ class OnlineLabelSmoothing(keras.losses.Loss):
     # The loss ------------------------------------------------------------
     def _inputs(self, y_true, y_pred):
         """(class-last y_pred, class ids or None, dense targets or None)."""
-        y_pred = ops.convert_to_tensor(y_pred)
+        y_pred = _predictions_tensor(y_pred)
         if not keras.backend.is_float_dtype(y_pred.dtype):
             y_pred = ops.cast(y_pred, F32)
-        y_true = ops.convert_to_tensor(y_true)
+        y_true = _labels_tensor(y_true, y_pred, self.axis)
         rank = len(y_pred.shape)
         axis = _class_axis(self.axis, rank)
         y_true, sparse = _resolve_sparse(y_true, y_pred, self.sparse, axis)
@@ -483,6 +498,12 @@ class OnlineLabelSmoothing(keras.losses.Loss):
                 target, y_pred, 0.0, from_logits=self.from_logits
             )
 
+        # A term of weight 0 is dropped: either may be +inf for a −inf
+        # logit, and 0·inf would make the loss NaN.
+        if self.alpha == 1.0:
+            return ce(hard)
+        if self.alpha == 0.0:
+            return ce(soft)
         return self.alpha * ce(hard) + (1.0 - self.alpha) * ce(soft)
 
     def _accumulate(self, y_pred, labels, targets, weights):
