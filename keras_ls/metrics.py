@@ -29,6 +29,7 @@ from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls._tracking import logits as _logits
+from keras_ls._tracking import values as _values
 
 _F32 = "float32"
 NORMS = ("l1", "l2", "max")
@@ -775,7 +776,7 @@ class _PassStatistics(keras.metrics.Metric):
     def statistics(self):
         """({statistic: float}, (bin counts, accuracy, confidence))."""
         return _derive(
-            np.asarray(ops.convert_to_numpy(self.sums)), self.num_bins
+            np.asarray(_values.to_numpy(self.sums.value)), self.num_bins
         )
 
 

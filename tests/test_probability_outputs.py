@@ -429,3 +429,66 @@ def test_the_check_runs_a_fixed_number_of_times_not_per_step(jit, monkeypatch):
     # handful (the symbolic build, traces, the first eager call).
     assert counts[0] == counts[1]
     assert 1 <= counts[0] <= 6
+
+
+# Issue 18: the guard in both directions ----------------------------------
+
+
+class LogOfSoftmax(keras.Model):
+    """A softmax model whose custom compute_loss hands the loss the log of
+    the probabilities: valid logits (log-softmax differs from the logits by
+    a constant per row), which the old guard refused."""
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        return super().compute_loss(
+            x, y, ops.log(y_pred), sample_weight, training=training
+        )
+
+
+@pytest.mark.parametrize("jit", TRAINING_JIT)
+def test_a_custom_compute_loss_may_turn_probabilities_into_logits(jit):
+    inputs = keras.Input((4,))
+    logits = keras.layers.Dense(3, name="logits")(inputs)
+    model = LogOfSoftmax(inputs, keras.layers.Softmax()(logits))
+    loss = LabelSmoothingCrossentropy(0.1)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.0), loss=loss, jit_compile=jit
+    )
+    x, y = data()
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        history = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert probability_messages(records) == []
+    z = ops.convert_to_numpy(model.get_layer("logits")(x)).astype(np.float64)
+    z = z - z.max(-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    target = np.full((len(y), 3), 0.1 / 3)
+    target[np.arange(len(y)), y] += 0.9
+    expected = -(target * logp).sum(-1).mean()
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("jit", TRAINING_JIT)
+def test_check_logits_false_turns_the_guard_off(jit):
+    model = dense_model("softmax")
+    loss = LabelSmoothingCrossentropy(0.1, check_logits=False)
+    model.compile(optimizer="sgd", loss=loss, jit_compile=jit)
+    x, y = data()
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=1, verbose=0)
+    assert probability_messages(records) == []
+    # The same model and loss with the guard on refuse before any step.
+    model = dense_model("softmax")
+    model.compile(
+        optimizer="sgd", loss=LabelSmoothingCrossentropy(0.1), jit_compile=jit
+    )
+    with pytest.raises(ValueError, match="check_logits=False"):
+        model.fit(x, y, epochs=1, verbose=0)
+    # And it is part of the config.
+    config = LabelSmoothingCrossentropy(check_logits=False).get_config()
+    assert config["check_logits"] is False
+    with pytest.raises(ValueError, match="check_logits"):
+        LabelSmoothingCrossentropy(check_logits="no")

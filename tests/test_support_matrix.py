@@ -20,6 +20,8 @@ A + ε·B for label 0 (uniform convention; MaxSuppression gives the same,
 the top logit being the label's), and ε is read back from it.
 """
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -509,3 +511,201 @@ def test_epsilon_is_right_on_every_path(row, column):
     # after fit uses it.
     assert loss.label_smoothing == pytest.approx(last[-1], rel=1e-6)
     assert _evaluate(model) == pytest.approx(loss_at(last[-1]), rel=1e-5)
+
+
+# The five losses ------------------------------------------------------------
+
+_H = float(-(_P * np.log(_P)).sum())  # entropy of softmax(Z)
+
+
+def _ols_expected(epoch, learned=True):
+    if epoch == 0 or not learned:
+        return A + 0.5 * B  # S uniform: label smoothing at ε = 1 - α
+    # Every example is right (argmax Z is the label): row 0 of S is p.
+    return 0.5 * A + 0.5 * _H
+
+
+FIVE = {
+    "ls": (
+        lambda: keras_ls.LabelSmoothingCrossentropy(EPS0),
+        lambda epoch: loss_at(EPS0),
+    ),
+    "maxsup": (
+        lambda: keras_ls.MaxSuppression(label_smoothing=EPS0),
+        lambda epoch: loss_at(EPS0),
+    ),
+    "mbls": (
+        # max z - z = [0, 5, 2.5, 4]; above the margin 3: [0, 2, 0, 1].
+        lambda: keras_ls.MarginLabelSmoothing(margin=3.0, alpha=0.1),
+        lambda epoch: A + 0.1 * np.mean([0.0, 2.0, 0.0, 1.0]),
+    ),
+    "cp": (
+        lambda: keras_ls.ConfidencePenalty(beta=0.1),
+        lambda epoch: A - 0.1 * _H,
+    ),
+    "ols": (
+        lambda: keras_ls.OnlineLabelSmoothing(alpha=0.5, num_classes=K),
+        _ols_expected,
+    ),
+}
+
+
+class EndEpoch(keras.callbacks.Callback):
+    """What a loop of one's own does for OnlineLabelSmoothing (its
+    docstring): `loss.end_epoch()` at each epoch boundary."""
+
+    def __init__(self, loss):
+        super().__init__()
+        self.loss = loss
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch > 0:
+            self.loss.end_epoch()
+
+
+LOOP_ROWS = {"train_on_batch", "custom_loop"}
+
+
+def _five_params():
+    out = []
+    for row in ROWS:
+        for name in FIVE:
+            marks = list(ROW_MARKS.get(row, []))
+            out.append(pytest.param(row, name, id=f"{row}-{name}", marks=marks))
+    return out
+
+
+def _ols_is_loud(row):
+    """Where OnlineLabelSmoothing cannot learn, and says so: a loss called
+    on its own (no training step to learn in), and a Distiller on JAX,
+    whose fit gathers the state before the loss meets the model."""
+    return row == "custom_loop" or (row == "distiller" and BACKEND == "jax")
+
+
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")
+@pytest.mark.parametrize("row, name", _five_params())
+def test_the_five_losses_are_right_on_every_path(row, name):
+    factory, value = FIVE[name]
+    loss = factory()
+    callbacks = [EndEpoch(loss)] if name == "ols" and row in LOOP_ROWS else []
+    loud = name == "ols" and _ols_is_loud(row)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model, losses, history = ROWS[row](loss, callbacks, EPOCHS, 0)
+    said = [w for w in caught if "OnlineLabelSmoothing" in str(w.message)]
+    assert bool(said) == loud, [str(w.message) for w in caught]
+    expected = [
+        value(e) if name != "ols" else _ols_expected(e, not loud)
+        for e in range(EPOCHS)
+        for _ in range(S)
+    ]
+    if _spe(row) == 1:
+        np.testing.assert_allclose(losses, expected, rtol=1e-5, atol=1e-5)
+    means = history.get("loss") or [
+        np.mean(losses[e * S : (e + 1) * S]) for e in range(EPOCHS)
+    ]
+    np.testing.assert_allclose(
+        means, np.reshape(expected, (EPOCHS, S)).mean(axis=1), rtol=1e-5
+    )
+
+
+# torch.compile --------------------------------------------------------------
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile is PyTorch's")
+@pytest.mark.parametrize("mode", ["fit", "custom_compute_loss"])
+def test_torch_compile_is_right_and_quiet(mode, capfd, caplog):
+    """One compiled model through the ε columns (a constant, a hand-set
+    value, a held loss's callback, a per-step schedule), without Dynamo
+    noise: keras_ls reads no frame and converts nothing inside the graph."""
+    cls = keras.Model if mode == "fit" else _custom_class("compute_loss")
+    loss = keras_ls.LabelSmoothingCrossentropy(EPS0)
+    model = fixed_model(cls)
+    model.compile(
+        optimizer=keras.optimizers.SGD(LR0), loss=loss, jit_compile=True
+    )
+    losses, _ = _fit(model, [], 1, 0, validation=False)
+    np.testing.assert_allclose(losses, loss_at([EPS0] * S), rtol=1e-5)
+    loss.label_smoothing = BY_HAND
+    losses, _ = _fit(model, [EpsFromCallback(loss)], 2, 1, validation=False)
+    np.testing.assert_allclose(
+        losses, loss_at(TABLE[S : 2 * S]), rtol=1e-5, atol=1e-5
+    )
+    column = "sched_step_builtin"
+    losses, history = _fit(
+        model, column_callbacks(column, loss), EPOCHS, 0, validation=False
+    )
+    expected = expected_eps(column, range(EPOCHS * S))
+    np.testing.assert_allclose(losses, loss_at(expected), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        history["label_smoothing"], [expected[S - 1], expected[-1]], rtol=1e-6
+    )
+    printed = capfd.readouterr()
+    noise = printed.out + printed.err + caplog.text
+    assert "_getframe" not in noise and "graph break" not in noise.lower()
+
+
+# An interrupted fit -----------------------------------------------------------
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Raises in the middle of epoch 1, as Ctrl-C in a notebook or a
+    callback's error would: `on_train_end` is never called."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._epoch == 1 and batch == 3:
+            raise self.error("interrupted")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+
+INTERRUPTED = {
+    "in_step_builtin": lambda: keras_ls.LabelSmoothingScheduler(
+        schedules.LinearDecay(0.9, 0.0, duration=4 * S), update="batch"
+    ),
+    "in_step_table": lambda: keras_ls.LabelSmoothingScheduler(
+        lambda t: 0.8 - 0.01 * t, update="batch"
+    ),
+    "host": lambda: keras_ls.LabelSmoothingScheduler(
+        lambda t, current: 0.8 - 0.1 * t
+    ),
+}
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+@pytest.mark.parametrize("kind", sorted(INTERRUPTED))
+def test_an_interrupted_fit_does_not_change_what_later_fits_compute(
+    kind, error
+):
+    loss = keras_ls.LabelSmoothingCrossentropy(EPS0)
+    model = _compiled(fixed_model(), loss)
+    with pytest.raises(error):
+        _fit(model, [INTERRUPTED[kind](), Interrupt(error)], 3, 0)
+    # What loss.label_smoothing says is what every later step computes:
+    # evaluate, train_on_batch and a fit without the scheduler.
+    now = loss.label_smoothing
+    assert _evaluate(model) == pytest.approx(loss_at(now), rel=1e-5)
+    loss.label_smoothing = 0.0
+    assert _evaluate(model) == pytest.approx(loss_at(0.0), rel=1e-5)
+    batch = model.train_on_batch(X[:BATCH], Y[:BATCH])
+    assert float(batch) == pytest.approx(loss_at(0.0), rel=1e-5)
+    losses, history = _fit(model, [], EPOCHS, 0)
+    np.testing.assert_allclose(losses, loss_at([0.0] * EPOCHS * S), rtol=1e-5)
+    np.testing.assert_allclose(
+        history["val_loss"], loss_at([0.0] * 2), rtol=1e-5
+    )
+    # And the scheduler works again in the fit after.
+    losses, history = _fit(model, [INTERRUPTED[kind]()], 1, 0)
+    assert history["label_smoothing"][0] == pytest.approx(
+        {
+            "in_step_builtin": 0.9 - 0.9 * 5 / 24,
+            "in_step_table": 0.75,
+            "host": 0.8,
+        }[kind],
+        rel=1e-5,
+    )

@@ -180,7 +180,7 @@ def _first_rows(x, axis):
         if len(x.shape) > 1:
             x = ops.moveaxis(x, axis, -1)
             x = ops.reshape(x, (-1, x.shape[-1]))[:_VALUE_ROWS]
-        x = ops.convert_to_numpy(ops.cast(x, "float32"))
+        x = values.to_numpy(ops.cast(x, "float32"))
     else:
         x = np.moveaxis(x, axis, -1) if x.ndim > 1 else x
         x = x.reshape(-1, x.shape[-1])[:_VALUE_ROWS] if x.ndim else x

@@ -231,7 +231,7 @@ class LabelSmoothingState(HiddenState):
         model = self.model
         if model is not None:
             _keras_compat.sync_jax_state(model)
-        return int(np.asarray(ops.convert_to_numpy(self.step.value)))
+        return int(np.asarray(values.to_numpy(self.step.value)))
 
     def on_reset(self):
         self.drop_stale()
@@ -529,7 +529,7 @@ def _live_jax_read(variable):
     from jax.experimental import io_callback
 
     def read():
-        return np.asarray(variable.numpy(), np.float32)
+        return np.asarray(values.to_numpy(variable.value), np.float32)
 
     return io_callback(
         read, jax.ShapeDtypeStruct((), np.float32), ordered=False
@@ -549,7 +549,7 @@ def read(variable):
     fit (the loop's state is synced into the variables first)."""
     for model in list(_carriers(variable)):
         _keras_compat.sync_jax_state(model)
-    return np.asarray(ops.convert_to_numpy(variable.value))
+    return np.asarray(values.to_numpy(variable.value))
 
 
 def assign(variable, value):

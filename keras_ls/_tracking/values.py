@@ -56,3 +56,29 @@ def is_jax_tracer(x):
     import jax
 
     return isinstance(x, jax.core.Tracer)
+
+
+def to_numpy(x):
+    """A numpy copy of a tensor or `keras.Variable`, on the host.
+
+    Not `ops.convert_to_numpy`: for a variable it calls `np.array` on it,
+    and for torch tensors and TensorFlow variables on the value, whose
+    `__array__` takes no `copy` argument, which numpy 2 deprecates with a
+    warning on every call.
+    """
+    if isinstance(x, keras.Variable):
+        x = x.value
+    if isinstance(x, (np.ndarray, np.generic)):
+        return np.array(x)
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            x = x.detach().cpu()
+            if x.dtype == torch.bfloat16:
+                x = x.float()
+            return x.numpy().copy()
+    if backend == "tensorflow" and hasattr(x, "numpy"):
+        return np.array(x.numpy())
+    return np.asarray(x).copy()

@@ -25,6 +25,7 @@ import numpy as np
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls._tracking import values as _values
 
 
 def _last_dense(model):
@@ -110,7 +111,7 @@ def penultimate_features(model, x, *, layer=None, batch_size=256):
     features = features_model.predict(x, batch_size=batch_size, verbose=0)
     features = np.asarray(features, np.float64)
     features = features.reshape(features.shape[0], -1)
-    kernel = np.asarray(keras.ops.convert_to_numpy(dense.kernel), np.float64)
+    kernel = np.asarray(_values.to_numpy(dense.kernel.value), np.float64)
     if features.shape[1] != kernel.shape[0]:
         raise ValueError(
             f"The output of `layer` {layer!r} has {features.shape[1]} "

@@ -31,6 +31,7 @@ from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls._tracking import frames as _frames
 from keras_ls._tracking import state as _state
+from keras_ls._tracking import values as _values
 from keras_ls.callbacks._schedule_paths import MAX_TABLE
 from keras_ls.callbacks._schedule_paths import HostPath
 from keras_ls.callbacks._schedule_paths import InStepPath
@@ -353,7 +354,7 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         if hasattr(value, "shape") and not isinstance(value, np.ndarray):
             # A scalar tensor, e.g. from a keras.optimizers.schedules one.
             try:
-                value = np.asarray(keras.ops.convert_to_numpy(value))
+                value = np.asarray(_values.to_numpy(value))
             except (TypeError, ValueError):
                 pass
         return _validation.check_label_smoothing(

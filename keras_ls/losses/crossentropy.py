@@ -233,7 +233,7 @@ def _class_ids(labels, k, ignore_class=None):
         return ops.clip(ops.cast(labels, "int32"), 0, k - 1)
     # One host copy of the ids (batch-sized), checked in numpy: cheaper
     # per eager step than three backend ops and a sync.
-    ids = np.asarray(ops.convert_to_numpy(labels))
+    ids = np.asarray(_values.to_numpy(labels))
     if ids.size and (ids.min() < 0 or ids.max() >= k):
         raise _out_of_range(k, ids[(ids < 0) | (ids >= k)], ignore_class)
     return ops.cast(labels, "int32")

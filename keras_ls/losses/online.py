@@ -299,7 +299,7 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         fit (the loop's state is synced into the variables first)."""
         for model in list(self._models):
             _keras_compat.sync_jax_state(model)
-        return np.asarray(ops.convert_to_numpy(variable.value))
+        return np.asarray(_values.to_numpy(variable.value))
 
     def end_epoch(self):
         """Turns the sums accumulated since the last call into S.
@@ -437,7 +437,7 @@ class OnlineLabelSmoothing(keras.losses.Loss):
         # Called by Keras' saving for `model.loss`: S and the pending sums
         # go into `.keras` files and weight checkpoints.
         for i, variable in enumerate(self.state_variables):
-            store[str(i)] = np.asarray(ops.convert_to_numpy(variable))
+            store[str(i)] = np.asarray(_values.to_numpy(variable.value))
 
     def load_own_variables(self, store):
         if len(store.keys()) != len(_STATE):
