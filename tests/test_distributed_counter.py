@@ -58,6 +58,10 @@ for name, setup in setups.items():
         out[name] = {
             "replicas": setup.replicas,
             "counter": setup.per_replica(holder.step),
+            "aggregation": sorted({
+                v.aggregation for v in holder.variables
+                if not any(v is e for e in holder.label_smoothing_variables)
+            }),
             "history": history.history,
         }
 print("JSON:" + json.dumps(out))
@@ -99,6 +103,14 @@ def test_counter_on_two_replicas_equals_one_device():
     # Every replica counted every training step once, validation none.
     assert single["counter"] == [EPOCHS * STEPS]
     assert parallel["counter"] == [EPOCHS * STEPS] * 2
+    # Every replica keeps the same counter, ε table and flags. On
+    # TensorFlow a "sum" aggregation would double the counter above; Keras'
+    # JAX DataParallel replicates the state without reading the attribute,
+    # so there the attribute is the observable (issue 18: a "sum" mutation
+    # survived on JAX).
+    assert single["aggregation"] == parallel["aggregation"] == [
+        "only_first_replica"
+    ]
     for key in ("loss", "val_loss", "label_smoothing"):
         np.testing.assert_allclose(
             parallel["history"][key], single["history"][key], rtol=1e-5
