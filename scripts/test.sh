@@ -15,10 +15,14 @@
 # 3. The Keras floor: the whole jax suite again in .venv-floor, with the
 #    oldest supported Keras and a JAX of its time (ci/constraints-floor.txt),
 #    without TensorFlow or PyTorch.
-# 4. The wheel: scripts/wheel_smoke.sh builds the sdist and wheel, checks
+# 4. The next Keras: the whole jax suite again in .venv-nightly, with a
+#    pinned keras-nightly build (ci/constraints-nightly.txt; the file says
+#    how to bump it), without TensorFlow or PyTorch.
+# 5. The wheel: scripts/wheel_smoke.sh builds the sdist and wheel, checks
 #    them with twine, installs the wheel into a fresh JAX-only venv and
 #    runs a fit there.
-#    Steps 3 and 4 run one after the other in the background, during step 2.
+#    Steps 3, 4 and 5 run one after the other in the background, during
+#    step 2.
 # Every step runs even when an earlier one failed; the status is 1 if any
 # failed. KERAS_LS_SKIP_EXTRA=1 runs steps 1 and 2 only.
 set -uo pipefail
@@ -39,9 +43,9 @@ step() {  # step NAME COMMAND...: runs and times one step
   echo "=== $name: $((SECONDS - start)) s"
 }
 
-# The Keras floor and the wheel run in the background during the backend
-# suites: together they need ~7 min of CPU, much of it pip, and the suites
-# leave the second core partly idle. Their output follows the suites'.
+# The Keras floor, the Keras nightly and the wheel run in the background
+# during the backend suites, which leave the second core partly idle. Their
+# output follows the suites'.
 extra_log="$(mktemp "${TMPDIR:-/tmp}/keras_ls_extra.XXXXXX")"
 extra_start=$SECONDS
 extra() {
@@ -57,6 +61,25 @@ extra() {
   # file: Keras 3.15 wrote it, and Keras files load forward only.
   step "Keras floor: KERAS_BACKEND=jax in .venv-floor" \
     env KERAS_BACKEND=jax .venv-floor/bin/python -m pytest -q
+  nightly_env() {
+    local pip=(.venv-nightly/bin/python -m pip install -q
+               -c ci/constraints-nightly.txt)
+    [ -x .venv-nightly/bin/python ] || python3 -m venv .venv-nightly \
+      || return 1
+    # keras-nightly provides the `keras` module under its own name, and
+    # setup.cfg's `keras` would be installed over it: keras_ls goes in with
+    # --no-deps, after its other requirements and the jax and plot extras.
+    "${pip[@]}" keras-nightly jax numpy matplotlib pytest hypothesis \
+      && "${pip[@]}" --no-deps -e . || return 1
+    if .venv-nightly/bin/python -m pip show -q keras 2>/dev/null; then
+      echo "the keras distribution is in .venv-nightly; rm -rf it and rerun"
+      return 1
+    fi
+  }
+  step "Keras nightly: set up .venv-nightly (ci/constraints-nightly.txt)" \
+    nightly_env
+  step "Keras nightly: KERAS_BACKEND=jax in .venv-nightly" \
+    env KERAS_BACKEND=jax .venv-nightly/bin/python -m pytest -q
   step "wheel smoke test (scripts/wheel_smoke.sh)" bash scripts/wheel_smoke.sh
   return $status
 }
@@ -72,9 +95,9 @@ done
 
 if [ -n "${extra_pid:-}" ]; then
   wait "$extra_pid" || status=1
-  echo "=== Keras floor and wheel (run alongside the suites)"
+  echo "=== Keras floor, nightly and wheel (run alongside the suites)"
   cat "$extra_log"
-  echo "=== Keras floor and wheel: done $((SECONDS - extra_start)) s after start"
+  echo "=== Keras floor, nightly and wheel: done $((SECONDS - extra_start)) s after start"
 fi
 rm -f "$extra_log"
 exit $status

@@ -568,6 +568,46 @@ def test_version_without_importing_keras(tmp_path):
         assert proc.stdout.startswith(f"keras-ls {keras_ls.__version__}")
 
 
+def test_version_names_the_distribution_that_provides_keras(monkeypatch):
+    # keras-nightly installs the `keras` module as the distribution
+    # `keras-nightly`: importlib.metadata.version("keras") fails there.
+    from importlib import metadata
+
+    import keras_ls
+
+    monkeypatch.delitem(sys.modules, "keras")  # as in a fresh process
+    versions = {"keras": "3.15.1", "keras-nightly": "3.16.0.dev2026102704"}
+    monkeypatch.setattr(metadata, "version", versions.__getitem__)
+    for providers, keras_version in [
+        (["keras-nightly"], ", Keras 3.16.0.dev2026102704"),
+        (["keras"], ", Keras 3.15.1"),
+        (["keras-nightly", "keras"], ", Keras 3.15.1 or 3.16.0.dev2026102704"),
+        ([], ""),
+    ]:
+        monkeypatch.setattr(
+            metadata, "packages_distributions", lambda: {"keras": providers}
+        )
+        assert (
+            cli._version() == f"keras-ls {keras_ls.__version__}{keras_version}"
+        )
+
+
+def test_only_version_looks_the_versions_up(monkeypatch, capsys):
+    looked_up = []
+    version = cli._version
+    monkeypatch.setattr(
+        cli, "_version", lambda: looked_up.append(1) or version()
+    )
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert info.value.code == 0 and looked_up == []
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0 and looked_up == [1]
+    assert capsys.readouterr().out == f"{version()}\n"
+
+
 @requires_jax_or_torch
 def test_help_without_a_configured_backend_says_which_is_used(tmp_path):
     picked = first_installed("jax", "torch")

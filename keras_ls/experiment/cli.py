@@ -110,16 +110,50 @@ def _variant(text):
     return text.strip()
 
 
+def _keras_version():
+    """The installed Keras' version, without importing Keras (that would
+    need a backend): ``keras.__version__`` when Keras is already imported,
+    else the metadata of the distribution that provides the ``keras``
+    module, ``keras`` or ``keras-nightly`` (where
+    ``importlib.metadata.version("keras")`` fails). None when neither
+    says."""
+    keras = sys.modules.get("keras")
+    if getattr(keras, "__version__", None):
+        return str(keras.__version__)
+    try:
+        from importlib import metadata
+
+        names = metadata.packages_distributions().get("keras", ())
+        versions = sorted({metadata.version(name) for name in names})
+    except Exception:  # metadata missing: not worth failing --version for
+        return None
+    return " or ".join(versions) or None
+
+
 def _version():
     from keras_ls import __version__
 
-    try:
-        from importlib.metadata import version
-
-        keras_version = f", Keras {version('keras')}"
-    except Exception:  # metadata missing: not worth failing --version for
-        keras_version = ""
+    keras_version = _keras_version()
+    keras_version = f", Keras {keras_version}" if keras_version else ""
     return f"{PROG} {__version__}{keras_version}"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the versions are looked up only when it is given (the
+    lookup scans the installed distributions)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(
+            option_strings,
+            dest=argparse.SUPPRESS,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help="show the keras-ls and Keras versions and exit",
+        )
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit()
 
 
 def build_parser(backend_help=""):
@@ -128,7 +162,7 @@ def build_parser(backend_help=""):
         prog=PROG,
         description="Label smoothing, measured: keras_ls command line.",
     )
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=_Parser
     )
