@@ -13,10 +13,11 @@ What keras_ls assumes:
 - the names of Keras' methods that it looks for up the stack (the
   constants below), and that their `self` is the model;
 - `model._metrics` and `model._tracker` (adding a metric after compile);
-- on JAX, `model._jax_state_synced` and `model.jax_state_sync()` (the fit
-  loop holds the state outside the variables), that a JAX step's `state`
-  argument ends with the metrics variables, and `Variable._value` /
-  `Variable._initializer` (a variable whose value the loop took);
+- on JAX, `model._jax_state_synced` and `model.jax_state_sync()` (Keras
+  3.16: `state_sync()`), since the fit loop holds the state outside the
+  variables; that a JAX step's `state` argument ends with the metrics
+  variables; and `Variable._value` / `Variable._initializer` (a variable
+  whose value the loop took);
 - `tensor._keras_history` on a functional model's outputs;
 - that `Trainer.train_step`, `test_step`, `compute_loss` and
   `compute_metrics` pass the model's output to losses and metrics
@@ -130,9 +131,12 @@ def sync_jax_state(model):
     state is not gathered."""
     if keras.backend.backend() != "jax" or not jax_state_gathered(model):
         return
-    sync = getattr(model, "jax_state_sync", None)
+    # Keras 3.16 renamed it `state_sync`, keeping the old name as an alias.
+    sync = getattr(model, "state_sync", None) or getattr(
+        model, "jax_state_sync", None
+    )
     if sync is None:
-        raise internal_error("`jax_state_sync()`", model)
+        raise internal_error("`state_sync()` or `jax_state_sync()`", model)
     sync()
 
 

@@ -108,9 +108,11 @@ def test_counter_on_two_replicas_equals_one_device():
     # JAX DataParallel replicates the state without reading the attribute,
     # so there the attribute is the observable (issue 18: a "sum" mutation
     # survived on JAX).
-    assert single["aggregation"] == parallel["aggregation"] == [
-        "only_first_replica"
-    ]
+    assert (
+        single["aggregation"]
+        == parallel["aggregation"]
+        == ["only_first_replica"]
+    )
     for key in ("loss", "val_loss", "label_smoothing"):
         np.testing.assert_allclose(
             parallel["history"][key], single["history"][key], rtol=1e-5
