@@ -467,12 +467,24 @@ def _evaluate(model):
 @pytest.mark.filterwarnings("ignore:Your input ran out of data")
 @pytest.mark.parametrize("row, column", _params(ROWS, COLUMNS))
 def test_epsilon_is_right_on_every_path(row, column):
-    run = ROWS[row]
-    loss = keras_ls.LabelSmoothingCrossentropy(EPS0)
+    _check_cell(ROWS[row], row, column)
+
+
+def _check_cell(run, row, column, model=None):
+    """Trains through `run` with ε from `column`, and checks every step's
+    loss, the epoch means, `logs["label_smoothing"]`, validation,
+    `loss.label_smoothing` and `evaluate` against numpy."""
+    loss = (
+        model.loss
+        if model is not None
+        else (keras_ls.LabelSmoothingCrossentropy(EPS0))
+    )
+    if model is not None:
+        loss.label_smoothing = EPS0
     callbacks = column_callbacks(column, loss, _scheduler_kwargs(row, loss))
     spe = _spe(row)
     if column == "by_hand":
-        model, first, history = run(loss, callbacks, 1, 0)
+        model, first, history = run(loss, callbacks, 1, 0, model)
         means = list(history.get("loss", []))
         # evaluate in between uses the ε the user set.
         loss.label_smoothing = BY_HAND
@@ -481,7 +493,7 @@ def test_epsilon_is_right_on_every_path(row, column):
         losses = first + second
         means += list(history.get("loss", []))
     else:
-        model, losses, history = run(loss, callbacks, EPOCHS, 0)
+        model, losses, history = run(loss, callbacks, EPOCHS, 0, model)
         means = list(history.get("loss", []))
     if not means:  # a custom step that returns the step's loss only
         means = [np.mean(losses[e * S : (e + 1) * S]) for e in range(EPOCHS)]
@@ -626,31 +638,26 @@ def test_torch_compile_is_right_and_quiet(mode, capfd, caplog):
 
 
 def _torch_compile_columns(mode):
-    """One compiled model through the ε columns (a constant, a hand-set
-    value, a held loss's callback, a per-step schedule), without Dynamo
-    noise: keras_ls reads no frame and converts nothing inside the graph."""
+    """One compiled model through every ε column, then the five losses,
+    without Dynamo noise: keras_ls reads no frame inside the graph."""
     cls = keras.Model if mode == "fit" else _custom_class("compute_loss")
-    loss = keras_ls.LabelSmoothingCrossentropy(EPS0)
-    model = fixed_model(cls)
+    model = _compiled(fixed_model(cls), keras_ls.LabelSmoothingCrossentropy())
     model.compile(
-        optimizer=keras.optimizers.SGD(LR0), loss=loss, jit_compile=True
+        optimizer=keras.optimizers.SGD(LR0), loss=model.loss, jit_compile=True
     )
-    losses, _ = _fit(model, [], 1, 0, validation=False)
-    np.testing.assert_allclose(losses, loss_at([EPS0] * S), rtol=1e-5)
-    loss.label_smoothing = BY_HAND
-    losses, _ = _fit(model, [EpsFromCallback(loss)], 2, 1, validation=False)
-    np.testing.assert_allclose(
-        losses, loss_at(TABLE[S : 2 * S]), rtol=1e-5, atol=1e-5
-    )
-    column = "sched_step_builtin"
-    losses, history = _fit(
-        model, column_callbacks(column, loss), EPOCHS, 0, validation=False
-    )
-    expected = expected_eps(column, range(EPOCHS * S))
-    np.testing.assert_allclose(losses, loss_at(expected), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(
-        history["label_smoothing"], [expected[S - 1], expected[-1]], rtol=1e-6
-    )
+    for column in COLUMNS:
+        _check_cell(ROWS["fit"], "fit", column, model)
+    if mode != "fit":
+        return
+    for name, (factory, value) in FIVE.items():
+        loss = factory()
+        model = fixed_model()
+        model.compile(
+            optimizer=keras.optimizers.SGD(LR0), loss=loss, jit_compile=True
+        )
+        losses, _ = _fit(model, [], EPOCHS, 0, validation=False)
+        expected = [value(e) for e in range(EPOCHS) for _ in range(S)]
+        np.testing.assert_allclose(losses, expected, rtol=1e-5, atol=1e-5)
 
 
 # An interrupted fit -----------------------------------------------------------

@@ -214,11 +214,10 @@ class LabelSmoothingState(HiddenState):
     def set_step(self, step):
         """Sets the counter from the host (the first epoch of a fit)."""
         self.step.assign(step)
-        self._host_step = int(step)
 
     def set_steps_per_epoch(self, steps_per_epoch):
         self.steps_per_epoch.assign(steps_per_epoch)
-        self._host_steps_per_epoch = int(steps_per_epoch)
+        self._host_steps_per_epoch = int(steps_per_epoch)  # set only here
 
     def set_active(self, variable, active, owner=None):
         driver = self._drivers_by_id[id(variable)]
@@ -268,12 +267,14 @@ class LabelSmoothingState(HiddenState):
         step."""
         training = step_context is not None and step_context.training is True
         if self._eager_torch():
-            t = getattr(self, "_host_step", 0)
+            # Read from the counter itself, not from a Python mirror: a
+            # compiled step (or one Dynamo ran compiled before falling back
+            # to eager, past its recompile limit) advances only the counter.
+            t = int(self.step.value.item())
             if training and not step_context.advanced:
                 step_context.advanced = True
                 import torch
 
-                self._host_step = t + 1
                 with torch.no_grad():
                     self.step.value.add_(1)
                 return t
