@@ -724,3 +724,41 @@ def test_an_interrupted_fit_does_not_change_what_later_fits_compute(
         }[kind],
         rel=1e-5,
     )
+
+
+# A Distiller: the loss compile never sees ----------------------------------
+
+_DISTILLER = pytest.mark.skipif(
+    not hasattr(keras, "distillation"),
+    reason="keras.distillation needs Keras >= 3.12",
+)
+
+
+@_DISTILLER
+def test_a_distiller_scheduler_without_loss_says_to_name_it():
+    loss = keras_ls.LabelSmoothingCrossentropy(EPS0)
+    callbacks = column_callbacks("sched_step_builtin", loss)
+    with pytest.raises(ValueError, match="pass `loss=`"):
+        _distiller_row(loss, callbacks, 1, 0)
+
+
+@_DISTILLER
+def test_a_distiller_learns_online_label_smoothing_once_tracked():
+    loss = keras_ls.OnlineLabelSmoothing(alpha=0.5, num_classes=K)
+    model = keras.distillation.Distiller(
+        teacher=fixed_model(),
+        student=fixed_model(),
+        distillation_losses=keras.distillation.LogitsDistillation(
+            temperature=2.0
+        ),
+        student_loss_weight=1.0,
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(LR0), loss=loss, jit_compile=JIT
+    )
+    keras_ls.track_label_smoothing(model, losses=[loss])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _, losses, _ = _distiller_row(loss, [], EPOCHS, 0, model)
+    expected = [_ols_expected(e) for e in range(EPOCHS) for _ in range(S)]
+    np.testing.assert_allclose(losses, expected, rtol=1e-5, atol=1e-5)

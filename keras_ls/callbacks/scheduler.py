@@ -2,21 +2,22 @@
 
 ε lives in each keras_ls loss's `label_smoothing_variable`. The callback
 makes those variables part of the state the model passes into its compiled
-train and test steps (see `keras_ls._tracking` for why and how). Then, by
-the kind of schedule (docs/schedules.md):
+train and test steps (see `keras_ls._tracking` for why and how), and
+coordinates one of two paths (`_schedule_paths`, docs/schedules.md):
 
-- "graph": a built-in `keras_ls.schedules` schedule or a Keras
-  `LearningRateSchedule` is evaluated inside the compiled train step, with
-  keras.ops, from a step counter that is model state and that the train
-  step advances (`LabelSmoothingState.drive`);
-- "table": any other `f(t)` is tabulated once per `fit` (at its start,
-  when the number of steps is known), and the train step reads the table
-  at the counter;
-- "host": `f(t, current)`, or a table that cannot be sized (a dataset of
-  unknown length with `update="batch"`, or more than `MAX_TABLE` entries),
-  is assigned through `Variable.assign` before each epoch or batch.
+- in the step, inside `fit`: a built-in `keras_ls.schedules` schedule or a
+  Keras `LearningRateSchedule` is evaluated with keras.ops inside the
+  compiled train step, from a step counter that is model state and that
+  the train step advances; any other `f(t)` is tabulated once per `fit`
+  and read at the counter;
+- from the host: `f(t, current)`, a table that cannot be sized, and any
+  schedule driven outside `fit` (a loop of your own that calls a
+  `CallbackList`) are assigned through `Variable.assign` before each
+  epoch or batch.
 
-No retrace and no recompilation follow in any of them.
+No retrace and no recompilation follow in either. A schedule stays on only
+while the `fit` (or loop) that started it runs: an interrupted fit leaves
+nothing on (`_tracking.state.LabelSmoothingState.drop_stale`).
 """
 
 import inspect
@@ -196,7 +197,14 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
     `steps_per_execution > 1`) gets its own ε with no per-step work in
     Python; any other `f(t)` is tabulated when `fit` starts and read in the
     step; `f(t, current)` is assigned from Python before each epoch or
-    batch (docs/schedules.md). Weight files are unchanged by this, so
+    batch (docs/schedules.md). This holds for custom `train_step`s too
+    (Keras' JAX guide's included), whether they call `self.compute_loss`
+    or the loss itself, for `steps_per_execution > 1` and for datasets of
+    unknown length; a loop of your own that drives callbacks through a
+    `keras.callbacks.CallbackList` gets ε assigned from Python. A `fit`
+    interrupted by Ctrl-C or an exception leaves no schedule on: the next
+    `fit`, `evaluate` or `train_on_batch` computes with
+    `loss.label_smoothing`. Weight files are unchanged by this, so
     `model.save`, `keras.saving.load_model` and `model.load_weights` into a
     model built without the callback keep working.
 
