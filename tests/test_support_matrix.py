@@ -334,7 +334,13 @@ def _loop_row(step_fn_factory):
 
 
 def _train_on_batch_step(model, loss):
-    return lambda x, y: model.train_on_batch(x, y)
+    def step(x, y):
+        # Keras 3.10's train_on_batch returns the running mean since the
+        # last reset; newer Keras resets first, as here.
+        model.reset_metrics()
+        return model.train_on_batch(x, y)
+
+    return step
 
 
 def _autodiff_step(model, loss):
