@@ -21,7 +21,7 @@
 #      must install it again.
 # Command 1 runs exactly as written in every case. Command 2 runs in full
 # in case 1 only; in cases 2 and 4 it gets PYTEST_ARGS (default:
-# tests/test_cli.py) appended, in case 3 it is not run; --quick appends
+# tests/experiment/test_cli.py) appended, in case 3 it is not run; --quick appends
 # PYTEST_ARGS in case 1 as well. The script prints a table of statuses and
 # wall times; the logs stay in the temporary folder it names. On exit it
 # reinstalls dataset-fashion-mnist, removes the throw-away users and removes
@@ -29,7 +29,7 @@
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 quick=0
-pytest_args=(tests/test_cli.py)
+pytest_args=(tests/experiment/test_cli.py)
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;

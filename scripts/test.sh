@@ -9,9 +9,9 @@
 # 2. The suite on tensorflow, jax and torch, in the project environment
 #    .venv (created when missing by scripts/setup.sh, which installs the
 #    package with its `all` and `test` extras; no system Python is touched).
-#    It includes the multi-process tests: tests/test_multiprocess_tf.py
+#    It includes the multi-process tests: tests/distributed/test_multiprocess_tf.py
 #    (2 TensorFlow workers, MultiWorkerMirroredStrategy) on tensorflow and
-#    tests/test_multiprocess_jax.py (2 jax.distributed processes) on jax.
+#    tests/distributed/test_multiprocess_jax.py (2 jax.distributed processes) on jax.
 # 3. The Keras floor: the whole jax suite again in .venv-floor, with the
 #    oldest supported Keras and a JAX of its time (ci/constraints-floor.txt),
 #    without TensorFlow or PyTorch.

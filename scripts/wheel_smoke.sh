@@ -12,7 +12,7 @@ out="$(mktemp -d /tmp/keras_ls_wheel.XXXXXX)"
 .venv/bin/twine check --strict "$out"/dist/*
 # The sdist carries the suite and the docs, for distribution packagers.
 sdist_files="$(tar tzf "$out"/dist/keras_ls-*.tar.gz)"
-for f in tests/test_losses.py tests/multiprocess_worker.py conftest.py \
+for f in tests/losses/test_losses.py tests/distributed/multiprocess_worker.py conftest.py \
     docs/distributed.md LICENSE ci/constraints-floor.txt; do
   grep -q "/$f\$" <<<"$sdist_files" || { echo "sdist lacks $f"; exit 1; }
 done

@@ -22,7 +22,7 @@ import keras_ls
 from tests.testing import assert_all_close
 from tests.testing import logits_and_labels
 
-DATA = pathlib.Path(__file__).resolve().parent / "data"
+DATA = pathlib.Path(__file__).resolve().parent / "fixtures"
 
 # Every name ``import keras_ls`` registers. Removing or renaming one breaks
 # the `.keras` files users saved: change this list only on purpose.

@@ -34,7 +34,7 @@ PREFERENCE = ("jax", "torch", "tensorflow")
 KERAS_DEFAULT_BACKEND = "tensorflow"
 # Mirrors of keras_ls.experiment.MODELS, SCHEDULE_SPECS and compare's
 # defaults, so that parsing needs no Keras import
-# (tests/test_cli.py checks that they agree).
+# (tests/experiment/test_cli.py checks that they agree).
 MODELS = ("mlp", "cnn")
 SCHEDULE_FORMS = variant_specs.SCHEDULE_FORMS
 DEFAULT_SEEDS = 5

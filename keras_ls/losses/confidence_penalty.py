@@ -4,7 +4,7 @@
 
 The sign matters and published code disagrees on it: with β > 0 the loss
 *rewards* entropy, so a gradient step raises the entropy of the
-predictions (tests/test_family_losses.py checks that direction).
+predictions (tests/losses/test_family_losses.py checks that direction).
 """
 
 from keras import ops

@@ -10,7 +10,7 @@ import pytest
 
 from keras_ls import data
 from keras_ls.experiment import cli
-from tests.test_data import write_folder
+from tests.data.test_data import write_folder
 from tests.testing import requires_module
 
 
@@ -344,7 +344,9 @@ def test_python_dash_m_entry_point(tmp_path):
         capture_output=True,
         text=True,
         env=env,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=os.path.dirname(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        ),
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
@@ -488,7 +490,9 @@ def test_lazy_public_names():
         keras_ls.nope  # noqa: B018
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 BLOCKER = '''\
 import importlib.abc, os, sys
 

@@ -2,14 +2,15 @@
 
 `XLA_FLAGS=--xla_force_host_platform_device_count=2` only works if it is set
 before JAX is imported, so the runs happen in one subprocess
-(`tests/distributed_worker.py`) that prints JSON; `tests/distributed_checks.py`
+(`tests/distributed/distributed_worker.py`) that prints JSON;
+`tests/distributed/distributed_checks.py`
 compares its numbers with numpy and with the same run on one device, within
 1e-5. It runs on the jax backend only, so the suite starts it once.
 """
 
 import pytest
 
-from tests import distributed_checks
+from tests.distributed import distributed_checks
 from tests.testing import BACKEND
 
 pytestmark = pytest.mark.skipif(

@@ -20,7 +20,9 @@ from keras_ls.callbacks import _tensorboard
 from tests.testing import BACKEND
 from tests.testing import requires_module
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 
 _PROGRAM = r"""
 import json, sys

@@ -1,14 +1,16 @@
 """keras_ls under `tf.distribute.MirroredStrategy` over 2 logical CPUs.
 
 The CPU must be split into 2 logical devices before TensorFlow initializes
-it, so the runs happen in one subprocess (`tests/distributed_worker.py`)
-that prints JSON; `tests/distributed_checks.py` compares its numbers with
+it, so the runs happen in one subprocess
+(`tests/distributed/distributed_worker.py`)
+that prints JSON; `tests/distributed/distributed_checks.py` compares its
+numbers with
 numpy and with the same run on one device, within 1e-5.
 """
 
 import pytest
 
-from tests import distributed_checks
+from tests.distributed import distributed_checks
 from tests.testing import requires_tf
 
 # tf.distribute needs the TensorFlow backend.

@@ -1,14 +1,16 @@
 """Starts multi-process keras_ls jobs on localhost and checks their results.
 
 `run_job(backend, tmp_path)` starts, at the same time, the one-process
-reference and a job of 2 worker processes (`tests/multiprocess_worker.py`),
+reference and a job of 2 worker processes
+(`tests/distributed/multiprocess_worker.py`),
 each an OS process on one CPU device. The workers run every check, then the
 `resume` check with `BackupAndRestore`, during which worker 1 SIGKILLs
 itself when epoch 2 begins; worker 0, left waiting in a collective, is
 killed once it has begun epoch 2 too (its backup of epoch 1 is written).
 A second job of 2 fresh processes resumes from the backups. The workers'
 results are merged into the `{"single": ..., "parallel": ...}` form that
-`tests/distributed_checks.py` compares, after checking that both workers
+`tests/distributed/distributed_checks.py` compares, after checking that both
+workers
 agree wherever they should.
 """
 
@@ -21,7 +23,7 @@ import time
 
 import numpy as np
 
-from tests import distributed_checks
+from tests.distributed import distributed_checks
 
 ROOT = distributed_checks.ROOT
 CHECKS = ["loss", "scheduler", "metrics", "monitor", "files", "resume"]
@@ -75,7 +77,7 @@ def _start(backend, role, outdir, checks, extra_env=None):
         [
             sys.executable,
             "-m",
-            "tests.multiprocess_worker",
+            "tests.distributed.multiprocess_worker",
             backend,
             role,
             outdir,

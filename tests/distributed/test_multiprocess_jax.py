@@ -5,7 +5,8 @@ Two processes on localhost, each started with
 num_processes=2, process_id=i)` and one CPU device, train with
 `keras.distribution.DataParallel` over the 2 global devices, each process
 feeding its half of every global batch. They must match a one-process run
-on the same global batches within 1e-5 (`tests/multiprocess_checks.py`):
+on the same global batches within 1e-5
+(`tests/distributed/multiprocess_checks.py`):
 losses, trained weights, ε per epoch and per step on every process,
 streaming metrics, ConfidenceMonitor logs, a `BackupAndRestore` resume after
 one process is killed, and only process 0 writing files. It runs from the
@@ -14,8 +15,8 @@ jax suite only.
 
 import pytest
 
-from tests import distributed_checks
-from tests import multiprocess_checks
+from tests.distributed import distributed_checks
+from tests.distributed import multiprocess_checks
 from tests.testing import BACKEND
 
 

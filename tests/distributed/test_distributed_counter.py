@@ -3,7 +3,8 @@
 `tf.distribute.MirroredStrategy` over 2 logical CPUs and
 `keras.distribution.DataParallel` over 2 JAX host devices must be set up
 before the framework starts, so the run happens in a fresh process that
-reuses the device setups of `tests/distributed_worker.py` (imported, not
+reuses the device setups of `tests/distributed/distributed_worker.py`
+(imported, not
 changed) and prints JSON.
 """
 
@@ -17,14 +18,16 @@ import pytest
 
 from tests.testing import BACKEND
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 EPOCHS = 3
 STEPS = 4  # 32 examples, global batch 8
 
 _SCRIPT = (
     """
 import json, sys
-from tests import distributed_worker as worker
+from tests.distributed import distributed_worker as worker
 backend = sys.argv[1]
 setups = (
     worker._jax_setups() if backend == "jax" else worker._tensorflow_setups()

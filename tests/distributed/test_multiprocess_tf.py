@@ -2,17 +2,19 @@
 
 Two worker processes on localhost, configured by `TF_CONFIG`, each on one
 CPU device, must match a one-process run on the same global batches within
-1e-5 (`tests/multiprocess_checks.py`): losses, trained weights, ε per epoch
+1e-5 (`tests/distributed/multiprocess_checks.py`): losses, trained weights, ε
+per epoch
 and per step on every worker, streaming metrics, ConfidenceMonitor logs, a
 `BackupAndRestore` resume after one worker is killed, and only the chief
 writing files. Keras' `fit` needs the reduce workaround of
-docs/distributed.md (`tests.multiprocess_worker.patch_multi_worker_reduce`).
+docs/distributed.md
+(`tests.distributed.multiprocess_worker.patch_multi_worker_reduce`).
 """
 
 import pytest
 
-from tests import distributed_checks
-from tests import multiprocess_checks
+from tests.distributed import distributed_checks
+from tests.distributed import multiprocess_checks
 from tests.testing import requires_tf
 
 pytestmark = requires_tf

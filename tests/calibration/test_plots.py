@@ -6,7 +6,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from keras_ls import plots  # noqa: E402
 from keras_ls.experiment import plots as plots_experiment  # noqa: E402
-from tests.fake_results import fake_result  # noqa: E402
+from tests.experiment.fake_results import fake_result  # noqa: E402
 
 EDGES = np.linspace(0, 1, 5)
 COUNTS = np.array([0, 2, 50, 948])

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from keras_ls.experiment import report
-from tests.fake_results import fake_result
+from tests.experiment.fake_results import fake_result
 from tests.testing import requires_module
 
 

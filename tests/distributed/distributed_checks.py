@@ -1,6 +1,7 @@
 """Assertions shared by the TensorFlow and JAX distribution tests.
 
-Each takes the JSON printed by `tests/distributed_worker.py` and compares
+Each takes the JSON printed by `tests/distributed/distributed_worker.py` and
+compares
 the one-device and the 2-device runs with numpy and with each other, within
 1e-5.
 """
@@ -15,7 +16,9 @@ import numpy as np
 from tests import numpy_stats
 from tests import reference
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 TOL = 1e-5
 BATCH = 8
 
@@ -25,7 +28,7 @@ def run_worker(backend, extra_env=None):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
     env.update(extra_env or {})
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.distributed_worker", backend],
+        [sys.executable, "-m", "tests.distributed.distributed_worker", backend],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -1,6 +1,6 @@
 """One process of a multi-process keras_ls job on localhost.
 
-`python -m tests.multiprocess_worker BACKEND ROLE OUTDIR CHECK...`
+`python -m tests.distributed.multiprocess_worker BACKEND ROLE OUTDIR CHECK...`
 
 - ROLE `single`: the reference, one process on one CPU device;
 - ROLE `worker:I:N:PORT,PORT...`: process I of N, each on one CPU device:
@@ -12,11 +12,13 @@
     `auto_shard_dataset = False`, each process feeding its share of every
     global batch.
 
-The checks are those of `tests/distributed_worker.py` (run on the same
+The checks are those of `tests/distributed/distributed_worker.py` (run on the
+same
 global batches), plus `files` (which process writes the monitor's PNGs) and
 `resume` (`BackupAndRestore` after a killed process). After each check the
 results so far go to OUTDIR/<role>.json, so a process that is killed later
-still reports its finished checks. `tests/multiprocess_checks.py` starts the
+still reports its finished checks. `tests/distributed/multiprocess_checks.py`
+starts the
 processes, merges the workers' results and compares them with the reference.
 
 Environment: KLS_BACKUP_DIR (a folder: the `resume` check backs up into
@@ -32,7 +34,7 @@ import signal
 import sys
 import traceback
 
-from tests import distributed_worker as dw
+from tests.distributed import distributed_worker as dw
 
 _PROCESS = {"index": 0, "tag": "single"}
 

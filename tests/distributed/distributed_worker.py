@@ -1,6 +1,6 @@
 """Runs keras_ls on one device and data-parallel over 2 CPU devices.
 
-`python -m tests.distributed_worker tensorflow|jax [check ...]`:
+`python -m tests.distributed.distributed_worker tensorflow|jax [check ...]`:
 
 - tensorflow: `tf.distribute.MirroredStrategy` over 2 logical CPUs
   (`tf.config.set_logical_device_configuration`);
