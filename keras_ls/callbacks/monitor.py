@@ -19,8 +19,8 @@ from keras_ls import _validation
 from keras_ls import metrics as ls_metrics
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls.callbacks import _monitor_data
 from keras_ls.callbacks import _tensorboard
-from keras_ls.callbacks import _validation_data
 from keras_ls.callbacks._table import print_statistics_table
 
 #: Statistic names, in table order; keys are `prefix + name`.
@@ -205,9 +205,7 @@ class ConfidenceMonitor(keras.callbacks.Callback):
         self._tensorboard = None
         self.batch_size = batch_size
         self.validation_data = validation_data
-        self._data = _validation_data.ValidationData(
-            validation_data, batch_size
-        )
+        self._data = _monitor_data.ValidationData(validation_data, batch_size)
         self._stack = None
         self._stack_owner = None
         self.last_statistics = None
