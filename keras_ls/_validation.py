@@ -54,6 +54,48 @@ def check_label_smoothing(value, name="label_smoothing", *, context=None):
     return value
 
 
+def check_number(
+    value,
+    name,
+    *,
+    minimum=None,
+    maximum=None,
+    exclusive_minimum=False,
+    exclusive_maximum=False,
+    context=None,
+):
+    """Returns `value` as a finite Python float within the bounds given.
+
+    Accepts Python and numpy reals (not bools), and 0-d numpy arrays.
+    `minimum`/`maximum` are inclusive unless `exclusive_minimum` /
+    `exclusive_maximum`. The message says the range, e.g. "`beta` must be a
+    finite number >= 0. Received: beta=-1.0".
+    """
+    bounds = []
+    if minimum is not None:
+        bounds.append(f"{'>' if exclusive_minimum else '>='} {minimum:g}")
+    if maximum is not None:
+        bounds.append(f"{'<' if exclusive_maximum else '<='} {maximum:g}")
+    wanted = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
+    if not _is_real_number(value):
+        raise ValueError(
+            f"`{name}` must be {wanted}. "
+            f"{_received(name, value, context)} of type {_type_name(value)}"
+        )
+    number = float(value)
+    below = minimum is not None and (
+        number <= minimum if exclusive_minimum else number < minimum
+    )
+    above = maximum is not None and (
+        number >= maximum if exclusive_maximum else number > maximum
+    )
+    if not math.isfinite(number) or below or above:
+        raise ValueError(
+            f"`{name}` must be {wanted}. {_received(name, value, context)}"
+        )
+    return number
+
+
 def check_choice(value, name, allowed, *, context=None):
     """Returns `value` if it is one of `allowed` (in the order given).
 

@@ -73,3 +73,25 @@ def test_check_int_minimum():
     assert _validation.check_int(np.int64(3), "epochs", minimum=1) == 3
     with pytest.raises(ValueError, match=r"integer >= 1\. Received: epochs=0"):
         _validation.check_int(0, "epochs", minimum=1)
+
+
+def test_check_number_bounds_types_and_messages():
+    from keras_ls._validation import check_number
+
+    assert check_number(1, "x") == 1.0 and type(check_number(1, "x")) is float
+    assert check_number(np.float32(0.5), "x", minimum=0, maximum=1) == 0.5
+    assert check_number(np.array(2.0), "x", minimum=2) == 2.0
+    for bad, kwargs, pattern in [
+        (True, {}, r"`x` must be a finite number\. Received: x=True of type"),
+        ("1", {}, r"Received: x='1' of type str"),
+        (float("nan"), {}, r"`x` must be a finite number\. Received: x=nan"),
+        (float("inf"), {"minimum": 0}, r"finite number >= 0\. Received"),
+        (-1.0, {"minimum": 0}, r"`x` must be a finite number >= 0\. "),
+        (0.0, {"minimum": 0, "exclusive_minimum": True}, r"> 0\. Received"),
+        (1.0, {"maximum": 1, "exclusive_maximum": True}, r"< 1\. Received"),
+        (2.0, {"minimum": 0, "maximum": 1}, r">= 0 and <= 1\. Received"),
+    ]:
+        with pytest.raises(ValueError, match=pattern):
+            check_number(bad, "x", **kwargs)
+    with pytest.raises(ValueError, match=r"\(returned by f\)"):
+        check_number(-1, "x", minimum=0, context="returned by f")
