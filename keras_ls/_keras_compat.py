@@ -12,6 +12,11 @@ What keras_ls assumes:
 
 - the names of Keras' methods that it looks for up the stack (the
   constants below), and that their `self` is the model;
+- that Keras' loops reach `train_step`, `test_step`, `compute_loss`,
+  `make_train_function` and `make_test_function` through the model
+  instance, where `keras_ls._tracking.steps.watch` wraps them, and that
+  JAX's `jit(self.train_step)` caches its trace by the callable's identity
+  (so a rebuilt train function gets a freshly bound wrapper);
 - `model._metrics` and `model._tracker` (adding a metric after compile);
 - on JAX, `model._jax_state_synced` and `model.jax_state_sync()` (Keras
   3.16: `state_sync()`), since the fit loop holds the state outside the
@@ -54,6 +59,7 @@ SYMBOLIC_BUILD_METHODS = frozenset(("_symbolic_build",))
 # The model methods a user calls to train or evaluate; Keras resets the
 # model's metrics at the start of each (and of each epoch of `fit`).
 ENTRY_POINTS = frozenset(("fit", "evaluate", "train_on_batch", "test_on_batch"))
+FIT_METHODS = frozenset(("fit",))
 # Modules between a callback hook and the code that runs the loop (`fit`,
 # or a loop of the user's that calls a `CallbackList`).
 CALLBACK_MODULES = ("keras.src.callbacks.", "keras_ls.")

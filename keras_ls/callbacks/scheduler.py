@@ -325,7 +325,9 @@ class LabelSmoothingScheduler(keras.callbacks.Callback):
         epochs = int(params.get("epochs") or 0)
         kind = schedule_path(self.schedule, self._arity)
         per_epoch = self.update == "epoch"
-        frame, _ = _frames.method_frame(("fit",), owner=self._model)
+        frame, _ = _frames.method_frame(
+            _keras_compat.FIT_METHODS, owner=self._model
+        )
         in_fit = frame is not None
         del frame
         if kind == "table":

@@ -75,7 +75,10 @@ def _called_from_fit():
     """
     frame, _ = _frames.method_frame(_keras_compat.ENTRY_POINTS)
     try:
-        return frame is not None and frame.f_code.co_name == "fit"
+        return (
+            frame is not None
+            and frame.f_code.co_name in _keras_compat.FIT_METHODS
+        )
     finally:
         del frame
 
