@@ -302,8 +302,8 @@ def test_bad_arguments_are_refused_before_training(kwargs, match):
 
 
 def _distill_parser():
-    from keras_ls.experiment import _distill_cli
     from keras_ls.experiment import cli
+    from keras_ls.experiment.cli import _distill as _distill_cli
 
     parser = cli._Parser(prog="keras-ls distill")
     return _distill_cli.add_cli_arguments(parser)
@@ -338,7 +338,7 @@ FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 def test_run_from_args_writes_results_and_report(tmp_path, capsys):
     import json
 
-    from keras_ls.experiment import _distill_cli
+    from keras_ls.experiment.cli import _distill as _distill_cli
 
     argv = [
         "distill",

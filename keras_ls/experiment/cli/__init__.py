@@ -22,8 +22,8 @@ import shlex
 import sys
 
 # Keras-free (the backend is chosen after parsing).
-from keras_ls.experiment import _distill_cli as distill_cli
 from keras_ls.experiment import variants as variant_specs
+from keras_ls.experiment.cli import _distill as distill_cli
 
 PROG = "keras-ls"
 DATASETS = ("fashion_mnist",)

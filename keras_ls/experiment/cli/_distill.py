@@ -1,4 +1,4 @@
-"""The ``keras-ls distill`` subcommand: arguments and run, for cli.py.
+"""The ``keras-ls distill`` subcommand: arguments and run, for the CLI.
 
 Keras-free at import (like `keras_ls.experiment.cli`): the backend is
 chosen from ``--backend`` before `keras_ls.experiment.distillation`, which
