@@ -23,7 +23,10 @@ from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls._tracking import state as _state
 from keras_ls.data import load_fashion_mnist
-from keras_ls.experiment import _compare
+from keras_ls.experiment import _evaluation
+from keras_ls.experiment import _result
+from keras_ls.experiment import _training
+from keras_ls.experiment.stats import paired_difference
 from keras_ls.losses import LabelSmoothingCrossentropy
 from keras_ls.losses import OnlineLabelSmoothing
 
@@ -59,7 +62,7 @@ def build_student(name="small", *, input_shape=(28, 28, 1), num_classes=10):
     """
     _validation.check_choice(name, "student", STUDENT_MODELS)
     if name != "small":
-        return _compare.build_model(
+        return _training.build_model(
             name, input_shape=input_shape, num_classes=num_classes
         )
     inputs = keras.Input(tuple(input_shape))
@@ -189,7 +192,7 @@ def evaluate_logits(net, x, y, *, batch_size=128, num_bins=15):
     )
     shifted = logits - logits.max(axis=-1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-    return _compare.evaluate_predictions(
+    return _evaluation.evaluate_predictions(
         y, np.exp(log_probs), log_probs=log_probs, num_bins=num_bins
     )
 
@@ -241,7 +244,7 @@ def train_smoothed(
 
 
 def _fit(net, fit_data, *, seed, epochs, batch_size, verbose):
-    _compare.fit_in_seeded_batches(
+    _training.fit_in_seeded_batches(
         net,
         fit_data,
         seed=seed,
@@ -487,7 +490,7 @@ def distillation_compare(
         if not seeds:
             raise ValueError("`seeds` must not be empty. Received: seeds=[]")
     if not callable(model):
-        _validation.check_choice(model, "model", _compare.MODELS)
+        _validation.check_choice(model, "model", _training.MODELS)
     if not callable(student):
         _validation.check_choice(student, "student", STUDENT_MODELS)
     if train_size is not None:
@@ -506,7 +509,7 @@ def distillation_compare(
     def new_teacher():
         if callable(model):
             return model()
-        return _compare.build_model(model, input_shape=shape, num_classes=k)
+        return _training.build_model(model, input_shape=shape, num_classes=k)
 
     def new_student():
         if callable(student):
@@ -589,7 +592,7 @@ def distillation_compare(
                     students["scratch"][name][m].append(v)
     differences = {
         "teacher": {
-            m: _compare.paired_difference(
+            m: paired_difference(
                 teachers["baseline"][m], teachers["smoothed"][m]
             )
             for m in METRICS
@@ -599,7 +602,7 @@ def distillation_compare(
         if key == "scratch":
             continue
         differences[key] = {
-            m: _compare.paired_difference(
+            m: paired_difference(
                 students[key]["baseline"][m], students[key]["smoothed"][m]
             )
             for m in METRICS
@@ -631,7 +634,7 @@ def distillation_compare(
         students=students,
         differences=differences,
         seconds=time.perf_counter() - start,
-        environment=_compare.environment(),
+        environment=_result.environment(),
     )
 
 

@@ -14,8 +14,8 @@ from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls.data import CLASS_NAMES
 from keras_ls.experiment import plots as plots_experiment
-from keras_ls.experiment._compare import BASELINE
-from keras_ls.experiment._compare import METRICS
+from keras_ls.experiment._evaluation import METRICS
+from keras_ls.experiment.variants import BASELINE
 
 LABELS = {
     "accuracy": "accuracy",

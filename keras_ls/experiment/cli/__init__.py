@@ -495,7 +495,7 @@ def _compare(args, argv):
 
     if args.schedule is not None:
         try:
-            experiment.parse_schedule(args.schedule, epochs=args.epochs)
+            variant_specs.parse_schedule(args.schedule, epochs=args.epochs)
         except ValueError as e:
             raise UsageError(f"--schedule: {e}") from None
     try:
