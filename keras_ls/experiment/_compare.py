@@ -13,6 +13,7 @@ summarized by their mean and a 95% Student-t confidence interval.
 import inspect
 import os
 import time
+import typing
 
 import keras
 import numpy as np
@@ -28,35 +29,6 @@ from keras_ls.experiment._result import ComparisonResult
 from keras_ls.experiment._result import environment
 from keras_ls.experiment.stats import paired_difference
 from keras_ls.experiment.variants import BASELINE
-
-
-def _run_name(name):
-    """A folder name for a variant's TensorBoard runs."""
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
-
-
-def _python_call(arguments):
-    """The call as Python source, with the arguments that differ from the
-    defaults (`data` arrays are not printable, and are named as such)."""
-    parameters = inspect.signature(compare).parameters
-    parts = []
-    for name, value in arguments.items():
-        if value is parameters[name].default:
-            continue
-        if isinstance(value, (bool, int, float, str, type(None))) and (
-            value == parameters[name].default
-        ):
-            continue
-        if name == "data":
-            text = "<arrays>"
-        elif name == "variants" and isinstance(value, (list, tuple, dict)):
-            text = repr(list(_variants.named_variants(value)))
-        elif callable(value) and not isinstance(value, str):
-            text = getattr(value, "__name__", type(value).__name__)
-        else:
-            text = repr(value)
-        parts.append(f"{name}={text}")
-    return f"keras_ls.compare({', '.join(parts)})"
 
 
 @keras_ls_export("keras_ls.experiment.compare", "keras_ls.compare")
@@ -183,55 +155,109 @@ def compare(
           Smoothing Mitigate Label Noise?](https://arxiv.org/abs/2003.02819)
           ICML 2020.
     """
-    call = _python_call(dict(locals()))
+    arguments = dict(locals())
+    call = _python_call(arguments)
     start = time.perf_counter()
-    epochs = _validation.check_int(epochs, "epochs", minimum=1)
-    batch_size = _validation.check_int(batch_size, "batch_size", minimum=1)
-    num_bins = _validation.check_int(num_bins, "num_bins", minimum=1)
-    label_noise = _validation.check_label_smoothing(label_noise, "label_noise")
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        seeds = list(range(_validation.check_int(seeds, "seeds", minimum=1)))
-    else:
-        seeds = [_validation.check_int(s, "seeds", minimum=0) for s in seeds]
-        if not seeds:
-            raise ValueError("`seeds` must not be empty. Received: seeds=[]")
-    if not callable(model):
-        _validation.check_choice(model, "model", _training.MODELS)
-    if train_size is not None:
-        train_size = _validation.check_int(train_size, "train_size", minimum=1)
-    if validation_size is not None:
-        validation_size = _validation.check_int(
-            validation_size, "validation_size", minimum=0
-        )
-    requested = variants
-    variants = _variants.build_variants(
-        label_smoothing, schedule, epochs, variants
+    run = _check_arguments(arguments)
+    data = _data.prepare_data(data, data_dir, run.train_size)
+    run = _check_against_data(run, data)
+    new_model = _training.model_factory(run.model, data)
+    records = _Records(run.variants)
+    for index, seed in enumerate(run.seeds):
+        _run_seed(run, data, new_model, seed, records, first=index == 0)
+    return _summarize(
+        run, data, records, call=call, seconds=time.perf_counter() - start
     )
-    if jit_compile is None:
-        jit_compile = keras.backend.backend() != "torch"
 
-    data = _data.prepare_data(data, data_dir, train_size)
+
+class _Run(typing.NamedTuple):
+    """`compare`'s arguments, checked; `variants` as ``{name: Variant}``
+    and `requested` as given."""
+
+    model: object
+    label_smoothing: typing.Optional[float]
+    schedule: object
+    variants: dict
+    requested: object
+    label_noise: float
+    epochs: int
+    seeds: list
+    batch_size: int
+    learning_rate: float
+    num_bins: int
+    train_size: typing.Optional[int]
+    validation_size: typing.Optional[int]
+    jit_compile: bool
+    tensorboard_dir: typing.Optional[str]
+    verbose: int
+
+
+def _check_arguments(arguments):
+    """Checks what `compare` was given (`arguments`: its locals) before the
+    data is read; every error names the value received."""
+    a = dict(arguments)
+    epochs = _validation.check_int(a["epochs"], "epochs", minimum=1)
+    batch_size = _validation.check_int(a["batch_size"], "batch_size", minimum=1)
+    num_bins = _validation.check_int(a["num_bins"], "num_bins", minimum=1)
+    label_noise = _validation.check_label_smoothing(
+        a["label_noise"], "label_noise"
+    )
+    seeds = _check_seeds(a["seeds"])
+    if not callable(a["model"]):
+        _validation.check_choice(a["model"], "model", _training.MODELS)
+    for name, minimum in (("train_size", 1), ("validation_size", 0)):
+        if a[name] is not None:
+            a[name] = _validation.check_int(a[name], name, minimum=minimum)
+    variants = _variants.build_variants(
+        a["label_smoothing"], a["schedule"], epochs, a["variants"]
+    )
+    return _Run(
+        model=a["model"],
+        label_smoothing=a["label_smoothing"],
+        schedule=a["schedule"],
+        variants=variants,
+        requested=a["variants"],
+        label_noise=label_noise,
+        epochs=epochs,
+        seeds=seeds,
+        batch_size=batch_size,
+        learning_rate=a["learning_rate"],
+        num_bins=num_bins,
+        train_size=a["train_size"],
+        validation_size=a["validation_size"],
+        jit_compile=_training.default_jit_compile()
+        if a["jit_compile"] is None
+        else a["jit_compile"],
+        tensorboard_dir=a["tensorboard_dir"],
+        verbose=a["verbose"],
+    )
+
+
+def _check_seeds(seeds):
+    """`seeds` as a list: ``range(seeds)`` for a count, else each >= 0."""
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return list(range(_validation.check_int(seeds, "seeds", minimum=1)))
+    seeds = [_validation.check_int(s, "seeds", minimum=0) for s in seeds]
+    if not seeds:
+        raise ValueError("`seeds` must not be empty. Received: seeds=[]")
+    return seeds
+
+
+def _check_against_data(run, data):
+    """`run` with its validation size resolved, once the data is known;
+    refuses what the held-out split makes impossible."""
     num_train = len(data.x_train)
+    validation_size = run.validation_size
     if validation_size is None:
         validation_size = _data.default_validation_size(num_train)
-    if num_train - validation_size < batch_size:
+    if num_train - validation_size < run.batch_size:
         raise ValueError(
             f"`batch_size` must be at most the number of training examples "
             f"left after holding out validation_size={validation_size} "
             f"({num_train - validation_size} of {num_train}). Received: "
-            f"batch_size={batch_size}"
+            f"batch_size={run.batch_size}"
         )
-
-    def new_model():
-        if callable(model):
-            return model()
-        return _training.build_model(
-            model,
-            input_shape=data.x_train.shape[1:],
-            num_classes=data.num_classes,
-        )
-
-    if tensorboard_dir is not None:
+    if run.tensorboard_dir is not None:
         if not validation_size:
             raise ValueError(
                 "`tensorboard_dir` shows the validation statistics of each "
@@ -241,156 +267,238 @@ def compare(
         from keras_ls.callbacks import _tensorboard
 
         _tensorboard.check_available("tensorboard_dir")
-
-    scaled = [n for n, v in variants.items() if v.temperature_scaling]
+    scaled = [n for n, v in run.variants.items() if v.temperature_scaling]
     if scaled and not validation_size:
         raise ValueError(
             f"Temperature scaling ({', '.join(scaled)}) is fitted on the "
             "validation split, so `validation_size` must be at least 1. "
             f"Received: validation_size={validation_size}"
         )
+    return run._replace(validation_size=validation_size)
 
-    metrics = {v: {m: [] for m in _evaluation.METRICS} for v in variants}
-    histories = {v: [] for v in variants}
-    temperatures = {v: [] for v in scaled}
-    tightness = {v: [] for v in variants}
-    examples, test_probs, projections = {}, {}, {}
-    for seed_index, seed in enumerate(seeds):
-        fit_rows, val_rows = _data.split(num_train, validation_size, seed)
-        labels = data.y_train[fit_rows]
-        if label_noise:
-            labels = _data.flip_labels(
-                labels, label_noise, num_classes=data.num_classes, seed=seed
-            )
-        validation = None
-        if validation_size:
-            validation = (data.x_train[val_rows], data.y_train[val_rows])
-        fit_data = (data.x_train[fit_rows], labels)
-        keras.utils.set_random_seed(seed)
-        initial_weights = new_model().get_weights()
-        probs_of_seed = {}
-        for names in _variants.groups(variants).values():
-            variant = variants[names[0]]
-            if verbose:
-                shown = ", ".join(names)
-                print(f"seed {seed}: {shown} ({variant.description})")
-            net = new_model()
-            net.set_weights(initial_weights)
-            history = _training.train_variant(
-                net,
-                variant,
-                fit_data,
-                validation,
-                seed=seed,
-                epochs=epochs,
-                batch_size=batch_size,
-                learning_rate=learning_rate,
-                num_bins=num_bins,
-                jit_compile=jit_compile,
-                verbose=verbose,
-                log_dir=None
-                if tensorboard_dir is None
-                else os.path.join(
-                    tensorboard_dir, _run_name(names[0]), f"seed_{seed}"
-                ),
-            )
-            history = {
-                k: [float(v) for v in vals]
-                for k, vals in history.history.items()
-            }
-            temperature = None
-            if any(variants[n].temperature_scaling for n in names):
-                temperature = _training.validation_temperature(
-                    net, validation, batch_size=batch_size
+
+class _Records:
+    """What `compare` measures, per variant, as the seeds run."""
+
+    def __init__(self, variants):
+        self.metrics = {
+            v: {m: [] for m in _evaluation.METRICS} for v in variants
+        }
+        self.histories = {v: [] for v in variants}
+        self.temperatures = {
+            v: []
+            for v, variant in variants.items()
+            if variant.temperature_scaling
+        }
+        self.tightness = {v: [] for v in variants}
+        self.examples, self.test_probs, self.projections = {}, {}, {}
+
+    def add(self, name, history, stats, temperature, geometry):
+        """One seed's values of variant `name`."""
+        spread, projection = geometry
+        self.histories[name].append(history)
+        self.tightness[name].append(spread)
+        if projection is not None:
+            self.projections[name] = projection
+        for m in _evaluation.METRICS:
+            self.metrics[name][m].append(stats[m])
+        if name in self.temperatures:
+            self.temperatures[name].append(temperature)
+
+    def add_first_seed(self, y_test, probs):
+        """The first seed's test probabilities (``{name: probs}``), and the
+        example whose confidence fell the most against the baseline."""
+        self.test_probs = dict(probs)
+        for name in probs:
+            if name != BASELINE:
+                self.examples[name] = _evaluation.largest_confidence_drop(
+                    y_test, probs[BASELINE], probs[name]
                 )
-            used = [
-                temperature if variants[n].temperature_scaling else None
-                for n in names
-            ]
-            evaluated = _evaluation.evaluate_on_test(
-                net,
-                data,
-                batch_size=batch_size,
-                num_bins=num_bins,
-                temperatures=used,
-            )
-            spread, projection = _evaluation.penultimate_geometry(
-                net, data, batch_size=batch_size, project=seed_index == 0
-            )
-            for name, (stats, probs) in zip(names, evaluated):
-                histories[name].append(history)
-                tightness[name].append(spread)
-                if projection is not None:
-                    projections[name] = projection
-                probs_of_seed[name] = probs
-                for m in _evaluation.METRICS:
-                    metrics[name][m].append(stats[m])
-                if name in temperatures:
-                    temperatures[name].append(temperature)
-        if seed_index == 0:
-            test_probs = {name: probs_of_seed[name] for name in variants}
-            for name in variants:
-                if name != BASELINE:
-                    examples[name] = _evaluation.largest_confidence_drop(
-                        data.y_test,
-                        probs_of_seed[BASELINE],
-                        probs_of_seed[name],
-                    )
+
+    def checked_tightness(self):
+        """`tightness`, `None` for a variant whose model had no
+        penultimate layer to read."""
+        return {
+            name: None if any(v is None for v in values) else values
+            for name, values in self.tightness.items()
+        }
+
+
+def _run_seed(run, data, new_model, seed, records, *, first):
+    """Trains and evaluates every variant of one seed, from one initial
+    model, and adds their values to `records`."""
+    fit_data, validation = _data.seed_data(
+        data,
+        seed,
+        validation_size=run.validation_size,
+        label_noise=run.label_noise,
+    )
+    keras.utils.set_random_seed(seed)
+    initial_weights = new_model().get_weights()
+    probs = {}
+    for names in _variants.groups(run.variants).values():
+        net = new_model()
+        net.set_weights(initial_weights)
+        history, temperature = _train_group(
+            run, net, names, fit_data, validation, seed
+        )
+        used = [
+            temperature if run.variants[n].temperature_scaling else None
+            for n in names
+        ]
+        evaluated = _evaluation.evaluate_on_test(
+            net,
+            data,
+            batch_size=run.batch_size,
+            num_bins=run.num_bins,
+            temperatures=used,
+        )
+        geometry = _evaluation.penultimate_geometry(
+            net, data, batch_size=run.batch_size, project=first
+        )
+        for name, (stats, test_probs) in zip(names, evaluated):
+            records.add(name, history, stats, temperature, geometry)
+            probs[name] = test_probs
+    if first:
+        records.add_first_seed(
+            data.y_test, {name: probs[name] for name in run.variants}
+        )
+
+
+def _train_group(run, net, names, fit_data, validation, seed):
+    """Trains `net` as the variants `names`, which share one model; returns
+    its history (floats per epoch) and the temperature fitted on the
+    validation split when one of them is temperature-scaled, else `None`.
+    """
+    variant = run.variants[names[0]]
+    if run.verbose:
+        print(f"seed {seed}: {', '.join(names)} ({variant.description})")
+    log_dir = None
+    if run.tensorboard_dir is not None:
+        log_dir = os.path.join(
+            run.tensorboard_dir, _run_name(names[0]), f"seed_{seed}"
+        )
+    history = _training.train_variant(
+        net,
+        variant,
+        fit_data,
+        validation,
+        seed=seed,
+        epochs=run.epochs,
+        batch_size=run.batch_size,
+        learning_rate=run.learning_rate,
+        num_bins=run.num_bins,
+        jit_compile=run.jit_compile,
+        verbose=run.verbose,
+        log_dir=log_dir,
+    )
+    history = {
+        k: [float(v) for v in vals] for k, vals in history.history.items()
+    }
+    temperature = None
+    if any(run.variants[n].temperature_scaling for n in names):
+        temperature = _training.validation_temperature(
+            net, validation, batch_size=run.batch_size
+        )
+    return history, temperature
+
+
+def _run_name(name):
+    """A folder name for a variant's TensorBoard runs."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+
+
+def _summarize(run, data, records, *, call, seconds):
+    """The `ComparisonResult`: the paired differences to the baseline, and
+    the run's configuration."""
     differences = {
         name: {
-            m: paired_difference(metrics[BASELINE][m], metrics[name][m])
+            m: paired_difference(
+                records.metrics[BASELINE][m], records.metrics[name][m]
+            )
             for m in _evaluation.METRICS
         }
-        for name in variants
+        for name in run.variants
         if name != BASELINE
     }
     env = environment()
-    config = {
+    return ComparisonResult(
+        config=_config(run, data, env, call),
+        seeds=list(run.seeds),
+        variants={k: v.description for k, v in run.variants.items()},
+        metrics=records.metrics,
+        differences=differences,
+        histories=records.histories,
+        examples=records.examples,
+        test_labels=data.y_test,
+        test_probs=records.test_probs,
+        seconds=seconds,
+        environment=env,
+        temperatures=records.temperatures,
+        tightness=records.checked_tightness(),
+        projections=records.projections,
+    )
+
+
+def _config(run, data, env, call):
+    """The arguments of the run and what they resolved to, for JSON."""
+    model = run.model
+    schedule = None
+    if run.schedule is not None:
+        described = run.variants["scheduled"].description
+        schedule = str(described.removeprefix("schedule "))
+    num_train = len(data.x_train)
+    return {
         "dataset": "fashion_mnist" if data.source != _data.CUSTOM else "custom",
         "data_source": data.source,
         "model": model
         if isinstance(model, str)
         else getattr(model, "__name__", "custom"),
-        "label_smoothing": label_smoothing if requested is None else None,
-        "variants": _variants.given_as(requested, variants),
-        "schedule": None
-        if schedule is None
-        else str(variants["scheduled"].description.removeprefix("schedule ")),
-        "label_noise": label_noise,
-        "epochs": epochs,
-        "seeds": list(seeds),
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "num_bins": num_bins,
-        "train_size": train_size,
-        "validation_size": validation_size,
-        "jit_compile": jit_compile,
+        "label_smoothing": run.label_smoothing
+        if run.requested is None
+        else None,
+        "variants": _variants.given_as(run.requested, run.variants),
+        "schedule": schedule,
+        "label_noise": run.label_noise,
+        "epochs": run.epochs,
+        "seeds": list(run.seeds),
+        "batch_size": run.batch_size,
+        "learning_rate": run.learning_rate,
+        "num_bins": run.num_bins,
+        "train_size": run.train_size,
+        "validation_size": run.validation_size,
+        "jit_compile": run.jit_compile,
         "backend": env["backend"],
         "keras_version": env["keras"],
-        "num_train": int(num_train - validation_size),
-        "num_validation": int(validation_size),
+        "num_train": int(num_train - run.validation_size),
+        "num_validation": int(run.validation_size),
         "num_test": int(len(data.x_test)),
         "call": call,
     }
-    return ComparisonResult(
-        config=config,
-        seeds=list(seeds),
-        variants={k: v.description for k, v in variants.items()},
-        metrics=metrics,
-        differences=differences,
-        histories=histories,
-        examples=examples,
-        test_labels=data.y_test,
-        test_probs=test_probs,
-        seconds=time.perf_counter() - start,
-        environment=env,
-        temperatures=temperatures,
-        tightness={
-            name: None if any(v is None for v in values) else values
-            for name, values in tightness.items()
-        },
-        projections=projections,
-    )
+
+
+def _python_call(arguments):
+    """The call as Python source, with the arguments that differ from the
+    defaults (`data` arrays are not printable, and are named as such)."""
+    parameters = inspect.signature(compare).parameters
+    parts = []
+    for name, value in arguments.items():
+        if value is parameters[name].default:
+            continue
+        if isinstance(value, (bool, int, float, str, type(None))) and (
+            value == parameters[name].default
+        ):
+            continue
+        if name == "data":
+            text = "<arrays>"
+        elif name == "variants" and isinstance(value, (list, tuple, dict)):
+            text = repr(list(_variants.named_variants(value)))
+        elif callable(value) and not isinstance(value, str):
+            text = getattr(value, "__name__", type(value).__name__)
+        else:
+            text = repr(value)
+        parts.append(f"{name}={text}")
+    return f"keras_ls.compare({', '.join(parts)})"
 
 
 __all__ = public_names(__name__)

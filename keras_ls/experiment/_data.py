@@ -156,6 +156,26 @@ def split(num_examples, validation_size, seed):
     return np.sort(order[validation_size:]), np.sort(order[:validation_size])
 
 
+def seed_data(data, seed, *, validation_size, label_noise):
+    """The data of one seed: ``(fit_data, validation)``.
+
+    `fit_data` is ``(x, y)``, the training rows that are not held out,
+    their labels flipped by `label_noise` (the same flips for every model
+    of the seed); `validation` the `validation_size` held-out rows with
+    clean labels, or `None` when there are none.
+    """
+    fit_rows, val_rows = split(len(data.x_train), validation_size, seed)
+    labels = data.y_train[fit_rows]
+    if label_noise:
+        labels = flip_labels(
+            labels, label_noise, num_classes=data.num_classes, seed=seed
+        )
+    validation = None
+    if validation_size:
+        validation = (data.x_train[val_rows], data.y_train[val_rows])
+    return (data.x_train[fit_rows], labels), validation
+
+
 @keras_ls_export("keras_ls.experiment.flip_labels")
 def flip_labels(y, fraction, *, num_classes=10, seed=0):
     """Symmetric label noise: moves a fraction of labels to another class.

@@ -6,6 +6,8 @@ batches in the same order (`fit_in_seeded_batches`); `train_variant`
 compiles one with its loss, keeps ε as model state and fits it.
 """
 
+import functools
+
 import keras
 import numpy as np
 
@@ -56,6 +58,34 @@ def build_model(name="mlp", *, input_shape=(28, 28, 1), num_classes=10):
     x = layers.Dense(128, activation="relu")(x)
     outputs = layers.Dense(num_classes)(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def default_jit_compile():
+    """`jit_compile` where the caller gives `None`: `True` (XLA) on
+    TensorFlow and JAX, `False` on PyTorch, where `True` means
+    `torch.compile`, which took minutes per model on a CPU."""
+    return keras.backend.backend() != "torch"
+
+
+def model_factory(model, data, build=build_model):
+    """A function of no argument that returns a fresh, uncompiled model.
+
+    Args:
+        model: A user's function returning a model (returned as it is), or
+            the name of a network of `build`.
+        data: The prepared data (`keras_ls.experiment._data.Data`): the
+            shape of an example and the number of classes.
+        build: The function that builds a named network. Defaults to
+            `build_model`.
+    """
+    if callable(model):
+        return model
+    return functools.partial(
+        build,
+        model,
+        input_shape=data.x_train.shape[1:],
+        num_classes=data.num_classes,
+    )
 
 
 def _callbacks(schedule, validation, num_bins, batch_size, log_dir=None):
