@@ -16,7 +16,6 @@ import time
 import typing
 
 import keras
-import numpy as np
 
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
@@ -27,7 +26,7 @@ from keras_ls.experiment import _training
 from keras_ls.experiment import variants as _variants
 from keras_ls.experiment._result import ComparisonResult
 from keras_ls.experiment._result import environment
-from keras_ls.experiment.stats import paired_difference
+from keras_ls.experiment.stats import paired_differences
 from keras_ls.experiment.variants import BASELINE
 
 
@@ -202,7 +201,7 @@ def _check_arguments(arguments):
     label_noise = _validation.check_label_smoothing(
         a["label_noise"], "label_noise"
     )
-    seeds = _check_seeds(a["seeds"])
+    seeds = _training.check_seeds(a["seeds"])
     if not callable(a["model"]):
         _validation.check_choice(a["model"], "model", _training.MODELS)
     for name, minimum in (("train_size", 1), ("validation_size", 0)):
@@ -231,16 +230,6 @@ def _check_arguments(arguments):
         tensorboard_dir=a["tensorboard_dir"],
         verbose=a["verbose"],
     )
-
-
-def _check_seeds(seeds):
-    """`seeds` as a list: ``range(seeds)`` for a count, else each >= 0."""
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        return list(range(_validation.check_int(seeds, "seeds", minimum=1)))
-    seeds = [_validation.check_int(s, "seeds", minimum=0) for s in seeds]
-    if not seeds:
-        raise ValueError("`seeds` must not be empty. Received: seeds=[]")
-    return seeds
 
 
 def _check_against_data(run, data):
@@ -412,12 +401,11 @@ def _summarize(run, data, records, *, call, seconds):
     """The `ComparisonResult`: the paired differences to the baseline, and
     the run's configuration."""
     differences = {
-        name: {
-            m: paired_difference(
-                records.metrics[BASELINE][m], records.metrics[name][m]
-            )
-            for m in _evaluation.METRICS
-        }
+        name: paired_differences(
+            records.metrics[BASELINE],
+            records.metrics[name],
+            _evaluation.METRICS,
+        )
         for name in run.variants
         if name != BASELINE
     }

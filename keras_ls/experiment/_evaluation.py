@@ -121,13 +121,14 @@ def largest_confidence_drop(y_true, probs_baseline, probs_other):
     }
 
 
-def evaluate_on_test(net, data, *, batch_size, num_bins, temperatures):
+def evaluate_on_test(net, data, *, batch_size, num_bins, temperatures=(None,)):
     """The only place the test set is used: after training (and after any
     temperature is fitted on the validation split).
 
     Returns:
         ``[(stats, probs)]``, one per entry of `temperatures` (a T, or
-        `None` for the unscaled logits), from one prediction.
+        `None` for the unscaled logits), from one prediction. Defaults to
+        the unscaled logits alone.
     """
     logits = net.predict(data.x_test, batch_size=batch_size, verbose=0)
     results = []

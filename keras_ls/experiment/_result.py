@@ -1,7 +1,9 @@
-"""What `compare` returns: `ComparisonResult`, and the `environment` of a
-run (the versions that decide its digits)."""
+"""What `compare` returns: `ComparisonResult`, the `environment` of a run
+(the versions that decide its digits), and `finite_or_none`, which makes a
+result strict JSON."""
 
 import dataclasses
+import math
 
 import keras
 import numpy as np
@@ -134,6 +136,21 @@ def environment():
         "backend_version": backend_version,
         "keras_ls": str(keras_ls.__version__),
     }
+
+
+def finite_or_none(value):
+    """`value` (nested dicts, lists and numbers) as strict JSON can hold
+    it: NaN and infinities (e.g. a one-seed interval) as `None`, numpy
+    scalars as Python numbers, tuples as lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, np.generic):
+        return finite_or_none(value.item())
+    return value
 
 
 __all__ = public_names(__name__)

@@ -67,6 +67,16 @@ def default_jit_compile():
     return keras.backend.backend() != "torch"
 
 
+def check_seeds(seeds):
+    """`seeds` as a list: ``range(seeds)`` for a count, else each >= 0."""
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return list(range(_validation.check_int(seeds, "seeds", minimum=1)))
+    seeds = [_validation.check_int(s, "seeds", minimum=0) for s in seeds]
+    if not seeds:
+        raise ValueError("`seeds` must not be empty. Received: seeds=[]")
+    return seeds
+
+
 def model_factory(model, data, build=build_model):
     """A function of no argument that returns a fresh, uncompiled model.
 

@@ -13,6 +13,7 @@ import numpy as np
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls.data import CLASS_NAMES
+from keras_ls.experiment import _result
 from keras_ls.experiment import plots as plots_experiment
 from keras_ls.experiment._evaluation import METRICS
 from keras_ls.experiment.variants import BASELINE
@@ -25,18 +26,6 @@ LABELS = {
     "confidence_correct": "confidence, correct",
     "confidence_incorrect": "confidence, incorrect",
 }
-
-
-def _finite_or_none(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, np.generic):
-        return _finite_or_none(value.item())
-    return value
 
 
 @keras_ls_export("keras_ls.experiment.report.to_json")
@@ -53,7 +42,7 @@ def to_json(result, command=None):
     """
     record = result.to_dict()
     record["command"] = _command(result, command)
-    return json.dumps(_finite_or_none(record), indent=2, allow_nan=False)
+    return json.dumps(_result.finite_or_none(record), indent=2, allow_nan=False)
 
 
 def _command(result, command):

@@ -128,4 +128,11 @@ def paired_difference(baseline, treated):
     }
 
 
+def paired_differences(baseline, other, metrics):
+    """``{metric: paired_difference(baseline[metric], other[metric])}``
+    for each of `metrics`: two models' per-seed values, metric by metric.
+    """
+    return {m: paired_difference(baseline[m], other[m]) for m in metrics}
+
+
 __all__ = public_names(__name__)
