@@ -36,7 +36,7 @@ from keras_ls.experiment import Variant
 from keras_ls.experiment import build_model
 from keras_ls.experiment import paired_difference
 from keras_ls.experiment._data import prepare_data
-from keras_ls.experiment._training import default_jit_compile
+from keras_ls.experiment._training import check_training
 from keras_ls.experiment._training import train_variant
 
 MEASURES = (
@@ -66,12 +66,14 @@ def train_pair(name, train, num_classes, seed, args):
             train,
             None,
             seed=seed,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=1e-3,
-            num_bins=15,
-            jit_compile=default_jit_compile(),
-            verbose=0,
+            training=check_training(
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                learning_rate=1e-3,
+                num_bins=15,
+                jit_compile=None,
+                verbose=0,
+            ),
         )
         models[variant] = net
     return models

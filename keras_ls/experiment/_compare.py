@@ -179,25 +179,25 @@ class _Run(typing.NamedTuple):
     variants: dict
     requested: object
     label_noise: float
-    epochs: int
     seeds: list
-    batch_size: int
-    learning_rate: float
-    num_bins: int
+    training: _training.Training
     train_size: typing.Optional[int]
     validation_size: typing.Optional[int]
-    jit_compile: bool
     tensorboard_dir: typing.Optional[str]
-    verbose: int
 
 
 def _check_arguments(arguments):
     """Checks what `compare` was given (`arguments`: its locals) before the
     data is read; every error names the value received."""
     a = dict(arguments)
-    epochs = _validation.check_int(a["epochs"], "epochs", minimum=1)
-    batch_size = _validation.check_int(a["batch_size"], "batch_size", minimum=1)
-    num_bins = _validation.check_int(a["num_bins"], "num_bins", minimum=1)
+    training = _training.check_training(
+        epochs=a["epochs"],
+        batch_size=a["batch_size"],
+        learning_rate=a["learning_rate"],
+        num_bins=a["num_bins"],
+        jit_compile=a["jit_compile"],
+        verbose=a["verbose"],
+    )
     label_noise = _validation.check_label_smoothing(
         a["label_noise"], "label_noise"
     )
@@ -208,7 +208,7 @@ def _check_arguments(arguments):
         if a[name] is not None:
             a[name] = _validation.check_int(a[name], name, minimum=minimum)
     variants = _variants.build_variants(
-        a["label_smoothing"], a["schedule"], epochs, a["variants"]
+        a["label_smoothing"], a["schedule"], training.epochs, a["variants"]
     )
     return _Run(
         model=a["model"],
@@ -217,18 +217,11 @@ def _check_arguments(arguments):
         variants=variants,
         requested=a["variants"],
         label_noise=label_noise,
-        epochs=epochs,
         seeds=seeds,
-        batch_size=batch_size,
-        learning_rate=a["learning_rate"],
-        num_bins=num_bins,
+        training=training,
         train_size=a["train_size"],
         validation_size=a["validation_size"],
-        jit_compile=_training.default_jit_compile()
-        if a["jit_compile"] is None
-        else a["jit_compile"],
         tensorboard_dir=a["tensorboard_dir"],
-        verbose=a["verbose"],
     )
 
 
@@ -239,12 +232,12 @@ def _check_against_data(run, data):
     validation_size = run.validation_size
     if validation_size is None:
         validation_size = _data.default_validation_size(num_train)
-    if num_train - validation_size < run.batch_size:
+    if num_train - validation_size < run.training.batch_size:
         raise ValueError(
             f"`batch_size` must be at most the number of training examples "
             f"left after holding out validation_size={validation_size} "
             f"({num_train - validation_size} of {num_train}). Received: "
-            f"batch_size={run.batch_size}"
+            f"batch_size={run.training.batch_size}"
         )
     if run.tensorboard_dir is not None:
         if not validation_size:
@@ -338,12 +331,12 @@ def _run_seed(run, data, new_model, seed, records, *, first):
         evaluated = _evaluation.evaluate_on_test(
             net,
             data,
-            batch_size=run.batch_size,
-            num_bins=run.num_bins,
+            batch_size=run.training.batch_size,
+            num_bins=run.training.num_bins,
             temperatures=used,
         )
         geometry = _evaluation.penultimate_geometry(
-            net, data, batch_size=run.batch_size, project=first
+            net, data, batch_size=run.training.batch_size, project=first
         )
         for name, (stats, test_probs) in zip(names, evaluated):
             records.add(name, history, stats, temperature, geometry)
@@ -360,7 +353,7 @@ def _train_group(run, net, names, fit_data, validation, seed):
     validation split when one of them is temperature-scaled, else `None`.
     """
     variant = run.variants[names[0]]
-    if run.verbose:
+    if run.training.verbose:
         print(f"seed {seed}: {', '.join(names)} ({variant.description})")
     log_dir = None
     if run.tensorboard_dir is not None:
@@ -373,12 +366,7 @@ def _train_group(run, net, names, fit_data, validation, seed):
         fit_data,
         validation,
         seed=seed,
-        epochs=run.epochs,
-        batch_size=run.batch_size,
-        learning_rate=run.learning_rate,
-        num_bins=run.num_bins,
-        jit_compile=run.jit_compile,
-        verbose=run.verbose,
+        training=run.training,
         log_dir=log_dir,
     )
     history = {
@@ -387,7 +375,7 @@ def _train_group(run, net, names, fit_data, validation, seed):
     temperature = None
     if any(run.variants[n].temperature_scaling for n in names):
         temperature = _training.validation_temperature(
-            net, validation, batch_size=run.batch_size
+            net, validation, batch_size=run.training.batch_size
         )
     return history, temperature
 
@@ -448,14 +436,14 @@ def _config(run, data, env, call):
         "variants": _variants.given_as(run.requested, run.variants),
         "schedule": schedule,
         "label_noise": run.label_noise,
-        "epochs": run.epochs,
+        "epochs": run.training.epochs,
         "seeds": list(run.seeds),
-        "batch_size": run.batch_size,
-        "learning_rate": run.learning_rate,
-        "num_bins": run.num_bins,
+        "batch_size": run.training.batch_size,
+        "learning_rate": run.training.learning_rate,
+        "num_bins": run.training.num_bins,
         "train_size": run.train_size,
         "validation_size": run.validation_size,
-        "jit_compile": run.jit_compile,
+        "jit_compile": run.training.jit_compile,
         "backend": env["backend"],
         "keras_version": env["keras"],
         "num_train": int(num_train - run.validation_size),

@@ -7,6 +7,7 @@ compiles one with its loss, keeps ε as model state and fits it.
 """
 
 import functools
+import typing
 
 import keras
 import numpy as np
@@ -67,6 +68,35 @@ def default_jit_compile():
     return keras.backend.backend() != "torch"
 
 
+class Training(typing.NamedTuple):
+    """How every model of a run is fitted (see `check_training`)."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    num_bins: int
+    jit_compile: bool
+    verbose: int
+
+
+def check_training(
+    *, epochs, batch_size, learning_rate, num_bins, jit_compile, verbose
+):
+    """`Training` from a run's arguments: `epochs`, `batch_size` and
+    `num_bins` checked (in that order), `jit_compile` resolved; the
+    learning rate and verbosity as given."""
+    return Training(
+        epochs=_validation.check_int(epochs, "epochs", minimum=1),
+        batch_size=_validation.check_int(batch_size, "batch_size", minimum=1),
+        learning_rate=learning_rate,
+        num_bins=_validation.check_int(num_bins, "num_bins", minimum=1),
+        jit_compile=default_jit_compile()
+        if jit_compile is None
+        else jit_compile,
+        verbose=verbose,
+    )
+
+
 def check_seeds(seeds):
     """`seeds` as a list: ``range(seeds)`` for a count, else each >= 0."""
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
@@ -98,7 +128,7 @@ def model_factory(model, data, build=build_model):
     )
 
 
-def _callbacks(schedule, validation, num_bins, batch_size, log_dir=None):
+def _callbacks(schedule, validation, training, log_dir):
     from keras_ls.callbacks.monitor import ConfidenceMonitor
     from keras_ls.callbacks.scheduler import LabelSmoothingScheduler
 
@@ -111,8 +141,8 @@ def _callbacks(schedule, validation, num_bins, batch_size, log_dir=None):
         callbacks.append(
             ConfidenceMonitor(
                 validation,
-                num_bins=num_bins,
-                batch_size=batch_size,
+                num_bins=training.num_bins,
+                batch_size=training.batch_size,
                 tensorboard_dir=log_dir,
             )
         )
@@ -120,21 +150,11 @@ def _callbacks(schedule, validation, num_bins, batch_size, log_dir=None):
 
 
 def train_variant(
-    net,
-    variant,
-    fit_data,
-    validation,
-    *,
-    seed,
-    epochs,
-    batch_size,
-    learning_rate,
-    num_bins,
-    jit_compile,
-    verbose,
-    log_dir=None,
+    net, variant, fit_data, validation, *, seed, training, log_dir=None
 ):
-    """Compiles and fits `net` (already holding the seed's initial weights).
+    """Compiles and fits `net` (already holding the seed's initial weights)
+    as `variant`, on ``fit_data = (x, y)``, watched on `validation` when it
+    is not `None`, as `training` says.
 
     Returns:
         The `History` of `fit`.
@@ -143,10 +163,10 @@ def train_variant(
 
     loss = variant.make_loss()
     net.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(training.learning_rate),
         loss=loss,
         metrics=["accuracy"],
-        jit_compile=jit_compile,
+        jit_compile=training.jit_compile,
     )
     # ε is model state in every variant, not only the scheduled one. An
     # untracked ε is read once while tracing: on JAX it becomes a constant
@@ -162,12 +182,10 @@ def train_variant(
         net,
         fit_data,
         seed=seed,
-        epochs=epochs,
-        batch_size=batch_size,
-        verbose=verbose,
-        callbacks=_callbacks(
-            variant.schedule, validation, num_bins, batch_size, log_dir
-        ),
+        epochs=training.epochs,
+        batch_size=training.batch_size,
+        verbose=training.verbose,
+        callbacks=_callbacks(variant.schedule, validation, training, log_dir),
     )
 
 

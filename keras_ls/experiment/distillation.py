@@ -364,10 +364,11 @@ def distillation_compare(
     start = time.perf_counter()
     run = _check_arguments(arguments)
     data = _data.prepare_data(data, data_dir, run.train_size)
-    if len(data.x_train) < run.batch_size:
+    batch_size = run.training.batch_size
+    if len(data.x_train) < batch_size:
         raise ValueError(
             "`batch_size` must be at most the number of training examples "
-            f"({len(data.x_train)}). Received: batch_size={run.batch_size}"
+            f"({len(data.x_train)}). Received: batch_size={batch_size}"
         )
     new_teacher = _training.model_factory(run.model, data)
     new_student = _training.model_factory(
@@ -400,7 +401,8 @@ def distillation_compare(
 
 
 class _Run(typing.NamedTuple):
-    """`distillation_compare`'s arguments, checked."""
+    """`distillation_compare`'s arguments, checked; `training` is how the
+    teachers are fitted."""
 
     model: object
     student: object
@@ -408,15 +410,10 @@ class _Run(typing.NamedTuple):
     temperatures: list
     student_loss_weight: float
     scratch: bool
-    epochs: int
     student_epochs: int
     seeds: list
-    batch_size: int
-    learning_rate: float
-    num_bins: int
+    training: _training.Training
     train_size: typing.Optional[int]
-    jit_compile: bool
-    verbose: int
 
 
 def _check_arguments(arguments):
@@ -442,8 +439,14 @@ def _check_arguments(arguments):
     student_epochs = _validation.check_int(
         student_epochs, "student_epochs", minimum=1
     )
-    batch_size = _validation.check_int(a["batch_size"], "batch_size", minimum=1)
-    num_bins = _validation.check_int(a["num_bins"], "num_bins", minimum=1)
+    training = _training.check_training(
+        epochs=epochs,
+        batch_size=a["batch_size"],
+        learning_rate=a["learning_rate"],
+        num_bins=a["num_bins"],
+        jit_compile=a["jit_compile"],
+        verbose=a["verbose"],
+    )
     seeds = _training.check_seeds(a["seeds"])
     for name, allowed in (
         ("model", _training.MODELS),
@@ -454,9 +457,6 @@ def _check_arguments(arguments):
     train_size = a["train_size"]
     if train_size is not None:
         train_size = _validation.check_int(train_size, "train_size", minimum=1)
-    jit_compile = a["jit_compile"]
-    if jit_compile is None:
-        jit_compile = _training.default_jit_compile()
     return _Run(
         model=a["model"],
         student=a["student"],
@@ -464,15 +464,10 @@ def _check_arguments(arguments):
         temperatures=temperatures,
         student_loss_weight=weight,
         scratch=scratch,
-        epochs=epochs,
         student_epochs=student_epochs,
         seeds=seeds,
-        batch_size=batch_size,
-        learning_rate=a["learning_rate"],
-        num_bins=num_bins,
+        training=training,
         train_size=train_size,
-        jit_compile=jit_compile,
-        verbose=a["verbose"],
     )
 
 
@@ -497,7 +492,10 @@ def _starts_from(new_model, weights):
 def _evaluate(net, data, run):
     """`METRICS` of `net` on the test set."""
     ((stats, _),) = _evaluation.evaluate_on_test(
-        net, data, batch_size=run.batch_size, num_bins=run.num_bins
+        net,
+        data,
+        batch_size=run.training.batch_size,
+        num_bins=run.training.num_bins,
     )
     return {m: stats[m] for m in METRICS}
 
@@ -513,21 +511,12 @@ def _train_teachers(run, data, new_teacher, seed, teachers):
     trained = {}
     fit_data = (data.x_train, data.y_train)
     for name, eps in zip(TEACHERS, (0.0, run.label_smoothing)):
-        if run.verbose:
+        if run.training.verbose:
             print(f"seed {seed}: teacher {name} (ε = {eps:g})")
         net = new_teacher()
+        teacher = Variant(f"ε = {eps:g}", eps)
         _training.train_variant(
-            net,
-            Variant(f"ε = {eps:g}", eps),
-            fit_data,
-            None,
-            seed=seed,
-            epochs=run.epochs,
-            batch_size=run.batch_size,
-            learning_rate=run.learning_rate,
-            num_bins=run.num_bins,
-            jit_compile=run.jit_compile,
-            verbose=run.verbose,
+            net, teacher, fit_data, None, seed=seed, training=run.training
         )
         trained[name] = net
         _record(teachers[name], _evaluate(net, data, run))
@@ -538,7 +527,7 @@ def _train_students(run, data, new_student, trained, seed, students):
     """Distils one student per teacher and temperature."""
     for temperature in run.temperatures:
         for name in TEACHERS:
-            if run.verbose:
+            if run.training.verbose:
                 print(f"seed {seed}: student of {name}, T = {temperature}")
             net = new_student()
             distill(
@@ -549,11 +538,11 @@ def _train_students(run, data, new_student, trained, seed, students):
                 temperature=temperature,
                 student_loss_weight=run.student_loss_weight,
                 epochs=run.student_epochs,
-                batch_size=run.batch_size,
-                learning_rate=run.learning_rate,
+                batch_size=run.training.batch_size,
+                learning_rate=run.training.learning_rate,
                 seed=seed,
-                jit_compile=run.jit_compile,
-                verbose=run.verbose,
+                jit_compile=run.training.jit_compile,
+                verbose=run.training.verbose,
             )
             key = student_name(temperature)
             _record(students[key][name], _evaluate(net, data, run))
@@ -564,17 +553,17 @@ def _train_scratch(run, data, new_student, seed, scratch):
     whether distillation helped at all."""
     net = new_student()
     net.compile(
-        optimizer=keras.optimizers.Adam(run.learning_rate),
+        optimizer=keras.optimizers.Adam(run.training.learning_rate),
         loss=LabelSmoothingCrossentropy(0.0),
-        jit_compile=run.jit_compile,
+        jit_compile=run.training.jit_compile,
     )
     _training.fit_in_seeded_batches(
         net,
         (data.x_train, data.y_train),
         seed=seed,
         epochs=run.student_epochs,
-        batch_size=run.batch_size,
-        verbose=run.verbose,
+        batch_size=run.training.batch_size,
+        verbose=run.training.verbose,
     )
     stats = _evaluate(net, data, run)
     # One scratch student per seed: the same for both teachers.
@@ -609,13 +598,13 @@ def _config(run, data):
         "temperatures": run.temperatures,
         "student_loss_weight": run.student_loss_weight,
         "scratch": run.scratch,
-        "epochs": run.epochs,
+        "epochs": run.training.epochs,
         "student_epochs": run.student_epochs,
         "seeds": list(run.seeds),
-        "batch_size": run.batch_size,
-        "learning_rate": run.learning_rate,
+        "batch_size": run.training.batch_size,
+        "learning_rate": run.training.learning_rate,
         "train_size": run.train_size,
-        "jit_compile": run.jit_compile,
+        "jit_compile": run.training.jit_compile,
         "backend": keras.backend.backend(),
         "num_train": int(len(data.x_train)),
         "num_test": int(len(data.x_test)),

@@ -394,7 +394,9 @@ def no_backend_configured(monkeypatch, tmp_path):
 
 
 def installed_only(monkeypatch, *names):
-    monkeypatch.setattr(_backend, "is_installed", lambda module: module in names)
+    monkeypatch.setattr(
+        _backend, "is_installed", lambda module: module in names
+    )
 
 
 def test_default_backend_when_nothing_is_set(

@@ -471,12 +471,14 @@ def test_fixed_epsilon_and_constant_schedule_train_bitwise_identical():
             (x, y.astype(np.int32)),
             None,
             seed=0,
-            epochs=2,
-            batch_size=32,
-            learning_rate=1e-3,
-            num_bins=15,
-            jit_compile=keras.backend.backend() != "torch",
-            verbose=0,
+            training=_training.Training(
+                epochs=2,
+                batch_size=32,
+                learning_rate=1e-3,
+                num_bins=15,
+                jit_compile=keras.backend.backend() != "torch",
+                verbose=0,
+            ),
         )
         trained.append(net.get_weights())
     assert not np.array_equal(trained[0][0], initial[0])
