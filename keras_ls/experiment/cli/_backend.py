@@ -9,11 +9,9 @@ import json
 import os
 import sys
 
+from keras_ls.experiment.cli._options import BACKENDS
 from keras_ls.experiment.cli._options import PROG
 from keras_ls.experiment.cli._options import UsageError
-
-BACKENDS = ("jax", "tensorflow", "torch")
-
 
 # The order in which an installed backend is picked when none is set.
 PREFERENCE = ("jax", "torch", "tensorflow")

@@ -6,6 +6,7 @@ Keras-free at import: `run` chooses the backend before it imports
 """
 
 import argparse
+import functools
 import sys
 
 from keras_ls.experiment import variants as variant_specs
@@ -54,43 +55,68 @@ def _variant(text):
 
 
 def add_arguments(cmp, backend_help=""):
-    """Adds the ``compare`` options to `cmp` (an argparse parser)."""
-    cmp.add_argument(
-        "--backend",
-        default=None,
-        choices=_backend.BACKENDS,
-        help="Keras backend (default: $KERAS_BACKEND, else "
-        "keras.json, else tensorflow, else the first "
-        f"installed of {', '.join(_backend.PREFERENCE)}"
-        f"{backend_help.replace('%', '%%')})",
+    """Adds the ``compare`` options to `cmp` (an argparse parser);
+    `backend_help` says which backend is the default here."""
+    add = functools.partial(_options.add_shared, cmp)
+    installed = ", ".join(_backend.PREFERENCE)
+    default = (
+        "$KERAS_BACKEND, else keras.json, else tensorflow, else the first "
+        f"installed of {installed}"
     )
+    add("--backend", help=_options.backend_help(default, backend_help))
     cmp.add_argument(
         "--dataset",
         default="fashion_mnist",
         choices=DATASETS,
         help="data set (default: %(default)s)",
     )
-    cmp.add_argument(
+    add(
         "--data-dir",
-        default=None,
-        metavar="DIR",
         help="folder with the four Fashion-MNIST IDX files "
         "(default: search $KERAS_LS_DATA_DIR, the Keras "
         "cache, /usr/share/datasets/fashion-mnist, tfds "
         "if installed, then keras.datasets, which "
         "downloads)",
     )
+    add("--model", help="built-in network (default: %(default)s)")
+    _add_method_options(cmp, add)
+    add("--epochs", help="training epochs (default: %(default)s)")
+    add("--seeds")
+    add("--batch-size", help="training batch size (default: %(default)s)")
+    add("--train-size")
     cmp.add_argument(
-        "--model",
-        default="mlp",
-        choices=_options.MODELS,
-        help="built-in network (default: %(default)s)",
+        "--validation-size",
+        type=_options.count,
+        default=None,
+        metavar="N",
+        help="hold out N of the training examples to watch "
+        "during training (0: none); the test set is used "
+        "only at the end (default: 1/12 of them, 5000 of "
+        "60000)",
+    )
+    add(
+        "--out",
+        default="runs/compare",
+        help="output folder (default: %(default)s)",
     )
     cmp.add_argument(
+        "--tensorboard",
+        default=None,
+        metavar="DIR",
+        help="also write each model's validation statistics and pictures "
+        "as a TensorBoard run, DIR/<variant>/seed_<s> (needs the "
+        "'tensorboard' extra, not TensorFlow)",
+    )
+    add("--quiet")
+    return cmp
+
+
+def _add_method_options(cmp, add):
+    """The options that say what is compared with the baseline, and on
+    which labels."""
+    add(
         "--label-smoothing",
         type=_epsilon,
-        default=0.1,
-        metavar="EPS",
         help="ε of the fixed-smoothing variant, or 'none' "
         "(default: %(default)s)",
     )
@@ -121,57 +147,6 @@ def add_arguments(cmp, backend_help=""):
         help="flip this fraction of training labels to a "
         "random other class (default: %(default)s)",
     )
-    cmp.add_argument(
-        "--epochs",
-        type=_options.positive_int,
-        default=10,
-        help="training epochs (default: %(default)s)",
-    )
-    cmp.add_argument(
-        "--seeds",
-        type=_options.positive_int,
-        default=_options.DEFAULT_SEEDS,
-        help="number of paired seeds (default: %(default)s)",
-    )
-    cmp.add_argument(
-        "--batch-size",
-        type=_options.positive_int,
-        default=128,
-        help="training batch size (default: %(default)s)",
-    )
-    cmp.add_argument(
-        "--train-size",
-        type=_options.positive_int,
-        default=None,
-        metavar="N",
-        help="train on the first N training examples only (default: all)",
-    )
-    cmp.add_argument(
-        "--validation-size",
-        type=_options.count,
-        default=None,
-        metavar="N",
-        help="hold out N of the training examples to watch "
-        "during training (0: none); the test set is used "
-        "only at the end (default: 1/12 of them, 5000 of "
-        "60000)",
-    )
-    cmp.add_argument(
-        "--out",
-        default="runs/compare",
-        metavar="DIR",
-        help="output folder (default: %(default)s)",
-    )
-    cmp.add_argument(
-        "--tensorboard",
-        default=None,
-        metavar="DIR",
-        help="also write each model's validation statistics and pictures "
-        "as a TensorBoard run, DIR/<variant>/seed_<s> (needs the "
-        "'tensorboard' extra, not TensorFlow)",
-    )
-    cmp.add_argument("--quiet", action="store_true", help="no progress bars")
-    return cmp
 
 
 def run(args, argv):
@@ -202,8 +177,6 @@ def run(args, argv):
         )
     backend = _backend.activate_backend(args.backend)
 
-    from keras_ls.data import DataNotFoundError
-    from keras_ls.data import IDXFormatError
     from keras_ls.experiment import _compare as experiment
     from keras_ls.experiment import report
 
@@ -212,7 +185,7 @@ def run(args, argv):
             variant_specs.parse_schedule(args.schedule, epochs=args.epochs)
         except ValueError as e:
             raise UsageError(f"--schedule: {e}") from None
-    try:
+    with _options.user_errors(args.data_dir):
         result = experiment.compare(
             model=args.model,
             label_smoothing=args.label_smoothing,
@@ -228,12 +201,6 @@ def run(args, argv):
             tensorboard_dir=args.tensorboard,
             verbose=0 if args.quiet else 1,
         )
-    except DataNotFoundError as e:
-        raise UsageError(
-            _options.data_not_found_message(e, args.data_dir)
-        ) from None
-    except (IDXFormatError, ValueError) as e:
-        raise UsageError(str(e)) from None
     if not _backend.is_installed("matplotlib"):
         print(
             "note: no PNG plots (matplotlib is not installed; it is the "

@@ -6,6 +6,7 @@ Keras-free at import: `run` chooses the backend before it imports
 """
 
 import argparse
+import functools
 
 from keras_ls.experiment.cli import _backend
 from keras_ls.experiment.cli import _options
@@ -57,27 +58,16 @@ def _smoothing(text):
 
 
 def add_arguments(parser, backend_help=""):
-    """Adds the ``distill`` options to `parser` (an argparse parser)."""
-    parser.add_argument(
-        "--backend",
-        default=None,
-        choices=_backend.BACKENDS,
-        help="Keras backend (default: as for compare"
-        f"{backend_help.replace('%', '%%')})",
-    )
-    parser.add_argument(
+    """Adds the ``distill`` options to `parser` (an argparse parser);
+    `backend_help` says which backend is the default here."""
+    add = functools.partial(_options.add_shared, parser)
+    add("--backend", help=_options.backend_help("as for compare", backend_help))
+    add(
         "--data-dir",
-        default=None,
-        metavar="DIR",
         help="folder with the four Fashion-MNIST IDX files (default: "
         "searched as for compare)",
     )
-    parser.add_argument(
-        "--model",
-        default="mlp",
-        choices=_options.MODELS,
-        help="the teachers' network (default: %(default)s)",
-    )
+    add("--model", help="the teachers' network (default: %(default)s)")
     parser.add_argument(
         "--student",
         default="small",
@@ -85,11 +75,9 @@ def add_arguments(parser, backend_help=""):
         help="the students' network; small: Flatten, Dense 32 "
         "(default: %(default)s)",
     )
-    parser.add_argument(
+    add(
         "--label-smoothing",
         type=_smoothing,
-        default=0.1,
-        metavar="EPS",
         help="ε of the smoothed teacher (default: %(default)s)",
     )
     parser.add_argument(
@@ -113,45 +101,23 @@ def add_arguments(parser, backend_help=""):
         action="store_true",
         help="do not train the student on the labels alone",
     )
-    parser.add_argument(
-        "--epochs",
-        type=_options.positive_int,
-        default=10,
-        help="the teachers' epochs (default: %(default)s)",
-    )
+    add("--epochs", help="the teachers' epochs (default: %(default)s)")
     parser.add_argument(
         "--student-epochs",
         type=_options.positive_int,
         default=None,
         help="the students' epochs (default: --epochs)",
     )
-    parser.add_argument(
-        "--seeds",
-        type=_options.positive_int,
-        default=_options.DEFAULT_SEEDS,
-        help="number of paired seeds (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=_options.positive_int,
-        default=128,
-        help="batch size (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--train-size",
-        type=_options.positive_int,
-        default=None,
-        metavar="N",
-        help="train on the first N training examples only (default: all)",
-    )
-    parser.add_argument(
+    add("--seeds")
+    add("--batch-size", help="batch size (default: %(default)s)")
+    add("--train-size")
+    add(
         "--out",
         default="runs/distill",
-        metavar="DIR",
         help="output folder for results.json and report.md "
         "(default: %(default)s)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add("--quiet")
     return parser
 
 
@@ -161,11 +127,9 @@ def run(args, argv):
     _options.check_data_dir(args.data_dir)
     backend = _backend.activate_backend(args.backend)
 
-    from keras_ls.data import DataNotFoundError
-    from keras_ls.data import IDXFormatError
     from keras_ls.experiment import distillation
 
-    try:
+    with _options.user_errors(args.data_dir):
         result = distillation.distillation_compare(
             model=args.model,
             student=args.student,
@@ -181,12 +145,6 @@ def run(args, argv):
             data_dir=args.data_dir,
             verbose=0 if args.quiet else 1,
         )
-    except DataNotFoundError as e:
-        raise _options.UsageError(
-            _options.data_not_found_message(e, args.data_dir)
-        ) from None
-    except (IDXFormatError, ValueError) as e:
-        raise _options.UsageError(str(e)) from None
     command = _options.command_line(argv, args, backend)
     paths = distillation.write(result, args.out, command=command)
     print(distillation.markdown(result, command))

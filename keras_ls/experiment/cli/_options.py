@@ -1,28 +1,22 @@
-"""What every ``keras-ls`` subcommand shares: the one-line errors, the
-parsers of numbers, the data folder check and the recorded command line.
+"""What every ``keras-ls`` subcommand shares: the options they all have
+(declared once, in `SHARED`), the one-line errors, the parsers of
+numbers, the data folder check and the recorded command line.
 
 Keras-free: the backend is chosen after parsing.
 """
 
 import argparse
+import contextlib
 import os
 import shlex
 
 PROG = "keras-ls"
-
-
 EXIT_USAGE = 2
-
-
-# Mirrors of keras_ls.experiment.MODELS, SCHEDULE_SPECS and compare's
-# defaults, so that parsing needs no Keras import
-# (tests/experiment/test_cli.py checks that they agree).
+BACKENDS = ("jax", "tensorflow", "torch")
+# A mirror of keras_ls.experiment.MODELS, so that parsing needs no Keras
+# import (tests/experiment/test_cli.py checks that they agree).
 MODELS = ("mlp", "cnn")
-
-
 DEFAULT_SEEDS = 5
-
-
 APT_COMMAND = "apt-get install dataset-fashion-mnist"
 
 
@@ -69,6 +63,45 @@ def count(text):
     return positive_int(text, minimum=0)
 
 
+#: The options every subcommand has: flag -> the `add_argument` keywords
+#: they share (compare's defaults, which tests/experiment/test_cli.py
+#: checks against `keras_ls.compare`). A subcommand adds each with
+#: `add_shared`, giving its own help, type or default where they differ.
+SHARED = {
+    "--backend": {"default": None, "choices": BACKENDS},
+    "--data-dir": {"default": None, "metavar": "DIR"},
+    "--model": {"default": "mlp", "choices": MODELS},
+    "--label-smoothing": {"default": 0.1, "metavar": "EPS"},
+    "--epochs": {"type": positive_int, "default": 10},
+    "--seeds": {
+        "type": positive_int,
+        "default": DEFAULT_SEEDS,
+        "help": "number of paired seeds (default: %(default)s)",
+    },
+    "--batch-size": {"type": positive_int, "default": 128},
+    "--train-size": {
+        "type": positive_int,
+        "default": None,
+        "metavar": "N",
+        "help": "train on the first N training examples only (default: all)",
+    },
+    "--out": {"metavar": "DIR"},
+    "--quiet": {"action": "store_true", "help": "no progress bars"},
+}
+
+
+def add_shared(parser, flag, **keywords):
+    """Adds the shared option `flag` (see `SHARED`) to `parser`, with
+    `keywords` over the shared ones."""
+    parser.add_argument(flag, **{**SHARED[flag], **keywords})
+
+
+def backend_help(default, here):
+    """The help of ``--backend``: its `default`, then `here`, which says
+    what that is on this machine (argparse's ``%`` escaped)."""
+    return f"Keras backend (default: {default}{here.replace('%', '%%')})"
+
+
 def check_data_dir(path):
     if path is None:
         return
@@ -101,6 +134,23 @@ def data_not_found_message(error, data_dir=None):
         "internet access (keras.datasets downloads it). "
         f"Tried: {tried}"
     )
+
+
+@contextlib.contextmanager
+def user_errors(data_dir):
+    """Reports the library's errors about the user's input (no data, a
+    corrupt file, an argument out of range) as `UsageError`: one line and
+    exit status 2, no traceback. Enter it after the backend is chosen: it
+    imports `keras_ls.data`, which imports Keras."""
+    from keras_ls.data import DataNotFoundError
+    from keras_ls.data import IDXFormatError
+
+    try:
+        yield
+    except DataNotFoundError as e:
+        raise UsageError(data_not_found_message(e, data_dir)) from None
+    except (IDXFormatError, ValueError) as e:
+        raise UsageError(str(e)) from None
 
 
 def command_line(argv, args, backend):
