@@ -98,14 +98,25 @@ def _error(spec, message):
     return ValueError(f"Invalid `variant` {spec!r}: {message}")
 
 
-def _number(spec, text, name):
+def _number(spec, text, name, low, high, open_high):
+    """The number `text` of `spec`, in [low, high], or [low, high) when
+    `open_high`; the errors name it as the spec does (``EPS``, ``alpha``),
+    since the command line shows them as they are."""
     try:
         value = float(text)
     except ValueError:
         raise _error(spec, f"{name} must be a number, got {text!r}") from None
     if not math.isfinite(value):
         raise _error(spec, f"{name} must be finite, got {text!r}")
-    return value
+    try:
+        return _validation.check_number(
+            value, name, minimum=low, maximum=high, exclusive_maximum=open_high
+        )
+    except ValueError:
+        bracket = ")" if open_high else "]"
+        raise _error(
+            spec, f"{name} must be in [{low:g}, {high:g}{bracket}, got {text!r}"
+        ) from None
 
 
 def check_schedule_form(spec):
@@ -199,9 +210,7 @@ def parse_variant(spec):
     schedule = None
     if kind == "ls":
         if len(args) == 1:
-            eps = _number(spec, args[0], "EPS")
-            if not 0.0 <= eps < 1.0:
-                raise _error(spec, f"EPS must be in [0, 1), got {args[0]!r}")
+            eps = _number(spec, args[0], "EPS", 0.0, 1.0, True)
             arguments = {"label_smoothing": eps}
         elif args and args[0] in SCHEDULE_FORMS:
             try:
@@ -215,20 +224,10 @@ def parse_variant(spec):
         names = _ARGUMENTS[kind]
         if len(args) > len(names):
             raise _error(spec, f"expected {VARIANT_FORMS[kind]}")
-        arguments = {}
-        for arg, (name, low, high, open_high) in zip(args, names):
-            value = _number(spec, arg, name)
-            inside = low <= value and (
-                value < high if open_high else value <= high
-            )
-            if not inside:
-                bracket = ")" if open_high else "]"
-                raise _error(
-                    spec,
-                    f"{name} must be in [{low:g}, {high:g}{bracket}, got "
-                    f"{arg!r}",
-                )
-            arguments[name] = value
+        arguments = {
+            name: _number(spec, arg, name, low, high, open_high)
+            for arg, (name, low, high, open_high) in zip(args, names)
+        }
     return VariantSpec(text, kind, arguments, schedule, scaled, base)
 
 
