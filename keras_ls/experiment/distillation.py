@@ -9,6 +9,11 @@ two teachers (ε = 0 and ε > 0) from one initial model, then one student per
 teacher and temperature, distilled with `keras.distillation.Distiller`
 (Keras 3.15) from one initial student model, and the paired differences
 over seeds.
+
+The data, the teachers' training, the evaluation and the statistics are
+those of `keras_ls.compare` (`_data`, `_training`, `_evaluation`,
+`stats`); this module keeps what is its own: the students, `distill` and
+the report.
 """
 
 import dataclasses

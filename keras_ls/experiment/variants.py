@@ -1,4 +1,5 @@
-"""Variant specs: the short strings that name a method in `compare`.
+"""Variants: the models `compare` trains, and the spec strings that name
+them.
 
 A spec is ``KIND[:ARG[:ARG]]``, optionally followed by ``+ts`` (post-hoc
 temperature scaling of that model, fitted on the validation split):
@@ -56,6 +57,7 @@ SCHEDULE_FORMS = {
 SCHEDULE_SPECS = SCHEDULE_FORMS
 
 TS_SUFFIX = "+ts"
+#: The name of the ε = 0 model that every variant is compared with.
 BASELINE = "baseline"
 
 # kind -> (argument names, allowed range of each: (low, high, high open)).
