@@ -32,10 +32,12 @@ import numpy as np
 
 from keras_ls.calibration import penultimate_features
 from keras_ls.calibration import tightness_of_features
+from keras_ls.experiment import Variant
 from keras_ls.experiment import build_model
 from keras_ls.experiment import paired_difference
-from keras_ls.experiment.distillation import prepare_data
-from keras_ls.experiment.distillation import train_smoothed
+from keras_ls.experiment._data import prepare_data
+from keras_ls.experiment._training import check_training
+from keras_ls.experiment._training import train_variant
 
 MEASURES = (
     "tightness_full",
@@ -58,13 +60,20 @@ def train_pair(name, train, num_classes, seed, args):
     for variant, eps in (("baseline", 0.0), ("smoothed", args.label_smoothing)):
         net = build_model(name, input_shape=shape, num_classes=num_classes)
         net.set_weights(weights)
-        train_smoothed(
+        train_variant(
             net,
-            *train,
-            label_smoothing=eps,
+            Variant(variant, eps),
+            train,
+            None,
             seed=seed,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
+            training=check_training(
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                learning_rate=1e-3,
+                num_bins=15,
+                jit_compile=None,
+                verbose=0,
+            ),
         )
         models[variant] = net
     return models
@@ -103,9 +112,9 @@ def main():
     parser.add_argument("--out", default="runs/insight")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    train, test, num_classes, _ = prepare_data(
-        None, args.data_dir, args.train_size
-    )
+    data = prepare_data(None, args.data_dir, args.train_size)
+    train, test = (data.x_train, data.y_train), (data.x_test, data.y_test)
+    num_classes = data.num_classes
     results = {"config": vars(args) | {"backend": keras.backend.backend()}}
     for name in args.models:
         start = time.perf_counter()

@@ -8,9 +8,11 @@ serialization under the unchanged name ``keras_ls>ClassName``, so
 module's ``__all__`` is `public_names(__name__)`, and docs/api.md is
 generated from `exported()` (scripts/gen_api_docs.py), so the three cannot
 disagree. This follows keras-rs' ``api_export.py``.
-"""
 
-import keras
+Keras is imported only to register a serializable class, so a Keras-free
+module (`keras_ls.experiment.variants`, which the command line reads
+before it chooses the backend) can mark its public objects too.
+"""
 
 PACKAGE = "keras_ls"
 _EXPORTED = {}  # id(obj) -> (obj, public paths)
@@ -41,6 +43,8 @@ def keras_ls_export(*paths):
                     f"Received: {path!r} for {obj!r}"
                 )
         if isinstance(obj, type) and hasattr(obj, "get_config"):
+            import keras
+
             keras.saving.register_keras_serializable(package=PACKAGE)(obj)
         _EXPORTED[id(obj)] = (obj, tuple(paths))
         return obj

@@ -130,9 +130,20 @@ def public_objects():
                 f"{__file__}; add it in data-flow order."
             )
         by_home.setdefault(home, []).append((obj, paths[1:]))
-    for entries in by_home.values():
-        entries.sort(key=lambda entry: _source_position(entry[0]))
+    for home, entries in by_home.items():
+        entries.sort(key=_order_in(home))
     return by_home
+
+
+def _order_in(home):
+    """The sort key of a home's objects: source order, or the order of the
+    home's ``_DEFINED_IN`` table where it has one (a lazy package, such as
+    keras_ls.experiment, whose objects live in several files)."""
+    table = getattr(importlib.import_module(home), "_DEFINED_IN", None)
+    if table is None:
+        return lambda entry: _source_position(entry[0])
+    names = list(table)
+    return lambda entry: names.index(entry[0].__name__)
 
 
 def render():

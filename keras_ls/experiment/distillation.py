@@ -9,11 +9,17 @@ two teachers (ε = 0 and ε > 0) from one initial model, then one student per
 teacher and temperature, distilled with `keras.distillation.Distiller`
 (Keras 3.15) from one initial student model, and the paired differences
 over seeds.
+
+The data, the teachers' training, the evaluation and the statistics are
+those of `keras_ls.compare` (`_data`, `_training`, `_evaluation`,
+`stats`); this module keeps what is its own: the students, `distill` and
+the report.
 """
 
 import dataclasses
 import math
 import time
+import typing
 
 import keras
 import numpy as np
@@ -22,8 +28,12 @@ from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls._tracking import state as _state
-from keras_ls.data import load_fashion_mnist
-from keras_ls.experiment import _compare
+from keras_ls.experiment import _data
+from keras_ls.experiment import _evaluation
+from keras_ls.experiment import _result
+from keras_ls.experiment import _training
+from keras_ls.experiment.stats import paired_differences
+from keras_ls.experiment.variants import Variant
 from keras_ls.losses import LabelSmoothingCrossentropy
 from keras_ls.losses import OnlineLabelSmoothing
 
@@ -59,7 +69,7 @@ def build_student(name="small", *, input_shape=(28, 28, 1), num_classes=10):
     """
     _validation.check_choice(name, "student", STUDENT_MODELS)
     if name != "small":
-        return _compare.build_model(
+        return _training.build_model(
             name, input_shape=input_shape, num_classes=num_classes
         )
     inputs = keras.Input(tuple(input_shape))
@@ -106,148 +116,35 @@ class DistillationResult:
 
     def to_dict(self):
         """Everything, as JSON-serializable Python values (NaN as None)."""
-        return _finite(dataclasses.asdict(self))
-
-
-def _finite(value):
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+        return _result.finite_or_none(dataclasses.asdict(self))
 
 
 def _check_temperatures(temperatures):
-    if isinstance(temperatures, (int, float)) and not isinstance(
-        temperatures, bool
-    ):
-        temperatures = [temperatures]
+    """`temperatures` as a list of floats > 0 (a number is a list of one)."""
     try:
-        values = [float(t) for t in temperatures]
-    except (TypeError, ValueError):
-        values = []
-    if (
-        not values
-        or any(isinstance(t, bool) for t in temperatures)
-        or not all(math.isfinite(t) and t > 0 for t in values)
-    ):
+        values = list(temperatures)
+    except TypeError:  # one number
+        return [_check_temperature(temperatures, "temperatures")]
+    if not values or isinstance(temperatures, str):
         raise ValueError(
             "`temperatures` must be one or more finite numbers > 0. "
             f"Received: temperatures={temperatures!r}"
         )
-    return values
+    return [
+        _check_temperature(t, f"temperatures[{i}]")
+        for i, t in enumerate(values)
+    ]
+
+
+def _check_temperature(value, name):
+    return _validation.check_number(
+        value, name, minimum=0.0, exclusive_minimum=True
+    )
 
 
 def _check_weight(value):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.floating))
-        or not 0.0 <= float(value) <= 1.0
-    ):
-        raise ValueError(
-            "`student_loss_weight` must be a number in [0, 1]. "
-            f"Received: student_loss_weight={value!r}"
-        )
-    return float(value)
-
-
-_CUSTOM = "arrays passed as `data`"
-
-
-def _images(x):
-    x = np.asarray(x)
-    scale = 255.0 if x.dtype == np.uint8 else 1.0
-    x = x.astype(np.float32) / np.float32(scale)
-    return x[..., None] if x.ndim == 3 else x
-
-
-def prepare_data(data=None, data_dir=None, train_size=None):
-    """``(x_train, y_train), (x_test, y_test), num_classes, source``, as
-    `keras_ls.compare` prepares them: images scaled to [0, 1] with a
-    channel axis, int32 labels, the first `train_size` training examples.
-    """
-    if data is None:
-        data, source = load_fashion_mnist(data_dir, return_source=True)
-    else:
-        source = _CUSTOM
-    (x_train, y_train), (x_test, y_test) = data
-    if train_size is not None:
-        x_train, y_train = x_train[:train_size], y_train[:train_size]
-    y_train = np.asarray(y_train).astype(np.int32).reshape(-1)
-    y_test = np.asarray(y_test).astype(np.int32).reshape(-1)
-    num_classes = int(max(y_train.max(), y_test.max())) + 1
-    train = (_images(x_train), y_train)
-    return train, (_images(x_test), y_test), num_classes, source
-
-
-def evaluate_logits(net, x, y, *, batch_size=128, num_bins=15):
-    """`keras_ls.experiment.evaluate_predictions` of `net`'s logits."""
-    logits = np.asarray(
-        net.predict(x, batch_size=batch_size, verbose=0), np.float32
-    )
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-    return _compare.evaluate_predictions(
-        y, np.exp(log_probs), log_probs=log_probs, num_bins=num_bins
-    )
-
-
-def _evaluate(net, test, batch_size, num_bins):
-    stats = evaluate_logits(
-        net, *test, batch_size=batch_size, num_bins=num_bins
-    )
-    return {m: stats[m] for m in METRICS}
-
-
-def train_smoothed(
-    net,
-    x,
-    y,
-    *,
-    label_smoothing,
-    seed,
-    epochs,
-    batch_size=128,
-    learning_rate=1e-3,
-    jit_compile=None,
-    verbose=0,
-):
-    """Compiles and fits `net` with `LabelSmoothingCrossentropy`, as
-    `keras_ls.compare` trains a variant (ε tracked as model state, seeded
-    batch order, the last partial batch dropped)."""
-    if jit_compile is None:
-        jit_compile = keras.backend.backend() != "torch"
-    loss = LabelSmoothingCrossentropy(label_smoothing)
-    net.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=loss,
-        metrics=["accuracy"],
-        jit_compile=jit_compile,
-    )
-    # As in compare: a tracked ε keeps ε = 0 and ε > 0 runs comparable on
-    # JAX (an untracked ε is folded into the step as a constant).
-    _state.track_label_smoothing(net, [loss.label_smoothing_variable])
-    _fit(
-        net,
-        (x, y),
-        seed=seed,
-        epochs=epochs,
-        batch_size=batch_size,
-        verbose=verbose,
-    )
-    return net
-
-
-def _fit(net, fit_data, *, seed, epochs, batch_size, verbose):
-    _compare.fit_in_seeded_batches(
-        net,
-        fit_data,
-        seed=seed,
-        epochs=epochs,
-        batch_size=batch_size,
-        verbose=verbose,
+    return _validation.check_number(
+        value, "student_loss_weight", minimum=0.0, maximum=1.0
     )
 
 
@@ -317,7 +214,7 @@ def distill(
         - Hinton, Vinyals and Dean, 2015. [Distilling the Knowledge in a
           Neural Network](https://arxiv.org/abs/1503.02531).
     """
-    (temperature,) = _check_temperatures([temperature])
+    temperature = _check_temperature(temperature, "temperature")
     student_loss_weight = _check_weight(student_loss_weight)
     if not hasattr(keras, "distillation"):
         raise RuntimeError(
@@ -326,7 +223,7 @@ def distill(
             "Keras 3.15.1). Upgrade Keras: pip install -U keras"
         )
     if jit_compile is None:
-        jit_compile = keras.backend.backend() != "torch"
+        jit_compile = _training.default_jit_compile()
     distiller = keras.distillation.Distiller(
         teacher=teacher,
         student=student,
@@ -346,6 +243,21 @@ def distill(
         loss=student_loss,
         jit_compile=jit_compile,
     )
+    _track_student_loss(distiller, student, student_loss)
+    _training.fit_in_seeded_batches(
+        distiller,
+        (x, y),
+        seed=seed,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=verbose,
+    )
+    return distiller
+
+
+def _track_student_loss(distiller, student, student_loss):
+    """Makes the state of a keras_ls `student_loss` (ε, the soft labels of
+    `OnlineLabelSmoothing`) state of `distiller`."""
     # The Distiller compiles its parent with loss=None, so Keras' symbolic
     # build never calls the student loss: a keras_ls loss would first meet
     # its model inside the compiled step, too late on JAX to make ε model
@@ -363,15 +275,6 @@ def distill(
             if loss.num_classes is None:
                 loss._build(int(student.outputs[0].shape[-1]))
             loss._track(distiller)
-    _fit(
-        distiller,
-        (x, y),
-        seed=seed,
-        epochs=epochs,
-        batch_size=batch_size,
-        verbose=verbose,
-    )
-    return distiller
 
 
 @keras_ls_export("keras_ls.experiment.distillation.distillation_compare")
@@ -462,177 +365,255 @@ def distillation_compare(
         - Hinton, Vinyals and Dean, 2015. [Distilling the Knowledge in a
           Neural Network](https://arxiv.org/abs/1503.02531).
     """
+    arguments = dict(locals())
     start = time.perf_counter()
-    eps = _validation.check_label_smoothing(label_smoothing)
-    if eps == 0.0:
+    run = _check_arguments(arguments)
+    data = _data.prepare_data(data, data_dir, run.train_size)
+    batch_size = run.training.batch_size
+    if len(data.x_train) < batch_size:
         raise ValueError(
-            "`label_smoothing` of the smoothed teacher must be > 0. "
-            "Received: label_smoothing=0.0"
+            "`batch_size` must be at most the number of training examples "
+            f"({len(data.x_train)}). Received: batch_size={batch_size}"
         )
-    temperatures = _check_temperatures(temperatures)
-    student_loss_weight = _check_weight(student_loss_weight)
-    scratch = _validation.check_bool(scratch, "scratch")
-    epochs = _validation.check_int(epochs, "epochs", minimum=1)
+    new_teacher = _training.model_factory(run.model, data)
+    new_student = _training.model_factory(
+        run.student, data, build=build_student
+    )
+    teachers = {t: {m: [] for m in METRICS} for t in TEACHERS}
+    students = {
+        key: {t: {m: [] for m in METRICS} for t in TEACHERS}
+        for key in _student_keys(run)
+    }
+    for seed in run.seeds:
+        keras.utils.set_random_seed(seed)
+        initial_teacher = new_teacher().get_weights()
+        initial_student = new_student().get_weights()
+        teacher = _starts_from(new_teacher, initial_teacher)
+        trained = _train_teachers(run, data, teacher, seed, teachers)
+        student = _starts_from(new_student, initial_student)
+        _train_students(run, data, student, trained, seed, students)
+        if run.scratch:
+            _train_scratch(run, data, student, seed, students["scratch"])
+    return DistillationResult(
+        config=_config(run, data),
+        seeds=list(run.seeds),
+        teachers=teachers,
+        students=students,
+        differences=_differences(teachers, students),
+        seconds=time.perf_counter() - start,
+        environment=_result.environment(),
+    )
+
+
+class _Run(typing.NamedTuple):
+    """`distillation_compare`'s arguments, checked; `training` is how the
+    teachers are fitted."""
+
+    model: object
+    student: object
+    label_smoothing: float
+    temperatures: list
+    student_loss_weight: float
+    scratch: bool
+    student_epochs: int
+    seeds: list
+    training: _training.Training
+    train_size: typing.Optional[int]
+
+
+def _check_arguments(arguments):
+    """Checks what `distillation_compare` was given (`arguments`: its
+    locals) before the data is read; every error names the value."""
+    a = arguments
+    eps = _validation.check_number(
+        a["label_smoothing"],
+        "label_smoothing",
+        minimum=0.0,
+        maximum=1.0,
+        exclusive_minimum=True,
+        exclusive_maximum=True,
+        context="ε of the smoothed teacher",
+    )
+    temperatures = _check_temperatures(a["temperatures"])
+    weight = _check_weight(a["student_loss_weight"])
+    scratch = _validation.check_bool(a["scratch"], "scratch")
+    epochs = _validation.check_int(a["epochs"], "epochs", minimum=1)
+    student_epochs = a["student_epochs"]
     if student_epochs is None:
         student_epochs = epochs
     student_epochs = _validation.check_int(
         student_epochs, "student_epochs", minimum=1
     )
-    batch_size = _validation.check_int(batch_size, "batch_size", minimum=1)
-    num_bins = _validation.check_int(num_bins, "num_bins", minimum=1)
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        seeds = list(range(_validation.check_int(seeds, "seeds", minimum=1)))
-    else:
-        seeds = [_validation.check_int(s, "seeds", minimum=0) for s in seeds]
-        if not seeds:
-            raise ValueError("`seeds` must not be empty. Received: seeds=[]")
-    if not callable(model):
-        _validation.check_choice(model, "model", _compare.MODELS)
-    if not callable(student):
-        _validation.check_choice(student, "student", STUDENT_MODELS)
+    training = _training.check_training(
+        epochs=epochs,
+        batch_size=a["batch_size"],
+        learning_rate=a["learning_rate"],
+        num_bins=a["num_bins"],
+        jit_compile=a["jit_compile"],
+        verbose=a["verbose"],
+    )
+    seeds = _training.check_seeds(a["seeds"])
+    for name, allowed in (
+        ("model", _training.MODELS),
+        ("student", STUDENT_MODELS),
+    ):
+        if not callable(a[name]):
+            _validation.check_choice(a[name], name, allowed)
+    train_size = a["train_size"]
     if train_size is not None:
         train_size = _validation.check_int(train_size, "train_size", minimum=1)
-    if jit_compile is None:
-        jit_compile = keras.backend.backend() != "torch"
-
-    fit_data, test, k, source = prepare_data(data, data_dir, train_size)
-    if len(fit_data[0]) < batch_size:
-        raise ValueError(
-            "`batch_size` must be at most the number of training examples "
-            f"({len(fit_data[0])}). Received: batch_size={batch_size}"
-        )
-    shape = fit_data[0].shape[1:]
-
-    def new_teacher():
-        if callable(model):
-            return model()
-        return _compare.build_model(model, input_shape=shape, num_classes=k)
-
-    def new_student():
-        if callable(student):
-            return student()
-        return build_student(student, input_shape=shape, num_classes=k)
-
-    keys = [student_name(t) for t in temperatures]
-    if scratch:
-        keys.append("scratch")
-    teachers = {t: {m: [] for m in METRICS} for t in TEACHERS}
-    students = {
-        key: {t: {m: [] for m in METRICS} for t in TEACHERS} for key in keys
-    }
-    for seed in seeds:
-        keras.utils.set_random_seed(seed)
-        initial_teacher = new_teacher().get_weights()
-        initial_student = new_student().get_weights()
-        trained = {}
-        for name, value in zip(TEACHERS, (0.0, eps)):
-            if verbose:
-                print(f"seed {seed}: teacher {name} (ε = {value:g})")
-            net = new_teacher()
-            net.set_weights(initial_teacher)
-            train_smoothed(
-                net,
-                *fit_data,
-                label_smoothing=value,
-                seed=seed,
-                epochs=epochs,
-                batch_size=batch_size,
-                learning_rate=learning_rate,
-                jit_compile=jit_compile,
-                verbose=verbose,
-            )
-            trained[name] = net
-            for m, v in _evaluate(net, test, batch_size, num_bins).items():
-                teachers[name][m].append(v)
-        for temperature, key in zip(temperatures, keys):
-            for name in TEACHERS:
-                if verbose:
-                    print(f"seed {seed}: student of {name}, T = {temperature}")
-                net = new_student()
-                net.set_weights(initial_student)
-                distill(
-                    trained[name],
-                    net,
-                    *fit_data,
-                    temperature=temperature,
-                    student_loss_weight=student_loss_weight,
-                    epochs=student_epochs,
-                    batch_size=batch_size,
-                    learning_rate=learning_rate,
-                    seed=seed,
-                    jit_compile=jit_compile,
-                    verbose=verbose,
-                )
-                stats = _evaluate(net, test, batch_size, num_bins)
-                for m, v in stats.items():
-                    students[key][name][m].append(v)
-        if scratch:
-            net = new_student()
-            net.set_weights(initial_student)
-            net.compile(
-                optimizer=keras.optimizers.Adam(learning_rate),
-                loss=LabelSmoothingCrossentropy(0.0),
-                jit_compile=jit_compile,
-            )
-            _fit(
-                net,
-                fit_data,
-                seed=seed,
-                epochs=student_epochs,
-                batch_size=batch_size,
-                verbose=verbose,
-            )
-            stats = _evaluate(net, test, batch_size, num_bins)
-            # One scratch student per seed: the same for both teachers.
-            for name in TEACHERS:
-                for m, v in stats.items():
-                    students["scratch"][name][m].append(v)
-    differences = {
-        "teacher": {
-            m: _compare.paired_difference(
-                teachers["baseline"][m], teachers["smoothed"][m]
-            )
-            for m in METRICS
-        }
-    }
-    for key in keys:
-        if key == "scratch":
-            continue
-        differences[key] = {
-            m: _compare.paired_difference(
-                students[key]["baseline"][m], students[key]["smoothed"][m]
-            )
-            for m in METRICS
-        }
-    config = {
-        "dataset": "fashion_mnist" if source != _CUSTOM else "custom",
-        "data_source": source,
-        "model": model if isinstance(model, str) else "custom",
-        "student": student if isinstance(student, str) else "custom",
-        "label_smoothing": eps,
-        "temperatures": temperatures,
-        "student_loss_weight": student_loss_weight,
-        "scratch": scratch,
-        "epochs": epochs,
-        "student_epochs": student_epochs,
-        "seeds": list(seeds),
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "train_size": train_size,
-        "jit_compile": jit_compile,
-        "backend": keras.backend.backend(),
-        "num_train": int(len(fit_data[0])),
-        "num_test": int(len(test[0])),
-    }
-    return DistillationResult(
-        config=config,
-        seeds=list(seeds),
-        teachers=teachers,
-        students=students,
-        differences=differences,
-        seconds=time.perf_counter() - start,
-        environment=_compare.environment(),
+    return _Run(
+        model=a["model"],
+        student=a["student"],
+        label_smoothing=eps,
+        temperatures=temperatures,
+        student_loss_weight=weight,
+        scratch=scratch,
+        student_epochs=student_epochs,
+        seeds=seeds,
+        training=training,
+        train_size=train_size,
     )
+
+
+def _student_keys(run):
+    """The keys of `DistillationResult.students`: ``T=…`` per temperature,
+    then ``scratch``."""
+    keys = [student_name(t) for t in run.temperatures]
+    return keys + ["scratch"] if run.scratch else keys
+
+
+def _starts_from(new_model, weights):
+    """A function returning a fresh model that holds `weights`."""
+
+    def new():
+        net = new_model()
+        net.set_weights(weights)
+        return net
+
+    return new
+
+
+def _evaluate(net, data, run):
+    """`METRICS` of `net` on the test set."""
+    ((stats, _),) = _evaluation.evaluate_on_test(
+        net,
+        data,
+        batch_size=run.training.batch_size,
+        num_bins=run.training.num_bins,
+    )
+    return {m: stats[m] for m in METRICS}
+
+
+def _record(table, stats):
+    for m, v in stats.items():
+        table[m].append(v)
+
+
+def _train_teachers(run, data, new_teacher, seed, teachers):
+    """Trains the baseline and the smoothed teacher of one seed as
+    `keras_ls.compare` trains its variants; returns them by name."""
+    trained = {}
+    fit_data = (data.x_train, data.y_train)
+    for name, eps in zip(TEACHERS, (0.0, run.label_smoothing)):
+        if run.training.verbose:
+            print(f"seed {seed}: teacher {name} (ε = {eps:g})")
+        net = new_teacher()
+        teacher = Variant(f"ε = {eps:g}", eps)
+        _training.train_variant(
+            net, teacher, fit_data, None, seed=seed, training=run.training
+        )
+        trained[name] = net
+        _record(teachers[name], _evaluate(net, data, run))
+    return trained
+
+
+def _train_students(run, data, new_student, trained, seed, students):
+    """Distils one student per teacher and temperature."""
+    for temperature in run.temperatures:
+        for name in TEACHERS:
+            if run.training.verbose:
+                print(f"seed {seed}: student of {name}, T = {temperature}")
+            net = new_student()
+            distill(
+                trained[name],
+                net,
+                data.x_train,
+                data.y_train,
+                temperature=temperature,
+                student_loss_weight=run.student_loss_weight,
+                epochs=run.student_epochs,
+                batch_size=run.training.batch_size,
+                learning_rate=run.training.learning_rate,
+                seed=seed,
+                jit_compile=run.training.jit_compile,
+                verbose=run.training.verbose,
+            )
+            key = student_name(temperature)
+            _record(students[key][name], _evaluate(net, data, run))
+
+
+def _train_scratch(run, data, new_student, seed, scratch):
+    """The student trained on the labels alone: the reference that says
+    whether distillation helped at all."""
+    net = new_student()
+    net.compile(
+        optimizer=keras.optimizers.Adam(run.training.learning_rate),
+        loss=LabelSmoothingCrossentropy(0.0),
+        jit_compile=run.training.jit_compile,
+    )
+    _training.fit_in_seeded_batches(
+        net,
+        (data.x_train, data.y_train),
+        seed=seed,
+        epochs=run.student_epochs,
+        batch_size=run.training.batch_size,
+        verbose=run.training.verbose,
+    )
+    stats = _evaluate(net, data, run)
+    # One scratch student per seed: the same for both teachers.
+    for name in TEACHERS:
+        _record(scratch[name], stats)
+
+
+def _differences(teachers, students):
+    """Smoothed minus baseline: of the teachers, and of the students at
+    each temperature."""
+    differences = {
+        "teacher": paired_differences(
+            teachers["baseline"], teachers["smoothed"], METRICS
+        )
+    }
+    for key, by_teacher in students.items():
+        if key != "scratch":
+            differences[key] = paired_differences(
+                by_teacher["baseline"], by_teacher["smoothed"], METRICS
+            )
+    return differences
+
+
+def _config(run, data):
+    """The arguments of the run, for JSON."""
+    return {
+        "dataset": "fashion_mnist" if data.source != _data.CUSTOM else "custom",
+        "data_source": data.source,
+        "model": run.model if isinstance(run.model, str) else "custom",
+        "student": run.student if isinstance(run.student, str) else "custom",
+        "label_smoothing": run.label_smoothing,
+        "temperatures": run.temperatures,
+        "student_loss_weight": run.student_loss_weight,
+        "scratch": run.scratch,
+        "epochs": run.training.epochs,
+        "student_epochs": run.student_epochs,
+        "seeds": list(run.seeds),
+        "batch_size": run.training.batch_size,
+        "learning_rate": run.training.learning_rate,
+        "train_size": run.train_size,
+        "jit_compile": run.training.jit_compile,
+        "backend": keras.backend.backend(),
+        "num_train": int(len(data.x_train)),
+        "num_test": int(len(data.x_test)),
+    }
 
 
 def _fmt(values, signed=False):

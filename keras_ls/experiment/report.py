@@ -13,9 +13,10 @@ import numpy as np
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls.data import CLASS_NAMES
+from keras_ls.experiment import _result
 from keras_ls.experiment import plots as plots_experiment
-from keras_ls.experiment._compare import BASELINE
-from keras_ls.experiment._compare import METRICS
+from keras_ls.experiment._evaluation import METRICS
+from keras_ls.experiment.variants import BASELINE
 
 LABELS = {
     "accuracy": "accuracy",
@@ -25,18 +26,6 @@ LABELS = {
     "confidence_correct": "confidence, correct",
     "confidence_incorrect": "confidence, incorrect",
 }
-
-
-def _finite_or_none(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, np.generic):
-        return _finite_or_none(value.item())
-    return value
 
 
 @keras_ls_export("keras_ls.experiment.report.to_json")
@@ -53,7 +42,7 @@ def to_json(result, command=None):
     """
     record = result.to_dict()
     record["command"] = _command(result, command)
-    return json.dumps(_finite_or_none(record), indent=2, allow_nan=False)
+    return json.dumps(_result.finite_or_none(record), indent=2, allow_nan=False)
 
 
 def _command(result, command):
@@ -233,8 +222,28 @@ def markdown(result, command=None, *, figures=()):
     Returns:
         The Markdown text of report.md.
     """
-    c = result.config
     out = ["# Label smoothing: paired comparison", ""]
+    out += _setup_lines(result, command)
+    out += _summary_lines(result)
+    out += _note_lines(result)
+    out += [
+        "",
+        "## All metrics",
+        "",
+        "| variant | metric | baseline | variant | Δ | 95% CI |",
+        "|---|---|---|---|---|---|",
+    ]
+    out += ["| " + " | ".join(r) + " |" for r in rows(result)]
+    out += _figure_lines(result, figures)
+    out += _drop_lines(result)
+    out += _per_seed_lines(result)
+    return "\n".join(out) + "\n"
+
+
+def _setup_lines(result, command):
+    """The command (or Python call) and the run's setup, as a list."""
+    c = result.config
+    out = []
     shown = _command(result, command)
     if shown:
         label = "Command" if command else "Python call"
@@ -245,7 +254,7 @@ def markdown(result, command=None, *, figures=()):
         if "num_validation" in c
         else f"{c['num_train']} training / {c['num_test']} test examples"
     )
-    out += [
+    return out + [
         f"- model `{c['model']}`, {plural(c['epochs'], 'epoch')}, batch "
         f"size {c['batch_size']}, Adam {c['learning_rate']:g}, {split}",
         f"- data: {c.get('data_source', c.get('dataset', '?'))}",
@@ -255,6 +264,12 @@ def markdown(result, command=None, *, figures=()):
         "- variants: "
         + "; ".join(f"{k}: {v}" for k, v in result.variants.items()),
         f"- wall-clock time: {result.seconds:.0f} s",
+    ]
+
+
+def _summary_lines(result):
+    """The summary table, after the sentence that says how to read it."""
+    out = [
         "",
         "Test-set means over seeds, and the paired difference "
         "(variant − baseline, same seed) with its 95% Student-t interval. "
@@ -266,7 +281,13 @@ def markdown(result, command=None, *, figures=()):
         "| " + " | ".join(summary_header()) + " |",
         "|---" * len(summary_header()) + "|",
     ]
-    out += ["| " + " | ".join(r) + " |" for r in summary_rows(result)]
+    return out + ["| " + " | ".join(r) + " |" for r in summary_rows(result)]
+
+
+def _note_lines(result):
+    """The fitted temperatures and the penultimate tightness, when
+    measured."""
+    out = []
     temperatures = temperature_lines(result)
     if temperatures:
         out += [
@@ -288,23 +309,26 @@ def markdown(result, command=None, *, figures=()):
             "",
         ]
         out += [f"- {line}" for line in tightness]
-    out += [
-        "",
-        "## All metrics",
-        "",
-        "| variant | metric | baseline | variant | Δ | 95% CI |",
-        "|---|---|---|---|---|---|",
-    ]
-    out += ["| " + " | ".join(r) + " |" for r in rows(result)]
-    if figures:
-        out += ["", "## Figures", ""]
-        for name in figures:
-            title = plots_experiment.FIGURES.get(name, name).format(
-                seed=result.seeds[0], n=len(result.seeds)
-            )
-            out += [f"### {title}", "", f"![{title}]({name})", ""]
-        out.pop()
-    out += ["", "## Largest confidence drop", ""]
+    return out
+
+
+def _figure_lines(result, figures):
+    """A titled link to each PNG of `figures`."""
+    if not figures:
+        return []
+    out = ["", "## Figures", ""]
+    for name in figures:
+        title = plots_experiment.FIGURES.get(name, name).format(
+            seed=result.seeds[0], n=len(result.seeds)
+        )
+        out += [f"### {title}", "", f"![{title}]({name})", ""]
+    return out[:-1]
+
+
+def _drop_lines(result):
+    """The largest confidence drop of each variant, with the example's
+    class probabilities."""
+    out = ["", "## Largest confidence drop", ""]
     out += [f"- {line}" for line in example_lines(result)]
     for name, ex in result.examples.items():
         if ex is None:
@@ -321,7 +345,12 @@ def markdown(result, command=None, *, figures=()):
         ):
             cls = class_name(result, k)
             out.append(f"| {cls} | {pa:.4f} | {pb:.4f} |")
-    out += [
+    return out
+
+
+def _per_seed_lines(result):
+    """Every metric of every variant, seed by seed."""
+    out = [
         "",
         "Per-seed test values:",
         "",
@@ -337,7 +366,7 @@ def markdown(result, command=None, *, figures=()):
                 + " | ".join(fmt(v) for v in values[metric])
                 + " |"
             )
-    return "\n".join(out) + "\n"
+    return out
 
 
 def _write_figures(result, out_dir):

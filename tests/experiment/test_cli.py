@@ -10,6 +10,8 @@ import pytest
 
 from keras_ls import data
 from keras_ls.experiment import cli
+from keras_ls.experiment.cli import _backend
+from keras_ls.experiment.cli import _options
 from tests.data.test_data import write_folder
 from tests.testing import requires_module
 
@@ -359,9 +361,10 @@ def test_cli_mirrors_agree_with_the_experiment():
     import inspect
 
     from keras_ls import experiment
+    from keras_ls.experiment.cli import _compare
 
-    assert cli.MODELS == experiment.MODELS
-    assert cli.SCHEDULE_FORMS == experiment.SCHEDULE_SPECS
+    assert _options.MODELS == experiment.MODELS
+    assert _compare.SCHEDULE_FORMS == experiment.SCHEDULE_SPECS
     defaults = {
         k: p.default
         for k, p in inspect.signature(experiment.compare).parameters.items()
@@ -391,29 +394,31 @@ def no_backend_configured(monkeypatch, tmp_path):
 
 
 def installed_only(monkeypatch, *names):
-    monkeypatch.setattr(cli, "_installed", lambda module: module in names)
+    monkeypatch.setattr(
+        _backend, "is_installed", lambda module: module in names
+    )
 
 
 def test_default_backend_when_nothing_is_set(
     no_backend_configured, monkeypatch
 ):
     installed_only(monkeypatch, "tensorflow", "jax", "torch")
-    assert cli.choose_backend() == ("tensorflow", None)  # Keras' default
+    assert _backend.choose_backend() == ("tensorflow", None)  # Keras' default
     installed_only(monkeypatch, "jax", "torch")
-    assert cli.choose_backend() == (
+    assert _backend.choose_backend() == (
         "jax",
         "KERAS_BACKEND is not set and Keras' default, tensorflow, "
         "is not installed",
     )
     installed_only(monkeypatch, "torch")
-    assert cli.choose_backend()[0] == "torch"
+    assert _backend.choose_backend()[0] == "torch"
     installed_only(monkeypatch)
     with pytest.raises(
-        cli.UsageError,
+        _options.UsageError,
         match="^no Keras backend is "
         r"installed \(jax, tensorflow or torch\)",
     ):
-        cli.choose_backend()
+        _backend.choose_backend()
 
 
 def test_keras_json_backend(no_backend_configured, monkeypatch):
@@ -424,15 +429,15 @@ def test_keras_json_backend(no_backend_configured, monkeypatch):
     (home / "keras.json").write_text(json.dumps({"backend": "tensorflow"}))
     installed_only(monkeypatch, "jax", "torch")
     path = str(home / "keras.json")
-    assert cli.keras_config_path() == path
-    assert cli.choose_backend() == (
+    assert _backend.keras_config_path() == path
+    assert _backend.choose_backend() == (
         "jax",
         f"{path} names tensorflow, which is not installed",
     )
     (home / "keras.json").write_text(json.dumps({"backend": "torch"}))
-    assert cli.choose_backend() == ("torch", None)
+    assert _backend.choose_backend() == ("torch", None)
     (home / "keras.json").write_text("{not json")
-    assert cli.choose_backend()[0] == "jax"
+    assert _backend.choose_backend()[0] == "jax"
 
 
 def test_explicit_backend_is_honoured_or_refused(
@@ -440,19 +445,19 @@ def test_explicit_backend_is_honoured_or_refused(
 ):
     installed_only(monkeypatch, "jax", "torch")
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    assert cli.choose_backend("torch") == ("torch", None)
-    assert cli.choose_backend() == ("jax", None)
+    assert _backend.choose_backend("torch") == ("torch", None)
+    assert _backend.choose_backend() == ("jax", None)
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     with pytest.raises(
-        cli.UsageError,
+        _options.UsageError,
         match=(
             r"^KERAS_BACKEND=tensorflow: tensorflow is not installed "
             r"\(installed backends: jax, torch\)"
         ),
     ):
-        cli.choose_backend()
-    with pytest.raises(cli.UsageError, match="^--backend tensorflow: "):
-        cli.choose_backend("tensorflow")
+        _backend.choose_backend()
+    with pytest.raises(_options.UsageError, match="^--backend tensorflow: "):
+        _backend.choose_backend("tensorflow")
 
 
 @pytest.mark.parametrize(

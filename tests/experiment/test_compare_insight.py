@@ -42,10 +42,10 @@ def test_tightness_and_projection_of_every_variant(tmp_path, monkeypatch):
     difference is the mean of the per-seed differences."""
     import keras
 
-    from keras_ls.experiment import _compare
+    from keras_ls.experiment import _evaluation
 
     trained = {}
-    geometry = _compare._geometry
+    geometry = _evaluation.penultimate_geometry
 
     def spy(net, data, **kwargs):
         hidden = net.layers[0](data.x_test)
@@ -53,7 +53,7 @@ def test_tightness_and_projection_of_every_variant(tmp_path, monkeypatch):
         trained.setdefault(len(trained), _tightness(features, data.y_test))
         return geometry(net, data, **kwargs)
 
-    monkeypatch.setattr(_compare, "_geometry", spy)
+    monkeypatch.setattr(_evaluation, "penultimate_geometry", spy)
     result = compare(
         small_data(), variants=["ls:0.2", "ts"], **dict(FAST, seeds=2)
     )

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 import keras_ls
-from keras_ls.experiment import _compare as experiment
+from keras_ls.experiment import _training
 from keras_ls.experiment import compare
+from keras_ls.experiment.variants import build_variants
+from keras_ls.experiment.variants import groups
 from keras_ls.experiment.variants import parse_variant
 from tests.testing import BACKEND
 from tests.testing import requires_tf
@@ -107,7 +109,7 @@ def test_parser_refuses_a_non_string():
 
 
 def test_a_sweep_and_spec_variants_resolve_to_their_losses():
-    variants = experiment._variants(
+    variants = build_variants(
         0.1, None, 4, ["ls:0.05", "ls:0.1", "ls:0.2", "ts", "ls:0.1+ts"]
     )
     assert list(variants) == [
@@ -127,8 +129,7 @@ def test_a_sweep_and_spec_variants_resolve_to_their_losses():
     assert variants["ls:0.1+ts"].trains == variants["ls:0.1"].trains
     assert variants["ts"].temperature_scaling
     assert not variants["ls:0.1"].temperature_scaling
-    groups = experiment._groups(variants)
-    assert list(groups.values()) == [
+    assert list(groups(variants).values()) == [
         ["baseline", "ts"],
         ["ls:0.05"],
         ["ls:0.1", "ls:0.1+ts"],
@@ -138,7 +139,7 @@ def test_a_sweep_and_spec_variants_resolve_to_their_losses():
 
 def test_schedule_specs_and_loss_schedule_pairs():
     loss = keras_ls.LabelSmoothingCrossentropy(0.3, name="mine")
-    variants = experiment._variants(
+    variants = build_variants(
         0.1,
         None,
         10,
@@ -157,7 +158,7 @@ def test_schedule_specs_and_loss_schedule_pairs():
 
 def test_a_loss_object_is_copied_for_each_run():
     loss = keras_ls.LabelSmoothingCrossentropy(0.2, name="ls02")
-    variants = experiment._variants(0.1, None, 2, [loss])
+    variants = build_variants(0.1, None, 2, [loss])
     assert list(variants) == ["baseline", "ls02"]
     first, second = variants["ls02"].make_loss(), variants["ls02"].make_loss()
     assert first is not second and first is not loss
@@ -174,7 +175,7 @@ def test_a_loss_object_is_copied_for_each_run():
     ],
 )
 def test_method_specs_build_the_method_losses(spec, cls, config):
-    variant = experiment._variants(0.1, None, 2, [spec])[spec]
+    variant = build_variants(0.1, None, 2, [spec])[spec]
     loss = variant.make_loss()
     assert type(loss) is getattr(keras_ls, cls)
     got = loss.get_config()
@@ -188,9 +189,7 @@ def test_a_method_loss_with_a_schedule():
     """MaxSup's ramp of ε from 0.1 to 0.2 (Zhou et al. 2025)."""
     loss = keras_ls.MaxSuppression(label_smoothing=0.1)
     ramp = keras_ls.schedules.LinearDecay(0.1, 0.2, 10)
-    variant = experiment._variants(0.1, None, 10, {"ramp": (loss, ramp)})[
-        "ramp"
-    ]
+    variant = build_variants(0.1, None, 10, {"ramp": (loss, ramp)})["ramp"]
     assert variant.schedule is ramp
     assert variant.label_smoothing == pytest.approx(0.1)
     assert type(variant.make_loss()) is keras_ls.MaxSuppression
@@ -237,7 +236,7 @@ def test_bad_variants_are_refused_before_training(
     def no_training(*args, **kwargs):
         raise AssertionError("trained before the arguments were checked")
 
-    monkeypatch.setattr(experiment, "_train_variant", no_training)
+    monkeypatch.setattr(_training, "train_variant", no_training)
     with pytest.raises(error, match=match):
         compare(small_data(), seeds=1, epochs=1, batch_size=16, **kwargs)
 
@@ -456,5 +455,5 @@ def test_temperature_is_fitted_on_the_validation_split_only(monkeypatch):
 
 def test_a_two_stage_spec_that_never_switches_warns_at_the_call():
     with pytest.warns(UserWarning, match="switches to ε = 0 at epoch 6") as w:
-        experiment._variants(0.1, None, 4, ["ls:two-stage:0.1:6"])
+        build_variants(0.1, None, 4, ["ls:two-stage:0.1:6"])
     assert w[0].filename == __file__

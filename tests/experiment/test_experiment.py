@@ -5,7 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_ls.experiment import _compare as experiment
+from keras_ls import experiment
+from keras_ls.experiment import _evaluation
+from keras_ls.experiment import _training
 from keras_ls.experiment import build_model
 from keras_ls.experiment import compare
 from keras_ls.experiment import evaluate_predictions
@@ -366,14 +368,14 @@ def test_test_set_is_used_only_after_training(monkeypatch):
             events.append("validation")
             super().on_epoch_end(epoch, logs)
 
-    original_as_dataset = experiment.as_dataset
+    original_as_dataset = _training.as_dataset
 
     def spy_as_dataset(x, y, **kwargs):
         fitted.append((x, y))
         return original_as_dataset(x, y, **kwargs)
 
     original_fit = keras.Model.fit
-    original_test = experiment._evaluate_on_test
+    original_test = _evaluation.evaluate_on_test
 
     def spy_fit(self, *args, **kwargs):
         assert kwargs.get("validation_data") is None
@@ -386,9 +388,9 @@ def test_test_set_is_used_only_after_training(monkeypatch):
         return original_test(net, data, **kwargs)
 
     monkeypatch.setattr(monitor, "ConfidenceMonitor", SpyMonitor)
-    monkeypatch.setattr(experiment, "as_dataset", spy_as_dataset)
+    monkeypatch.setattr(_training, "as_dataset", spy_as_dataset)
     monkeypatch.setattr(keras.Model, "fit", spy_fit)
-    monkeypatch.setattr(experiment, "_evaluate_on_test", spy_test)
+    monkeypatch.setattr(_evaluation, "evaluate_on_test", spy_test)
     data = marked_data()
     result = compare(
         data,
@@ -463,18 +465,20 @@ def test_fixed_epsilon_and_constant_schedule_train_bitwise_identical():
     ):
         net = build_model("mlp", input_shape=x.shape[1:], num_classes=4)
         net.set_weights(initial)
-        experiment._train_variant(
+        _training.train_variant(
             net,
             variant,
             (x, y.astype(np.int32)),
             None,
             seed=0,
-            epochs=2,
-            batch_size=32,
-            learning_rate=1e-3,
-            num_bins=15,
-            jit_compile=keras.backend.backend() != "torch",
-            verbose=0,
+            training=_training.Training(
+                epochs=2,
+                batch_size=32,
+                learning_rate=1e-3,
+                num_bins=15,
+                jit_compile=keras.backend.backend() != "torch",
+                verbose=0,
+            ),
         )
         trained.append(net.get_weights())
     assert not np.array_equal(trained[0][0], initial[0])

@@ -1,17 +1,15 @@
-"""The ``keras-ls distill`` subcommand: arguments and run, for cli.py.
+"""The ``keras-ls distill`` subcommand: its options, and the run that
+writes results.json and report.md.
 
-Keras-free at import (like `keras_ls.experiment.cli`): the backend is
-chosen from ``--backend`` before `keras_ls.experiment.distillation`, which
-imports Keras, is loaded. Wiring in `keras_ls.experiment.cli`::
-
-    sub = commands.add_parser("distill", help=HELP, description=DESCRIPTION)
-    add_cli_arguments(sub, backend_help)
-    ...
-    if args.command == "distill":
-        return run_from_args(args, argv)
+Keras-free at import: `run` chooses the backend before it imports
+`keras_ls.experiment.distillation`.
 """
 
 import argparse
+import functools
+
+from keras_ls.experiment.cli import _backend
+from keras_ls.experiment.cli import _options
 
 HELP = (
     "distil a small student from a baseline and a label-smoothed teacher, "
@@ -51,9 +49,7 @@ def _weight(text):
 
 
 def _smoothing(text):
-    from keras_ls.experiment import cli
-
-    value = cli._fraction(text)
+    value = _options.fraction(text)
     if value == 0.0:
         raise argparse.ArgumentTypeError(
             "the smoothed teacher needs ε > 0, got 0"
@@ -61,30 +57,17 @@ def _smoothing(text):
     return value
 
 
-def add_cli_arguments(parser, backend_help=""):
-    """Adds the ``distill`` options to `parser` (an argparse parser)."""
-    from keras_ls.experiment import cli
-
-    parser.add_argument(
-        "--backend",
-        default=None,
-        choices=cli.BACKENDS,
-        help="Keras backend (default: as for compare"
-        f"{backend_help.replace('%', '%%')})",
-    )
-    parser.add_argument(
+def add_arguments(parser, backend_help=""):
+    """Adds the ``distill`` options to `parser` (an argparse parser);
+    `backend_help` says which backend is the default here."""
+    add = functools.partial(_options.add_shared, parser)
+    add("--backend", help=_options.backend_help("as for compare", backend_help))
+    add(
         "--data-dir",
-        default=None,
-        metavar="DIR",
         help="folder with the four Fashion-MNIST IDX files (default: "
         "searched as for compare)",
     )
-    parser.add_argument(
-        "--model",
-        default="mlp",
-        choices=cli.MODELS,
-        help="the teachers' network (default: %(default)s)",
-    )
+    add("--model", help="the teachers' network (default: %(default)s)")
     parser.add_argument(
         "--student",
         default="small",
@@ -92,11 +75,9 @@ def add_cli_arguments(parser, backend_help=""):
         help="the students' network; small: Flatten, Dense 32 "
         "(default: %(default)s)",
     )
-    parser.add_argument(
+    add(
         "--label-smoothing",
         type=_smoothing,
-        default=0.1,
-        metavar="EPS",
         help="ε of the smoothed teacher (default: %(default)s)",
     )
     parser.add_argument(
@@ -120,61 +101,35 @@ def add_cli_arguments(parser, backend_help=""):
         action="store_true",
         help="do not train the student on the labels alone",
     )
-    parser.add_argument(
-        "--epochs",
-        type=cli._positive_int,
-        default=10,
-        help="the teachers' epochs (default: %(default)s)",
-    )
+    add("--epochs", help="the teachers' epochs (default: %(default)s)")
     parser.add_argument(
         "--student-epochs",
-        type=cli._positive_int,
+        type=_options.positive_int,
         default=None,
         help="the students' epochs (default: --epochs)",
     )
-    parser.add_argument(
-        "--seeds",
-        type=cli._positive_int,
-        default=cli.DEFAULT_SEEDS,
-        help="number of paired seeds (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=cli._positive_int,
-        default=128,
-        help="batch size (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--train-size",
-        type=cli._positive_int,
-        default=None,
-        metavar="N",
-        help="train on the first N training examples only (default: all)",
-    )
-    parser.add_argument(
+    add("--seeds")
+    add("--batch-size", help="batch size (default: %(default)s)")
+    add("--train-size")
+    add(
         "--out",
         default="runs/distill",
-        metavar="DIR",
         help="output folder for results.json and report.md "
         "(default: %(default)s)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add("--quiet")
     return parser
 
 
-def run_from_args(args, argv):
+def run(args, argv):
     """Runs ``keras-ls distill`` from parsed `args`; returns the exit
-    status. Raises `cli.UsageError` for what the user must change."""
-    from keras_ls.experiment import cli
+    status. Raises `UsageError` for what the user must change."""
+    _options.check_data_dir(args.data_dir)
+    backend = _backend.activate_backend(args.backend)
 
-    cli._check_data_dir(args.data_dir)
-    backend = cli._activate_backend(args.backend)
-
-    from keras_ls.data import DataNotFoundError
-    from keras_ls.data import IDXFormatError
     from keras_ls.experiment import distillation
 
-    try:
+    with _options.user_errors(args.data_dir):
         result = distillation.distillation_compare(
             model=args.model,
             student=args.student,
@@ -190,17 +145,11 @@ def run_from_args(args, argv):
             data_dir=args.data_dir,
             verbose=0 if args.quiet else 1,
         )
-    except DataNotFoundError as e:
-        raise cli.UsageError(
-            cli.data_not_found_message(e, args.data_dir)
-        ) from None
-    except (IDXFormatError, ValueError) as e:
-        raise cli.UsageError(str(e)) from None
-    command = cli._command_line(argv, args, backend)
+    command = _options.command_line(argv, args, backend)
     paths = distillation.write(result, args.out, command=command)
     print(distillation.markdown(result, command))
     print(f"Wrote {', '.join(paths)} in {result.seconds:.0f} s.")
     return 0
 
 
-__all__ = ["DESCRIPTION", "HELP", "add_cli_arguments", "run_from_args"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
