@@ -144,7 +144,7 @@ def reliability_png(num_bins, models, *, title):
     import numpy as np
     from matplotlib.figure import Figure
 
-    from keras_ls.calibration.plots import draw_reliability
+    from keras_ls.plots import draw_reliability
 
     figure = Figure(figsize=(4.5, 4.5))
     ax = figure.subplots()

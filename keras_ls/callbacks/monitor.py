@@ -310,7 +310,7 @@ class ConfidenceMonitor(keras.callbacks.Callback):
             )
 
     def _save_diagram(self, epoch):
-        from keras_ls.calibration.plots import save_reliability_png
+        from keras_ls.plots import save_reliability_png
 
         names = ["model"] + list(self.compare)
         eces = [stats["ece"] for stats in self.last_statistics]

@@ -11,9 +11,9 @@ import os
 
 import numpy as np
 
-from keras_ls.calibration.plots import confidence_histogram
-from keras_ls.calibration.plots import reliability_diagram
 from keras_ls.experiment._compare import BASELINE
+from keras_ls.plots import confidence_histogram
+from keras_ls.plots import reliability_diagram
 
 #: ``(history key, title, minimum y span)``: the span keeps a difference of
 #: a few thousandths from filling the panel as if it were large.
@@ -277,7 +277,7 @@ def penultimate_figure(result, class_names):
     """The first seed's template-plane projections, the baseline and the
     other trained models side by side (the first `MAX_PROJECTIONS`; the
     temperature-scaled variants share their model's picture)."""
-    from keras_ls.calibration.plots import draw_projection
+    from keras_ls.plots import draw_projection
 
     shown, seen = [], set()
     for name, projection in result.projections.items():
