@@ -17,12 +17,12 @@ from keras import ops
 from keras_ls import _validation
 from keras_ls._tracking import logits as _logits
 from keras_ls._tracking import state as _state
+from keras_ls.losses._base import class_axis
+from keras_ls.losses._base import num_classes_of
+from keras_ls.losses._base import predictions_tensor
 from keras_ls.losses._reduction import REDUCTIONS
 from keras_ls.losses._reduction import keras_mask_of
 from keras_ls.losses._reduction import reduce_weighted
-from keras_ls.losses.crossentropy import _class_axis
-from keras_ls.losses.crossentropy import _num_classes
-from keras_ls.losses.crossentropy import _predictions_tensor
 from keras_ls.losses.crossentropy import label_smoothing_crossentropy
 
 F32 = "float32"
@@ -48,12 +48,12 @@ def class_last_logits(y_pred, *, from_logits, axis):
     """float32 logits with the classes last (log-probabilities when
     `from_logits=False`: penalties on logit differences are unchanged by
     the per-row shift between the two)."""
-    y_pred = _predictions_tensor(y_pred)
+    y_pred = predictions_tensor(y_pred)
     rank = len(y_pred.shape)
-    axis = _class_axis(axis, rank)
+    axis = class_axis(axis, rank)
     if axis != rank - 1:
         y_pred = ops.moveaxis(y_pred, axis, -1)
-    _num_classes(y_pred)
+    num_classes_of(y_pred)
     z = ops.cast(y_pred, F32)
     if not from_logits:
         clip = keras.config.epsilon()

@@ -23,9 +23,9 @@ from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls._tracking import state as _state
+from keras_ls.losses._base import epsilon_tensor
 from keras_ls.losses._logit_penalty import F32
 from keras_ls.losses._logit_penalty import LogitPenaltyLoss
-from keras_ls.losses.crossentropy import _epsilon_tensor
 
 
 @keras_ls_export("keras_ls.losses.MaxSuppression", "keras_ls.MaxSuppression")
@@ -141,7 +141,7 @@ class MaxSuppression(LogitPenaltyLoss):
     def penalty(self, z):
         # Through crossentropy's reader, as LabelSmoothingCrossentropy: it
         # gives the value the scheduler sets for this step.
-        eps = _epsilon_tensor(self.label_smoothing_variable, z)
+        eps = epsilon_tensor(self.label_smoothing_variable, z)
         # mean(max - z), not max - mean: max - z is exact in float32 near
         # the max, where a mean of raw logits loses about one ulp of |z|
         # (3e-5 relative at a common offset of 1e5).
