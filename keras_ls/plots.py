@@ -130,22 +130,34 @@ def draw_reliability(
     ax.set_title("Reliability diagram")
     ax.legend(loc="upper left", fontsize="small")
     if counts_ax is None:
-        ax.set_xlabel("confidence (bar opacity and numbers: examples per bin)")
-        for left, width, count in zip(lefts, widths, counts[filled]):
-            ax.text(
-                left + width / 2,
-                0.01 + 0.04 * model_index,
-                f"{count:.0f}",
-                ha="center",
-                va="bottom",
-                fontsize=5,
-                color=color,
-            )
-        return ax
-    ax.set_xlabel("")
-    ax.tick_params(labelbottom=False)
+        _write_counts(ax, lefts, widths, counts[filled], model_index, color)
+    else:
+        _draw_counts(counts_ax, edges, counts, color, label)
+        ax.set_xlabel("")
+        ax.tick_params(labelbottom=False)
+    return ax
+
+
+def _write_counts(ax, lefts, widths, counts, model_index, color):
+    """Writes each bar's count on it, one row of numbers per model."""
+    ax.set_xlabel("confidence (bar opacity and numbers: examples per bin)")
+    for left, width, count in zip(lefts, widths, counts):
+        ax.text(
+            left + width / 2,
+            0.01 + 0.04 * model_index,
+            f"{count:.0f}",
+            ha="center",
+            va="bottom",
+            fontsize=5,
+            color=color,
+        )
+
+
+def _draw_counts(counts_ax, edges, counts, color, label):
+    """Draws the examples per bin as a histogram on a log scale (an empty
+    bin is a gap)."""
     counts_ax.stairs(
-        np.where(filled, counts, np.nan),
+        np.where(counts > 0, counts, np.nan),
         edges,
         color=color,
         linewidth=1.5,
@@ -159,7 +171,6 @@ def draw_reliability(
     counts_ax.set_ylim(0.5, top)
     counts_ax.set_xlabel("confidence")
     counts_ax.set_ylabel("examples")
-    return ax
 
 
 def _new_reliability_axes():
