@@ -13,7 +13,6 @@ import weakref
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_ls import _keras_compat
 from keras_ls._tracking import frames as _frames
@@ -303,30 +302,3 @@ class SoftLabelState:
         for i, variable in enumerate(self.state_variables):
             variable.assign(np.asarray(store[str(i)]))
         self._loaded_pending = float(np.asarray(store["3"])) > 0
-
-    def _accumulate(self, y_pred, labels, targets, weights):
-        """Adds the correct positions' predictions to the sums (no grad)."""
-        k = self.num_classes
-        z = ops.reshape(ops.stop_gradient(ops.cast(y_pred, F32)), (-1, k))
-        if self.from_logits:
-            probs = ops.softmax(z, axis=-1)
-        else:
-            probs = z / ops.sum(z, axis=-1, keepdims=True)
-        if labels is not None:
-            classes = ops.reshape(labels, (-1,))
-        else:
-            classes = ops.argmax(ops.reshape(targets, (-1, k)), axis=-1)
-        classes = ops.cast(classes, "int32")
-        predicted = ops.cast(ops.argmax(z, axis=-1), "int32")
-        weight = ops.cast(ops.equal(predicted, classes), F32)
-        if weights is not None:
-            weight = weight * ops.reshape(weights, (-1,))
-        self._sums.assign_add(
-            ops.segment_sum(
-                probs * ops.expand_dims(weight, -1), classes, num_segments=k
-            )
-        )
-        self._counts.assign_add(
-            ops.segment_sum(weight, classes, num_segments=k)
-        )
-        self._steps.assign_add(1.0)

@@ -21,14 +21,9 @@ from keras_ls._api import public_names
 from keras_ls.losses import _closed_form
 from keras_ls.losses._base import F32
 from keras_ls.losses._base import SmoothingLoss
-from keras_ls.losses._base import class_axis
-from keras_ls.losses._base import class_ids
 from keras_ls.losses._base import epsilon_tensor
-from keras_ls.losses._base import labels_tensor
 from keras_ls.losses._base import not_ignored
-from keras_ls.losses._base import num_classes_of
-from keras_ls.losses._base import predictions_tensor
-from keras_ls.losses._base import resolve_sparse
+from keras_ls.losses._base import standardize
 
 CONVENTIONS = ("uniform", "others")
 
@@ -156,47 +151,38 @@ def label_smoothing_crossentropy(
     _check_prior_convention(convention, prior)
     if prior is not None:
         prior = _validation.check_prior(prior)
-    eps = epsilon_tensor(label_smoothing, y_pred)
-    y_pred = predictions_tensor(y_pred)
-    if not keras.backend.is_float_dtype(y_pred.dtype):
-        y_pred = ops.cast(y_pred, F32)
-    y_true = labels_tensor(y_true, y_pred, axis)
-    rank = len(y_pred.shape)
-    axis = class_axis(axis, rank)
-    y_true, sparse = resolve_sparse(y_true, y_pred, sparse, axis)
-    if axis != rank - 1:
-        y_pred = ops.moveaxis(y_pred, axis, -1)
-        if not sparse:
-            y_true = ops.moveaxis(y_true, axis, -1)
-    k = num_classes_of(y_pred)
-    if prior is not None and len(prior) != k:
-        raise ValueError(
-            f"`prior` must have one entry per class ({k}). "
-            f"Received: prior of length {len(prior)}"
-        )
-    if ignore_class is not None and not sparse:
-        raise ValueError(
-            "`ignore_class` needs sparse integer labels. Received: "
-            f"ignore_class={ignore_class!r} with dense targets of shape "
-            f"{tuple(y_true.shape)}"
-        )
 
-    spec = _closed_form.SmoothingSpec(eps, k, convention, prior)
-    labels = targets = valid = None
-    if sparse:
-        # In their own dtype until `class_ids` has checked them.
-        labels = y_true
-        if ignore_class is not None:
-            valid = not_ignored(labels, int(ignore_class))
-            labels = ops.where(valid, labels, ops.zeros_like(labels))
-            # Logits at ignored positions never reach the loss, so a NaN
-            # there gives a zero gradient, as in Keras' SCCE.
-            y_pred = ops.where(
-                ops.expand_dims(valid, -1), y_pred, ops.zeros_like(y_pred)
+    def check_prior_length(logits):
+        k = logits.shape[-1]
+        if prior is not None and len(prior) != k:
+            raise ValueError(
+                f"`prior` must have one entry per class ({k}). "
+                f"Received: prior of length {len(prior)}"
             )
-        labels = class_ids(labels, k, ignore_class)
-    else:
-        targets = ops.cast(y_true, F32)
+
+    inputs = standardize(
+        y_true,
+        y_pred,
+        label_smoothing,
+        sparse=sparse,
+        axis=axis,
+        ignore_class=ignore_class,
+        check_classes=check_prior_length,
+    )
+    return smoothed_crossentropy(
+        inputs, from_logits=from_logits, convention=convention, prior=prior
+    )
+
+
+def smoothed_crossentropy(
+    inputs, *, from_logits=True, convention="uniform", prior=None
+):
+    """Per-position smoothed cross-entropy of `standardize`d `inputs`, with
+    their ε: float32, 0 where `inputs.valid` is False."""
+    spec = _closed_form.SmoothingSpec(
+        inputs.epsilon, inputs.num_classes, convention, prior
+    )
+    y_pred, labels, targets = inputs.logits, inputs.labels, inputs.targets
     if from_logits and _use_tf_fused_kernel(y_pred, labels):
         from keras_ls.losses import _tf_fused
 
@@ -209,8 +195,8 @@ def label_smoothing_crossentropy(
         values = _closed_form.from_probabilities(
             y_pred, spec, labels, targets, clip=keras.config.epsilon()
         )
-    if valid is not None:
-        values = ops.where(valid, values, ops.zeros_like(values))
+    if inputs.valid is not None:
+        values = ops.where(inputs.valid, values, ops.zeros_like(values))
     return values
 
 
@@ -331,24 +317,22 @@ class LabelSmoothingCrossentropy(SmoothingLoss):
     ):
         _check_prior_convention(convention, prior)
         _validation.check_choice(sparse, "sparse", (None, True, False))
-        _validation.check_bool(from_logits, "from_logits")
-        _validation.check_int(axis, "axis")
         if ignore_class is not None:
             _validation.check_int(ignore_class, "ignore_class")
         prior = None if prior is None else _validation.check_prior(prior)
         super().__init__(
-            label_smoothing,
+            label_smoothing=label_smoothing,
+            from_logits=from_logits,
+            axis=axis,
             reduction=reduction,
             name=name,
             dtype=dtype,
             check_logits=check_logits,
         )
-        self.from_logits = from_logits
         self.sparse = sparse
         self.convention = convention
         self.prior = None if prior is None else list(prior)
         self.ignore_class = None if ignore_class is None else int(ignore_class)
-        self.axis = int(axis)
 
     def call(self, y_true, y_pred):
         return label_smoothing_crossentropy(
@@ -373,18 +357,6 @@ class LabelSmoothingCrossentropy(SmoothingLoss):
             # Ids shaped like y_pred, with a 1 on its class axis.
             labels = ops.squeeze(labels, axis=self.axis)
         return not_ignored(labels, self.ignore_class)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            from_logits=self.from_logits,
-            sparse=self.sparse,
-            convention=self.convention,
-            prior=self.prior,
-            ignore_class=self.ignore_class,
-            axis=self.axis,
-        )
-        return config
 
 
 def _same_shape_targets(targets, logits):
@@ -534,17 +506,15 @@ class BinaryLabelSmoothingCrossentropy(SmoothingLoss):
         dtype=None,
         check_logits=True,
     ):
-        _validation.check_bool(from_logits, "from_logits")
-        _validation.check_int(axis, "axis")
         super().__init__(
-            label_smoothing,
+            label_smoothing=label_smoothing,
+            from_logits=from_logits,
+            axis=axis,
             reduction=reduction,
             name=name,
             dtype=dtype,
             check_logits=check_logits,
         )
-        self.from_logits = from_logits
-        self.axis = int(axis)
 
     _binary = True
 
@@ -556,11 +526,6 @@ class BinaryLabelSmoothingCrossentropy(SmoothingLoss):
             from_logits=self.from_logits,
             axis=self.axis,
         )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(from_logits=self.from_logits, axis=self.axis)
-        return config
 
 
 __all__ = public_names(__name__)

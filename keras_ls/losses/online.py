@@ -33,25 +33,16 @@ the loss, a hidden metric that carries them is attached to the model (as
   continues exactly.
 """
 
-import keras
 from keras import ops
 
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
-from keras_ls._tracking import logits as _logits
 from keras_ls._tracking import steps as _steps
-from keras_ls.losses._base import class_axis
-from keras_ls.losses._base import class_ids
-from keras_ls.losses._base import labels_tensor
-from keras_ls.losses._base import num_classes_of
-from keras_ls.losses._base import predictions_tensor
-from keras_ls.losses._base import resolve_sparse
+from keras_ls.losses._base import SmoothingLoss
+from keras_ls.losses._base import standardize
 from keras_ls.losses._online_state import SoftLabelState
-from keras_ls.losses._reduction import REDUCTIONS
-from keras_ls.losses._reduction import keras_mask_of
 from keras_ls.losses._reduction import match_rank
-from keras_ls.losses._reduction import reduce_weighted
 from keras_ls.losses.crossentropy import label_smoothing_crossentropy
 
 F32 = "float32"
@@ -60,7 +51,7 @@ F32 = "float32"
 @keras_ls_export(
     "keras_ls.losses.OnlineLabelSmoothing", "keras_ls.OnlineLabelSmoothing"
 )
-class OnlineLabelSmoothing(SoftLabelState, keras.losses.Loss):
+class OnlineLabelSmoothing(SoftLabelState, SmoothingLoss):
     """Label smoothing toward each class's own mean correct prediction.
 
     loss = α·CE(y, p) + (1 − α)·CE(S[y], p), where row y of the K×K matrix
@@ -139,8 +130,6 @@ class OnlineLabelSmoothing(SoftLabelState, keras.losses.Loss):
           https://arxiv.org/abs/2011.12562
     """
 
-    _binary = False
-
     def __init__(
         self,
         *,
@@ -154,46 +143,39 @@ class OnlineLabelSmoothing(SoftLabelState, keras.losses.Loss):
         dtype=None,
         check_logits=True,
     ):
-        if not _validation._is_real_number(alpha) or not (
-            0.0 <= float(alpha) <= 1.0
-        ):
-            raise ValueError(
-                "`alpha` must be a real number in [0, 1]. "
-                f"Received: alpha={alpha!r}"
-            )
+        alpha = _validation.check_number(alpha, "alpha", minimum=0, maximum=1)
         if num_classes is not None:
             num_classes = _validation.check_int(
                 num_classes, "num_classes", minimum=2
             )
-        _validation.check_bool(from_logits, "from_logits")
-        _validation.check_bool(check_logits, "check_logits")
         _validation.check_choice(sparse, "sparse", (None, True, False))
-        _validation.check_int(axis, "axis")
-        _validation.check_choice(reduction, "reduction", REDUCTIONS)
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self._dtype_arg = dtype
-        self.alpha = float(alpha)
-        self.from_logits = bool(from_logits)
+        super().__init__(
+            from_logits=from_logits,
+            axis=axis,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            check_logits=check_logits,
+        )
+        self.alpha = alpha
         self.sparse = sparse
-        self.axis = int(axis)
-        self.check_logits = bool(check_logits)
         self._init_state(num_classes)
 
-    # The loss ------------------------------------------------------------
-    def _inputs(self, y_true, y_pred):
-        """(class-last y_pred, class ids or None, dense targets or None)."""
-        y_pred = predictions_tensor(y_pred)
-        if not keras.backend.is_float_dtype(y_pred.dtype):
-            y_pred = ops.cast(y_pred, F32)
-        y_true = labels_tensor(y_true, y_pred, self.axis)
-        rank = len(y_pred.shape)
-        axis = class_axis(self.axis, rank)
-        y_true, sparse = resolve_sparse(y_true, y_pred, self.sparse, axis)
-        if axis != rank - 1:
-            y_pred = ops.moveaxis(y_pred, axis, -1)
-            if not sparse:
-                y_true = ops.moveaxis(y_true, axis, -1)
-        k = num_classes_of(y_pred)
+    def call(self, y_true, y_pred):
+        return self._compute(self._prepare(y_true, y_pred))
+
+    def _prepare(self, y_true, y_pred):
+        # Before the model is found: the state it will carry needs K.
+        return standardize(
+            y_true,
+            y_pred,
+            sparse=self.sparse,
+            axis=self.axis,
+            check_classes=self._check_classes,
+        )
+
+    def _check_classes(self, y_pred):
+        k = y_pred.shape[-1]
         if self.num_classes is None:
             self._build(k)
         elif k != self.num_classes:
@@ -202,11 +184,9 @@ class OnlineLabelSmoothing(SoftLabelState, keras.losses.Loss):
                 f"on its class axis. Received: y_pred.shape="
                 f"{tuple(y_pred.shape)}"
             )
-        if sparse:
-            return y_pred, class_ids(y_true, k), None
-        return y_pred, None, ops.cast(y_true, F32)
 
-    def _values(self, y_pred, labels, targets):
+    def _compute(self, inputs):
+        y_pred, labels, targets = inputs.logits, inputs.labels, inputs.targets
         matrix = ops.convert_to_tensor(self.soft_labels_variable)
         if labels is not None:
             hard = labels
@@ -228,17 +208,7 @@ class OnlineLabelSmoothing(SoftLabelState, keras.losses.Loss):
             return ce(soft)
         return self.alpha * ce(hard) + (1.0 - self.alpha) * ce(soft)
 
-    def call(self, y_true, y_pred):
-        y_pred, labels, targets = self._inputs(y_true, y_pred)
-        return self._values(y_pred, labels, targets)
-
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        mask = keras_mask_of(y_pred)
-        y_pred_last, labels, targets = self._inputs(y_true, y_pred)
-        self._find_model(y_pred)
-        values = self._values(y_pred_last, labels, targets)
-        if _logits.check_needed(self, y_pred):
-            _logits.check(self, y_pred, axis=self.axis)
+    def _accumulate(self, inputs, values, sample_weight, mask):
         # Read while tracing in compiled steps: only the train step gets
         # the accumulation ops; standalone calls (None) never accumulate.
         training = _steps.is_training_step()
@@ -246,35 +216,44 @@ class OnlineLabelSmoothing(SoftLabelState, keras.losses.Loss):
             self._outside_steps = True
         step = _steps.current()
         carried = step is None or step.model in self._models
-        if training is True and carried:
-            weights = None
-            if sample_weight is not None:
-                weights = match_rank(values, ops.cast(sample_weight, F32))
-                weights = ops.broadcast_to(weights, ops.shape(values))
-            if mask is not None:
-                keep = match_rank(values, ops.cast(mask, F32))
-                keep = ops.broadcast_to(keep, ops.shape(values))
-                weights = keep if weights is None else weights * keep
-            self._accumulate(y_pred_last, labels, targets, weights)
-        loss = reduce_weighted(
-            values, sample_weight, mask=mask, reduction=self.reduction
-        )
-        if self.dtype != F32:
-            loss = ops.cast(loss, self.dtype)
-        return loss
+        if training is not True or not carried:
+            return
+        weights = None
+        if sample_weight is not None:
+            weights = match_rank(values, ops.cast(sample_weight, F32))
+            weights = ops.broadcast_to(weights, ops.shape(values))
+        if mask is not None:
+            keep = match_rank(values, ops.cast(mask, F32))
+            keep = ops.broadcast_to(keep, ops.shape(values))
+            weights = keep if weights is None else weights * keep
+        self._add_to_sums(inputs.logits, inputs.labels, inputs.targets, weights)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            alpha=self.alpha,
-            num_classes=self.num_classes,
-            from_logits=self.from_logits,
-            sparse=self.sparse,
-            axis=self.axis,
-            dtype=self._dtype_arg,
-            check_logits=self.check_logits,
+    def _add_to_sums(self, y_pred, labels, targets, weights):
+        """Adds the correct positions' predictions to the sums (no grad)."""
+        k = self.num_classes
+        z = ops.reshape(ops.stop_gradient(ops.cast(y_pred, F32)), (-1, k))
+        if self.from_logits:
+            probs = ops.softmax(z, axis=-1)
+        else:
+            probs = z / ops.sum(z, axis=-1, keepdims=True)
+        if labels is not None:
+            classes = ops.reshape(labels, (-1,))
+        else:
+            classes = ops.argmax(ops.reshape(targets, (-1, k)), axis=-1)
+        classes = ops.cast(classes, "int32")
+        predicted = ops.cast(ops.argmax(z, axis=-1), "int32")
+        weight = ops.cast(ops.equal(predicted, classes), F32)
+        if weights is not None:
+            weight = weight * ops.reshape(weights, (-1,))
+        self._sums.assign_add(
+            ops.segment_sum(
+                probs * ops.expand_dims(weight, -1), classes, num_segments=k
+            )
         )
-        return config
+        self._counts.assign_add(
+            ops.segment_sum(weight, classes, num_segments=k)
+        )
+        self._steps.assign_add(1.0)
 
 
 __all__ = public_names(__name__)
