@@ -16,16 +16,31 @@ from keras_ls._api import public_names
 _DIAGONAL_LABEL = "perfect calibration"
 
 
-def _new_axes(ax):
-    if ax is not None:
-        return ax
+_INSTALL = "Plotting needs matplotlib: pip install 'keras-ls[plot]'."
+
+
+def _pyplot():
     try:
         import matplotlib.pyplot as plt
     except ImportError as error:
-        raise ImportError(
-            "Plotting needs matplotlib: pip install 'keras-ls[plot]'."
-        ) from error
-    _, ax = plt.subplots(figsize=(4.5, 4.5))
+        raise ImportError(_INSTALL) from error
+    return plt
+
+
+def new_figure(width, height, **kwargs):
+    """A matplotlib `Figure` of `width` × `height` inches, made without
+    pyplot: drawing it needs no display and leaves no open figure."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError(_INSTALL) from error
+    return Figure(figsize=(width, height), **kwargs)
+
+
+def _new_axes(ax):
+    if ax is not None:
+        return ax
+    _, ax = _pyplot().subplots(figsize=(4.5, 4.5))
     return ax
 
 
@@ -173,22 +188,28 @@ def _draw_counts(counts_ax, edges, counts, color, label):
     counts_ax.set_ylabel("examples")
 
 
-def _new_reliability_axes():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise ImportError(
-            "Plotting needs matplotlib: pip install 'keras-ls[plot]'."
-        ) from error
-    _, (ax, counts_ax) = plt.subplots(
-        2,
-        1,
-        figsize=(4.5, 5.6),
-        sharex=True,
-        gridspec_kw={"height_ratios": (3, 1)},
-        layout="constrained",
+def reliability_axes(figure, count, *, columns=1):
+    """`count` pairs (diagram axes, count-histogram axes beneath it) on
+    `figure`, `columns` pairs per row; slots left over are hidden."""
+    columns = min(count, columns)
+    lines = -(-count // columns)
+    axes = figure.subplots(
+        2 * lines,
+        columns,
+        squeeze=False,
+        sharex="col",
+        gridspec_kw={"height_ratios": (3, 1) * lines},
     )
-    return ax, counts_ax
+    pairs = []
+    for i in range(lines * columns):
+        line, column = divmod(i, columns)
+        pair = (axes[2 * line, column], axes[2 * line + 1, column])
+        if i < count:
+            pairs.append(pair)
+        else:
+            for ax in pair:
+                ax.set_visible(False)
+    return pairs
 
 
 @keras_ls_export(
@@ -236,7 +257,8 @@ def reliability_diagram(
 
     report = calibration_report(y_true, probs, num_bins=num_bins)
     if ax is None and counts_ax is None:
-        ax, counts_ax = _new_reliability_axes()
+        figure = _pyplot().figure(figsize=(4.5, 5.6), layout="constrained")
+        ((ax, counts_ax),) = reliability_axes(figure, 1)
     ax = _new_axes(ax)
     ax.keras_ls_counts_ax = counts_ax
     return draw_reliability(
@@ -286,20 +308,33 @@ def confidence_histogram(y_true, probs, num_bins=15, ax=None, label=None):
     from keras_ls.calibration.report import calibration_report
 
     report = calibration_report(y_true, probs, num_bins=num_bins)
-    ax = _new_axes(ax)
-    color = _next_color(ax)
-    share = report["bin_counts"] / report["num_examples"]
-    legend = label if label is not None else "model"
-    ax.stairs(
-        share,
+    return draw_confidence_histogram(
+        _new_axes(ax),
         report["bin_edges"],
+        report["bin_counts"],
+        report["confidence"],
+        report["accuracy"],
+        label=label,
+    )
+
+
+def draw_confidence_histogram(
+    ax, bin_edges, bin_counts, confidence, accuracy, *, label=None
+):
+    """Draws one model's share of predictions per bin onto `ax`, with its
+    mean confidence (dashed) and accuracy (dotted) in its color."""
+    color = _next_color(ax)
+    counts = np.asarray(bin_counts, dtype=np.float64)
+    ax.stairs(
+        counts / max(counts.sum(), 1.0),
+        bin_edges,
         color=color,
         fill=False,
         linewidth=1.5,
-        label=legend,
+        label=label if label is not None else "model",
     )
-    ax.axvline(report["confidence"], color=color, linestyle="--", linewidth=1)
-    ax.axvline(report["accuracy"], color=color, linestyle=":", linewidth=1)
+    ax.axvline(confidence, color=color, linestyle="--", linewidth=1)
+    ax.axvline(accuracy, color=color, linestyle=":", linewidth=1)
     ax.set_xlim(0, 1)
     ax.set_xlabel("confidence (dashed: mean, dotted: accuracy)")
     ax.set_ylabel("share of predictions")
@@ -308,28 +343,39 @@ def confidence_histogram(y_true, probs, num_bins=15, ax=None, label=None):
     return ax
 
 
-def save_reliability_png(path, num_bins, models, *, title):
-    """Writes one reliability diagram of several models to a PNG file
-    (creating its folder).
-
-    `models` holds (label, ece, (bin counts, accuracy, confidence)) per
-    model, the per-bin statistics that ConfidenceMonitor keeps; this draws
-    on a bare `Figure`, so it needs no pyplot backend and leaves no open
-    figure behind.
-    """
-    import os
-
-    from matplotlib.figure import Figure
-
-    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
-    figure = Figure(figsize=(4.5, 4.5))
+def binned_reliability_figure(num_bins, models, *, title):
+    """One reliability diagram of several models, 4.5 × 4.5 inches, from
+    what `ConfidenceMonitor` keeps: (label, ece, (bin counts, accuracy,
+    confidence)) per model."""
+    figure = new_figure(4.5, 4.5)
     ax = figure.subplots()
     edges = np.linspace(0.0, 1.0, num_bins + 1)
     for label, ece, bins in models:
         draw_reliability(ax, edges, *bins, ece=ece, label=label)
     ax.set_title(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    return figure
+
+
+def binned_histogram_figure(num_bins, models, *, title):
+    """One confidence histogram of several models, 4.5 × 3.5 inches, from
+    what `ConfidenceMonitor` keeps: (label, statistics, bin counts) per
+    model."""
+    figure = new_figure(4.5, 3.5)
+    ax = figure.subplots()
+    edges = np.linspace(0.0, 1.0, num_bins + 1)
+    for label, stats, counts in models:
+        draw_confidence_histogram(
+            ax,
+            edges,
+            counts,
+            stats["confidence"],
+            stats["top1_accuracy"],
+            label=label,
+        )
+    ax.set_title(title)
+    figure.tight_layout()
+    return figure
 
 
 @keras_ls_export("keras_ls.plots.penultimate_projection")

@@ -310,17 +310,21 @@ class ConfidenceMonitor(keras.callbacks.Callback):
             )
 
     def _save_diagram(self, epoch):
-        from keras_ls.plots import save_reliability_png
+        from keras_ls.plots import binned_reliability_figure
 
         names = ["model"] + list(self.compare)
         eces = [stats["ece"] for stats in self.last_statistics]
-        save_reliability_png(
-            os.path.join(
-                self.log_dir, f"reliability_epoch_{epoch + 1:03d}.png"
-            ),
+        figure = binned_reliability_figure(
             self.num_bins,
             list(zip(names, eces, self._last_bins)),
             title=f"Reliability diagram, epoch {epoch + 1}",
+        )
+        os.makedirs(self.log_dir, exist_ok=True)
+        figure.savefig(
+            os.path.join(
+                self.log_dir, f"reliability_epoch_{epoch + 1:03d}.png"
+            ),
+            dpi=100,
         )
 
     def get_config(self):
