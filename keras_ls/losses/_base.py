@@ -112,15 +112,16 @@ def _num_classes(y_pred):
 
 
 def epsilon_tensor(label_smoothing, y_pred=None):
-    """ε as a float32 tensor: a `keras.Variable`'s value for this step, or
-    a number (checked to lie in [0, 1)) or tensor as given."""
+    """ε as a float32 tensor: a `keras.Variable`'s value for this step, a
+    tensor as given, or a number (or anything else scalar) checked to lie
+    in [0, 1)."""
     if isinstance(label_smoothing, keras.Variable):
         # A tensor read of the value here, not the variable inside the
         # loss: TensorFlow's custom_gradient refuses a trainable variable
         # read inside it (`cast(variable.value)` returned the tf.Variable).
         # Under an in-step schedule, the step's ε (see _tracking.state).
         return ops.cast(_state.epsilon(label_smoothing, y_pred), F32)
-    if _validation._is_real_number(label_smoothing):
+    if not ops.is_tensor(label_smoothing) and np.ndim(label_smoothing) == 0:
         label_smoothing = _validation.check_label_smoothing(label_smoothing)
     return ops.cast(label_smoothing, F32)
 
@@ -194,6 +195,10 @@ def _class_ids(labels, k, ignore_class=None):
     return ops.cast(labels, "int32")
 
 
+# The `label_smoothing` of a loss (or a `standardize`) without ε.
+WITHOUT_EPSILON = object()
+
+
 class Inputs(NamedTuple):
     """What a loss computes on; see `standardize`."""
 
@@ -208,7 +213,7 @@ class Inputs(NamedTuple):
 def standardize(
     y_true,
     y_pred,
-    label_smoothing=None,
+    label_smoothing=WITHOUT_EPSILON,
     *,
     sparse=None,
     axis=-1,
@@ -222,8 +227,8 @@ def standardize(
             with a 1 there), dense targets shaped like `y_pred`, or `None`
             for the logits alone.
         y_pred: Logits or probabilities, classes on `axis`.
-        label_smoothing: ε (a number, a tensor or a `keras.Variable`), or
-            `None` for none. Defaults to `None`.
+        label_smoothing: ε (a number, a tensor or a `keras.Variable`).
+            Defaults to none: `epsilon` is then `None`.
         sparse: `True` for class ids, `False` for dense targets, `None` to
             infer from rank and dtype. Defaults to `None`.
         axis: The class axis of `y_pred`. Defaults to `-1`.
@@ -249,7 +254,7 @@ def standardize(
             concrete, a class id outside [0, K) that is not `ignore_class`.
     """
     eps = None
-    if label_smoothing is not None:
+    if label_smoothing is not WITHOUT_EPSILON:
         eps = epsilon_tensor(label_smoothing, y_pred)
     y_pred = _predictions_tensor(y_pred)
     if not keras.backend.is_float_dtype(y_pred.dtype):
@@ -290,10 +295,6 @@ def standardize(
         )
     labels = _class_ids(labels, k, ignore_class)
     return Inputs(y_pred, labels, None, k, eps, valid)
-
-
-# A loss that keeps no ε passes this as `label_smoothing`.
-WITHOUT_EPSILON = object()
 
 
 class SmoothingLoss(keras.losses.Loss):
