@@ -12,7 +12,7 @@ from keras import ops
 F32 = "float32"
 
 
-def num_classes_of(y_pred):
+def _num_classes(y_pred):
     k = y_pred.shape[-1]
     if k is None or k < 2:
         raise ValueError(
@@ -22,7 +22,7 @@ def num_classes_of(y_pred):
     return int(k)
 
 
-def class_ids(y_true, y_pred):
+def _class_ids(y_true, y_pred):
     """Integer class ids shaped like `y_pred` without its class axis."""
     y_true = ops.convert_to_tensor(y_true)
     pred_rank, true_rank = len(y_pred.shape), len(y_true.shape)
@@ -50,8 +50,8 @@ class Batch:
 
     def __init__(self, y_true, y_pred, sample_weight, from_logits):
         y_pred = ops.convert_to_tensor(y_pred)
-        k = num_classes_of(y_pred)
-        labels = ops.reshape(class_ids(y_true, y_pred), (-1,))
+        k = _num_classes(y_pred)
+        labels = ops.reshape(_class_ids(y_true, y_pred), (-1,))
         scores = ops.reshape(ops.cast(y_pred, F32), (-1, k))
         if from_logits:
             shifted = scores - ops.stop_gradient(

@@ -316,12 +316,14 @@ class SmoothingLoss(keras.losses.Loss):
     argument of the subclass's constructor, read from the attribute of the
     same name, as `keras.losses.CategoricalCrossentropy` stores them.
 
-    Hooks, each a no-op by default: `_ignored_positions_mask` (positions
-    left out of the reduction, for `ignore_class`), `_prepare` and
-    `_compute` (inputs read before the model is found, then the values
-    computed from them) and `_accumulate` (state updated from a step's
-    values): `OnlineLabelSmoothing` builds its state from the inputs and
-    accumulates its sums there.
+    Hooks: `_find_model` (the model carries ε; `OnlineLabelSmoothing`
+    attaches its own state), `_ignored_positions_mask` (positions left out
+    of the reduction, for `ignore_class`; none by default), `_prepare` and
+    `_compute` (what is read from the inputs before the model is found,
+    then the values computed from it; by default the inputs as given, and
+    `call`) and `_accumulate` (state updated from a call's values; nothing
+    by default). `OnlineLabelSmoothing` builds its state from K in
+    `_prepare` and adds to its sums in `_accumulate`.
     """
 
     # Whether probabilities reach this loss as sigmoid outputs (binary) or

@@ -22,6 +22,7 @@ from keras_ls._tracking import values as _values
 
 F32 = "float32"
 
+# The names under which the loss saves its variables, in this order.
 _STATE = ("soft_labels", "sums", "counts", "steps")
 
 
