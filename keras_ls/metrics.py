@@ -22,16 +22,17 @@ Per-bin sums use a static-shaped one-hot matrix product rather than
 import abc
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls._top_label import F32
+from keras_ls._top_label import Batch
+from keras_ls._top_label import binned_sums
+from keras_ls._top_label import confidence_bins
 from keras_ls._tracking import logits as _logits
-from keras_ls._tracking import values as _values
 
-_F32 = "float32"
 NORMS = ("l1", "l2", "max")
 _NORM_NAMES = {"l1": "ece", "l2": "rmsce", "max": "mce"}
 SUBSETS = (None, "correct", "incorrect")
@@ -39,131 +40,6 @@ SUBSETS = (None, "correct", "incorrect")
 
 def _is_float_dtype(dtype):
     return "float" in str(dtype)
-
-
-def _num_classes(y_pred):
-    k = y_pred.shape[-1]
-    if k is None or k < 2:
-        raise ValueError(
-            "`y_pred` must have at least 2 classes on its last axis. "
-            f"Received: y_pred.shape={tuple(y_pred.shape)}"
-        )
-    return int(k)
-
-
-def _class_ids(y_true, y_pred):
-    """Integer class ids shaped like `y_pred` without its class axis."""
-    y_true = ops.convert_to_tensor(y_true)
-    pred_rank, true_rank = len(y_pred.shape), len(y_true.shape)
-    k = y_pred.shape[-1]
-    if true_rank == pred_rank and y_true.shape[-1] == k:
-        return ops.cast(ops.argmax(y_true, axis=-1), "int32")
-    if true_rank == pred_rank and y_true.shape[-1] == 1:
-        y_true = ops.squeeze(y_true, axis=-1)
-    elif true_rank != pred_rank - 1:
-        raise ValueError(
-            "`y_true` must hold class ids shaped like `y_pred` without its "
-            "class axis (optionally with a trailing 1), or one-hot targets "
-            f"shaped like `y_pred`. Received: y_true.shape="
-            f"{tuple(y_true.shape)} with y_pred.shape={tuple(y_pred.shape)}"
-        )
-    return ops.cast(y_true, "int32")
-
-
-class _Batch:
-    """Float32 per-example statistics of one batch, computed on demand.
-
-    Everything is flattened to one row per prediction; `weight` already
-    combines `sample_weight` with that flattening.
-    """
-
-    def __init__(self, y_true, y_pred, sample_weight, from_logits):
-        y_pred = ops.convert_to_tensor(y_pred)
-        k = _num_classes(y_pred)
-        labels = ops.reshape(_class_ids(y_true, y_pred), (-1,))
-        scores = ops.reshape(ops.cast(y_pred, _F32), (-1, k))
-        if from_logits:
-            shifted = scores - ops.stop_gradient(
-                ops.max(scores, axis=-1, keepdims=True)
-            )
-            self.log_probs = shifted - ops.log(
-                ops.sum(ops.exp(shifted), axis=-1, keepdims=True)
-            )
-            self.probs = ops.exp(self.log_probs)
-        else:
-            # As Keras' crossentropy does for probabilities: renormalise,
-            # then clip only inside the logarithm.
-            self.probs = scores / ops.sum(scores, axis=-1, keepdims=True)
-            eps = keras.config.epsilon()
-            self.log_probs = ops.log(ops.clip(self.probs, eps, 1.0 - eps))
-        self.labels = labels
-        # Given probabilities are binned as given, not renormalised: a
-        # float32 renormalisation moves a confidence such as 0.7 by an ulp,
-        # across its bin edge, away from `calibration_report`'s value.
-        self.confidence = ops.max(
-            self.probs if from_logits else scores, axis=-1
-        )
-        predicted = ops.cast(ops.argmax(self.probs, axis=-1), "int32")
-        self.correct = ops.cast(ops.equal(predicted, labels), _F32)
-        ones = ops.ones_like(self.confidence)
-        if sample_weight is None:
-            self.weight = ones
-        else:
-            weight = ops.cast(ops.convert_to_tensor(sample_weight), _F32)
-            # Broadcast (batch,), (batch, 1) or a scalar to every position
-            # before flattening; `ones` has no static-shape requirement.
-            target_rank = len(y_pred.shape) - 1
-            while len(weight.shape) > target_rank and weight.shape[-1] == 1:
-                weight = ops.squeeze(weight, axis=-1)
-            while 0 < len(weight.shape) < target_rank:
-                weight = ops.expand_dims(weight, axis=-1)
-            weight = ops.reshape(
-                weight * ops.ones(ops.shape(y_pred)[:-1], _F32), (-1,)
-            )
-            self.weight = weight * ones
-
-    def label_log_prob(self):
-        return ops.squeeze(
-            ops.take_along_axis(
-                self.log_probs, ops.expand_dims(self.labels, -1), axis=-1
-            ),
-            axis=-1,
-        )
-
-    def label_prob(self):
-        return ops.squeeze(
-            ops.take_along_axis(
-                self.probs, ops.expand_dims(self.labels, -1), axis=-1
-            ),
-            axis=-1,
-        )
-
-
-def binned_sums(values, bins, num_bins):
-    """Per-bin sums of each row of `values` (rows, n) by bin ids (n,).
-
-    A static-shaped one-hot replaces `bincount`, which JAX cannot compile.
-    The products are summed elementwise rather than with a matrix product,
-    because GPUs run float32 matrix products in TF32 (10-bit mantissa) by
-    default, which measurably moved ECE on an H100.
-    """
-    membership = ops.one_hot(bins, num_bins, dtype=_F32)
-    return ops.sum(
-        ops.expand_dims(values, -1) * ops.expand_dims(membership, 0), axis=1
-    )
-
-
-def confidence_bins(confidence, num_bins):
-    """Bin ids of confidences: b = min(⌊c·B⌋, B - 1), computed in float32.
-
-    The one binning rule of keras_ls (also in `calibration_report` and
-    ConfidenceMonitor): the confidence is rounded to float32 and multiplied
-    by B in float32, so float32(0.7)·10 = 7.0 puts 0.7 in [0.7, 0.8) on
-    every backend and in the float64 report alike, and a confidence of
-    exactly 1.0 joins the last bin.
-    """
-    scaled = ops.cast(confidence, _F32) * ops.cast(num_bins, _F32)
-    return ops.cast(ops.minimum(ops.floor(scaled), num_bins - 1), "int32")
 
 
 class _TopLabelMetric(keras.metrics.Metric):
@@ -185,19 +61,19 @@ class _TopLabelMetric(keras.metrics.Metric):
         self.from_logits = from_logits
 
     def _batch(self, y_true, y_pred, sample_weight):
-        batch = _Batch(y_true, y_pred, sample_weight, self.from_logits)
+        batch = Batch(y_true, y_pred, sample_weight, self.from_logits)
         if _logits.check_needed(self, y_pred):
             _logits.check(self, y_pred)
         return batch
 
     def _zeros_variable(self, name, shape=()):
         return self.add_variable(
-            shape=shape, initializer="zeros", dtype=_F32, name=name
+            shape=shape, initializer="zeros", dtype=F32, name=name
         )
 
     def reset_state(self):
         for variable in self.variables:
-            variable.assign(ops.zeros(variable.shape, _F32))
+            variable.assign(ops.zeros(variable.shape, F32))
 
     def result(self):
         return ops.cast(self._result(), self.dtype)
@@ -710,119 +586,6 @@ class PredictiveEntropy(_WeightedMean):
 
     def _values(self, batch):
         return -ops.sum(batch.probs * batch.log_probs, axis=-1)
-
-
-# ConfidenceMonitor's pass ----------------------------------------------
-
-
-class _PassStatistics(keras.metrics.Metric):
-    """Every monitored statistic of one model as one float32 sum vector.
-
-    The ten public metrics would each recompute the softmax and carry their
-    own variables through every compiled step; one vector updated with one
-    `assign_add` keeps the pass as cheap as a plain `evaluate`. The layout
-    is `_SUMS` weighted sums followed by per-bin counts, confidence sums and
-    correct sums, the same quantities the public metrics accumulate.
-    """
-
-    def __init__(self, num_bins, from_logits, name):
-        super().__init__(name=name)
-        self.num_bins = num_bins
-        self.from_logits = from_logits
-        self.sums = self.add_variable(
-            shape=(len(_SUMS) + 3 * num_bins,),
-            initializer="zeros",
-            dtype="float32",
-            name="sums",
-        )
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        batch = _Batch(y_true, y_pred, sample_weight, self.from_logits)
-        w, c, a = batch.weight, batch.confidence, batch.correct
-        miss = 1.0 - a
-        probs = batch.probs
-        brier = ops.sum(probs * probs, axis=-1) - 2.0 * batch.label_prob()
-        entropy = -ops.sum(probs * batch.log_probs, axis=-1)
-        per_example = ops.stack(
-            [
-                w,
-                w * c,
-                w * a,
-                -w * batch.label_log_prob(),
-                w * (brier + 1.0),
-                w * entropy,
-                w * c * a,
-                w * miss,
-                w * c * miss,
-            ],
-            axis=0,
-        )
-        bins = confidence_bins(c, self.num_bins)
-        binned = binned_sums(
-            ops.stack([w, w * c, w * a], axis=0), bins, self.num_bins
-        )
-        self.sums.assign_add(
-            ops.concatenate(
-                [ops.sum(per_example, axis=1), ops.reshape(binned, (-1,))]
-            )
-        )
-
-    def reset_state(self):
-        self.sums.assign(ops.zeros(self.sums.shape, "float32"))
-
-    def result(self):
-        return ops.divide_no_nan(self.sums[1] - self.sums[2], self.sums[0])
-
-    def statistics(self):
-        """({statistic: float}, (bin counts, accuracy, confidence))."""
-        return _derive(
-            np.asarray(_values.to_numpy(self.sums.value)), self.num_bins
-        )
-
-
-_SUMS = (
-    "weight",
-    "confidence",
-    "correct",
-    "nll",
-    "brier",
-    "entropy",
-    "confidence_correct",
-    "incorrect",
-    "confidence_incorrect",
-)
-
-
-def _ratio(numerator, denominator):
-    return float(numerator / denominator) if denominator else 0.0
-
-
-def _derive(sums, num_bins):
-    totals = dict(zip(_SUMS, sums[: len(_SUMS)].astype(np.float64)))
-    binned = sums[len(_SUMS) :].astype(np.float64).reshape(3, num_bins)
-    counts = binned[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        accuracy = np.where(counts > 0, binned[2] / counts, 0.0)
-        confidence = np.where(counts > 0, binned[1] / counts, 0.0)
-    gaps = np.abs(accuracy - confidence)
-    n = totals["weight"]
-    stats = {
-        "ece": _ratio(np.sum(counts * gaps), n),
-        "mce": float(gaps.max()),
-        "nll": _ratio(totals["nll"], n),
-        "brier": _ratio(totals["brier"], n),
-        "entropy": _ratio(totals["entropy"], n),
-        "confidence": _ratio(totals["confidence"], n),
-        "confidence_gap": _ratio(totals["confidence"] - totals["correct"], n),
-        "top1_accuracy": _ratio(totals["correct"], n),
-        "confidence_correct": _ratio(
-            totals["confidence_correct"], totals["correct"]
-        ),
-        "confidence_incorrect": _ratio(
-            totals["confidence_incorrect"], totals["incorrect"]
-        ),
-    }
-    return stats, (counts, accuracy, confidence)
 
 
 __all__ = public_names(__name__)

@@ -30,16 +30,9 @@ from keras_ls._api import public_names
 
 
 def _check_step(step):
-    if (
-        not _validation._is_real_number(step)
-        or not math.isfinite(float(step))
-        or float(step) < 0
-    ):
-        raise ValueError(
-            "A schedule's `step` (the epoch or global step) must be a finite "
-            f"number >= 0. Received: step={step!r}"
-        )
-    return float(step)
+    return _validation.check_number(
+        step, "step", minimum=0, context="the epoch or global step"
+    )
 
 
 def _clip01(x):
@@ -294,14 +287,9 @@ class ExponentialDecay(LabelSmoothingSchedule):
 
     def __init__(self, initial, rate, final=0.0):
         self.initial = _validation.check_label_smoothing(initial, "initial")
-        if (
-            not _validation._is_real_number(rate)
-            or not 0.0 < float(rate) <= 1.0
-        ):
-            raise ValueError(
-                f"`rate` must be a number in (0, 1]. Received: rate={rate!r}"
-            )
-        self.rate = float(rate)
+        self.rate = _validation.check_number(
+            rate, "rate", minimum=0, maximum=1, exclusive_minimum=True
+        )
         self.final = _validation.check_label_smoothing(final, "final")
 
     _in_graph = True

@@ -77,12 +77,22 @@ def test_rejected_assignment_leaves_eps_unchanged(value, shown):
     assert float(loss(LABELS, LOGITS)) == before
 
 
-def test_bad_eps_passed_to_the_function():
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        (2.0, "label_smoothing=2.0"),
+        # Not numbers: once cast as they were (a string parsed, True as 1).
+        ("0.1", "label_smoothing='0.1'"),
+        (True, "label_smoothing=True"),
+        (None, "label_smoothing=None"),
+    ],
+)
+def test_bad_eps_passed_to_the_function(value, shown):
     rejects(
-        lambda: label_smoothing_crossentropy(LABELS, LOGITS, 2.0),
+        lambda: label_smoothing_crossentropy(LABELS, LOGITS, value),
         ValueError,
         "`label_smoothing`",
-        "label_smoothing=2.0",
+        shown,
     )
 
 

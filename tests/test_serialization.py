@@ -255,12 +255,17 @@ def _keras_older_than(version):
     return parts(keras.__version__) < parts(version)
 
 
+GOLDEN = json.loads((DATA / "golden_v0_1_0.json").read_text())
+
+
+# A .keras file does not load in an older Keras than the one that wrote it
+# (Keras 3.10 refuses 3.15's `quantization_config` key).
+@pytest.mark.skipif(
+    _keras_older_than(GOLDEN["keras_version"]),
+    reason=f"written by Keras {GOLDEN['keras_version']}",
+)
 def test_golden_keras_file_loads_after_only_import_keras_ls():
-    values = json.loads((DATA / "golden_v0_1_0.json").read_text())
-    if _keras_older_than(values["keras_version"]):
-        # A .keras file does not load in an older Keras than the one that
-        # wrote it (Keras 3.10 refuses 3.15's `quantization_config` key).
-        pytest.skip(f"written by Keras {values['keras_version']}")
+    values = GOLDEN
     done = subprocess.run(
         [
             sys.executable,

@@ -224,14 +224,14 @@ def fit_temperature(logits, labels, *, bounds=(0.01, 100.0), tol=1e-6):
           Neural Networks](https://arxiv.org/abs/1706.04599). ICML 2017.
     """
     low, high = _check_bounds(bounds)
-    if not (
-        isinstance(tol, (int, float))
-        and not isinstance(tol, bool)
-        and 0 < tol < 1
-    ):
-        raise ValueError(
-            f"`tol` must be a number in (0, 1). Received: tol={tol!r}"
-        )
+    tol = _validation.check_number(
+        tol,
+        "tol",
+        minimum=0,
+        maximum=1,
+        exclusive_minimum=True,
+        exclusive_maximum=True,
+    )
     shape = np.shape(logits)
     z = _as_2d_scores(logits, "logits")
     ids = _as_class_ids(labels, shape, name="labels")
@@ -254,18 +254,25 @@ def fit_temperature(logits, labels, *, bounds=(0.01, 100.0), tol=1e-6):
 
 
 def _check_bounds(bounds):
+    """`bounds` as two floats with 0 < lowest < highest < inf."""
     try:
-        low, high = (float(v) for v in bounds)
+        low, high = bounds
     except (TypeError, ValueError):
         raise ValueError(
             "`bounds` must be a pair (lowest, highest) of "
             f"temperatures. Received: bounds={bounds!r}"
         ) from None
-    if not (0 < low < high < math.inf):
-        raise ValueError(
-            "`bounds` must satisfy 0 < lowest < highest < inf. "
-            f"Received: bounds={bounds!r}"
-        )
+    context = f"bounds={bounds!r}"
+    low = _validation.check_number(
+        low, "bounds[0]", minimum=0, exclusive_minimum=True, context=context
+    )
+    high = _validation.check_number(
+        high,
+        "bounds[1]",
+        minimum=low,
+        exclusive_minimum=True,
+        context=context,
+    )
     return low, high
 
 
@@ -298,16 +305,9 @@ def apply_temperature(logits, temperature):
         - Guo, Pleiss, Sun and Weinberger, 2017. [On Calibration of Modern
           Neural Networks](https://arxiv.org/abs/1706.04599). ICML 2017.
     """
-    if (
-        isinstance(temperature, bool)
-        or not _validation._is_real_number(temperature)
-        or not (0 < float(temperature) < math.inf)
-    ):
-        raise ValueError(
-            "`temperature` must be a finite number > 0. "
-            f"Received: temperature={temperature!r}"
-        )
-    temperature = float(temperature)
+    temperature = _validation.check_number(
+        temperature, "temperature", minimum=0, exclusive_minimum=True
+    )
     if isinstance(logits, (list, tuple, np.ndarray, np.generic)):
         logits = np.asarray(logits)
         if not np.issubdtype(logits.dtype, np.floating):

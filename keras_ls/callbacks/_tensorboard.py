@@ -137,51 +137,6 @@ def figure_png(figure, dpi=100):
     return buffer.getvalue()
 
 
-def reliability_png(num_bins, models, *, title):
-    """PNG of the reliability diagram of several models, from per-bin
-    statistics: `models` holds (label, ece, (counts, accuracy,
-    confidence)) per model, as `ConfidenceMonitor` keeps them."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    from keras_ls.calibration.plots import draw_reliability
-
-    figure = Figure(figsize=(4.5, 4.5))
-    ax = figure.subplots()
-    edges = np.linspace(0.0, 1.0, num_bins + 1)
-    for label, ece, bins in models:
-        draw_reliability(ax, edges, *bins, ece=ece, label=label)
-    ax.set_title(title)
-    figure.tight_layout()
-    return figure_png(figure)
-
-
-def histogram_png(num_bins, models, *, title):
-    """PNG of the confidence histogram of several models, from per-bin
-    counts: `models` holds (label, statistics, bin counts) per model; the
-    dashed line is the mean confidence, the dotted one the accuracy."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(4.5, 3.5))
-    ax = figure.subplots()
-    edges = np.linspace(0.0, 1.0, num_bins + 1)
-    for index, (label, stats, counts) in enumerate(models):
-        color = f"C{index % 10}"
-        counts = np.asarray(counts, np.float64)
-        share = counts / max(counts.sum(), 1.0)
-        ax.stairs(share, edges, color=color, linewidth=1.5, label=label)
-        ax.axvline(stats["confidence"], color=color, linestyle="--", lw=1)
-        ax.axvline(stats["top1_accuracy"], color=color, linestyle=":", lw=1)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("confidence (dashed: mean, dotted: accuracy)")
-    ax.set_ylabel("share of predictions")
-    ax.set_title(title)
-    ax.legend(loc="upper left", fontsize="small")
-    figure.tight_layout()
-    return figure_png(figure)
-
-
 def matplotlib_available():
     return importlib.util.find_spec("matplotlib") is not None
 
@@ -201,26 +156,25 @@ def write_epoch(writer, monitor, epoch, logs):
         if _is_label_smoothing_key(key):
             writer.scalar(key, value, epoch)
     if matplotlib_available():
+        from keras_ls import plots
+
         names = ["model"] + list(monitor.compare)
         stats, bins = monitor.last_statistics, monitor._last_bins
-        writer.image(
-            f"{monitor.prefix}reliability_diagram",
-            reliability_png(
-                monitor.num_bins,
-                [(n, s["ece"], b) for n, s, b in zip(names, stats, bins)],
-                title=f"Reliability diagram, epoch {epoch + 1}",
-            ),
-            epoch,
+        reliability = plots.binned_reliability_figure(
+            monitor.num_bins,
+            [(n, s["ece"], b) for n, s, b in zip(names, stats, bins)],
+            title=f"Reliability diagram, epoch {epoch + 1}",
         )
-        writer.image(
-            f"{monitor.prefix}confidence_histogram",
-            histogram_png(
-                monitor.num_bins,
-                [(n, s, b[0]) for n, s, b in zip(names, stats, bins)],
-                title=f"Confidence histogram, epoch {epoch + 1}",
-            ),
-            epoch,
+        histogram = plots.binned_histogram_figure(
+            monitor.num_bins,
+            [(n, s, b[0]) for n, s, b in zip(names, stats, bins)],
+            title=f"Confidence histogram, epoch {epoch + 1}",
         )
+        for name, figure in (
+            ("reliability_diagram", reliability),
+            ("confidence_histogram", histogram),
+        ):
+            writer.image(f"{monitor.prefix}{name}", figure_png(figure), epoch)
     else:
         import warnings
 

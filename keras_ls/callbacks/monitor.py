@@ -16,11 +16,11 @@ from keras import ops
 
 from keras_ls import _keras_compat
 from keras_ls import _validation
-from keras_ls import metrics as ls_metrics
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls.callbacks import _monitor_data
 from keras_ls.callbacks import _tensorboard
+from keras_ls.callbacks._monitor_stats import PassStatistics
 from keras_ls.callbacks._table import print_statistics_table
 
 #: Statistic names, in table order; keys are `prefix + name`.
@@ -232,7 +232,7 @@ class ConfidenceMonitor(keras.callbacks.Callback):
             members, self.from_logits, self._warned_probabilities
         )
         self._metrics = [
-            ls_metrics._PassStatistics(self.num_bins, self.from_logits, f"m{i}")
+            PassStatistics(self.num_bins, self.from_logits, f"m{i}")
             for i in range(len(members))
         ]
         stack = _Stack([member for _, member in members])
@@ -310,17 +310,21 @@ class ConfidenceMonitor(keras.callbacks.Callback):
             )
 
     def _save_diagram(self, epoch):
-        from keras_ls.calibration.plots import save_reliability_png
+        from keras_ls.plots import binned_reliability_figure
 
         names = ["model"] + list(self.compare)
         eces = [stats["ece"] for stats in self.last_statistics]
-        save_reliability_png(
-            os.path.join(
-                self.log_dir, f"reliability_epoch_{epoch + 1:03d}.png"
-            ),
+        figure = binned_reliability_figure(
             self.num_bins,
             list(zip(names, eces, self._last_bins)),
             title=f"Reliability diagram, epoch {epoch + 1}",
+        )
+        os.makedirs(self.log_dir, exist_ok=True)
+        figure.savefig(
+            os.path.join(
+                self.log_dir, f"reliability_epoch_{epoch + 1:03d}.png"
+            ),
+            dpi=100,
         )
 
     def get_config(self):

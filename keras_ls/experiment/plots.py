@@ -11,9 +11,12 @@ import os
 
 import numpy as np
 
-from keras_ls.calibration.plots import confidence_histogram
-from keras_ls.calibration.plots import reliability_diagram
 from keras_ls.experiment._compare import BASELINE
+from keras_ls.plots import confidence_histogram
+from keras_ls.plots import draw_projection
+from keras_ls.plots import new_figure
+from keras_ls.plots import reliability_axes
+from keras_ls.plots import reliability_diagram
 
 #: ``(history key, title, minimum y span)``: the span keeps a difference of
 #: a few thousandths from filling the panel as if it were large.
@@ -44,13 +47,7 @@ MAX_PROJECTIONS = 4
 
 
 def _figure(width, height):
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as error:
-        raise ImportError(
-            "The plots need matplotlib: pip install 'keras-ls[plot]'."
-        ) from error
-    return Figure(figsize=(width, height), layout="constrained")
+    return new_figure(width, height, layout="constrained")
 
 
 def _label(result, name):
@@ -101,20 +98,8 @@ def reliability_figure(result):
     columns = min(len(names), COLUMNS)
     lines = -(-len(names) // columns)
     fig = _figure(4.2 * columns, 5.4 * lines)
-    axes = fig.subplots(
-        2 * lines,
-        columns,
-        squeeze=False,
-        sharex="col",
-        gridspec_kw={"height_ratios": (3, 1) * lines},
-    )
-    for i in range(len(names), lines * columns):  # empty slots
-        line, column = divmod(i, columns)
-        axes[2 * line, column].set_visible(False)
-        axes[2 * line + 1, column].set_visible(False)
-    for i, name in enumerate(names):
-        line, column = divmod(i, columns)
-        ax, counts_ax = axes[2 * line, column], axes[2 * line + 1, column]
+    pairs = reliability_axes(fig, len(names), columns=columns)
+    for name, (ax, counts_ax) in zip(names, pairs):
         reliability_diagram(
             result.test_labels,
             result.test_probs[name],
@@ -277,8 +262,6 @@ def penultimate_figure(result, class_names):
     """The first seed's template-plane projections, the baseline and the
     other trained models side by side (the first `MAX_PROJECTIONS`; the
     temperature-scaled variants share their model's picture)."""
-    from keras_ls.calibration.plots import draw_projection
-
     shown, seen = [], set()
     for name, projection in result.projections.items():
         key = id(projection)

@@ -1,16 +1,20 @@
 """Label-smoothing losses: ε in a `keras.Variable`, closed forms, no one-hot.
 
+Every loss derives from `_base.SmoothingLoss`: one `__call__` (the model
+that carries ε, the logits check, Keras' masks, sample weights and
+reductions from `_reduction`), the ε variable, the config, and
+`standardize`, the one reading of `y_true` and `y_pred`.
 `LabelSmoothingCrossentropy` and `BinaryLabelSmoothingCrossentropy` (and
-their functional forms) live in `crossentropy`; the private modules hold
-the closed form with its fused gradient (`_closed_form`), TensorFlow's
-fused kernel outside XLA (`_tf_fused`) and Keras' masks and reductions
-(`_reduction`).
+their functional forms) live in `crossentropy`, on the closed form with
+its fused gradient (`_closed_form`) and TensorFlow's fused kernel outside
+XLA (`_tf_fused`).
 
 The smoothing family, one module each: `MaxSuppression` (`max_suppression`),
 `MarginLabelSmoothing` (`margin`) and `ConfidencePenalty`
 (`confidence_penalty`) add a penalty on the logits to the cross-entropy
-(`_logit_penalty`); `OnlineLabelSmoothing` (`online`) learns its smoothing
-distribution per class from the model's own correct predictions.
+(`_logit_penalty`); `OnlineLabelSmoothing` (`online`, its state in
+`_online_state`) learns its smoothing distribution per class from the
+model's own correct predictions.
 """
 
 from keras_ls._tracking.state import track_label_smoothing

@@ -62,7 +62,7 @@ def keras_mask_of(x):
     return mask
 
 
-def _match_rank(values, weights):
+def match_rank(values, weights):
     """Squeezes or expands a trailing 1 so `weights` broadcasts to `values`."""
     v_rank, w_rank = len(values.shape), len(weights.shape)
     if w_rank == v_rank + 1 and weights.shape[-1] == 1:
@@ -113,7 +113,7 @@ def reduce_weighted(
     dtype = values.dtype
     weights = None
     if sample_weight is not None:
-        weights = _match_rank(values, ops.cast(sample_weight, dtype))
+        weights = match_rank(values, ops.cast(sample_weight, dtype))
     if mask is not None:
         mask = ops.cast(mask, "bool")
         if reduction in ("mean", "sum_over_batch_size"):
@@ -125,7 +125,7 @@ def reduce_weighted(
             float_mask = ops.where(mask, scale, ops.zeros_like(scale))
         else:
             float_mask = ops.cast(mask, dtype)
-        float_mask = _match_rank(values, float_mask)
+        float_mask = match_rank(values, float_mask)
         weights = float_mask if weights is None else weights * float_mask
     if weights is not None:
         values = values * weights

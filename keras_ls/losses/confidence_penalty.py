@@ -9,10 +9,10 @@ predictions (tests/losses/test_family_losses.py checks that direction).
 
 from keras import ops
 
+from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls.losses._logit_penalty import LogitPenaltyLoss
-from keras_ls.losses._logit_penalty import check_real
 
 
 @keras_ls_export(
@@ -85,7 +85,7 @@ class ConfidencePenalty(LogitPenaltyLoss):
         dtype=None,
         check_logits=True,
     ):
-        beta = check_real(beta, "beta")
+        beta = _validation.check_number(beta, "beta", minimum=0)
         super().__init__(
             from_logits=from_logits,
             sparse=sparse,
@@ -106,11 +106,6 @@ class ConfidencePenalty(LogitPenaltyLoss):
         log_p = ops.where(p > 0, log_p, 0.0)
         entropy = -ops.sum(p * log_p, axis=-1)
         return -self.beta * entropy
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(beta=self.beta)
-        return config
 
 
 __all__ = public_names(__name__)

@@ -15,10 +15,10 @@ not reproduced (the paper's results use none).
 
 from keras import ops
 
+from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls.losses._logit_penalty import LogitPenaltyLoss
-from keras_ls.losses._logit_penalty import check_real
 
 
 @keras_ls_export(
@@ -98,8 +98,8 @@ class MarginLabelSmoothing(LogitPenaltyLoss):
         dtype=None,
         check_logits=True,
     ):
-        margin = check_real(margin, "margin")
-        alpha = check_real(alpha, "alpha")
+        margin = _validation.check_number(margin, "margin", minimum=0)
+        alpha = _validation.check_number(alpha, "alpha", minimum=0)
         super().__init__(
             from_logits=from_logits,
             sparse=sparse,
@@ -117,11 +117,6 @@ class MarginLabelSmoothing(LogitPenaltyLoss):
         hinge = ops.mean(ops.relu(distance - self.margin), -1)
         # At α = 0 the penalty is absent, not 0·inf = NaN for a −inf logit.
         return self.alpha * hinge if self.alpha > 0 else ops.zeros_like(hinge)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(margin=self.margin, alpha=self.alpha)
-        return config
 
 
 __all__ = public_names(__name__)

@@ -16,16 +16,12 @@ from 0.1 to 0.2 over training: here ε is a variable, so
 schedule inside compiled steps.
 """
 
-import keras
 from keras import ops
 
-from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
-from keras_ls._tracking import state as _state
-from keras_ls.losses._logit_penalty import F32
+from keras_ls.losses._base import epsilon_tensor
 from keras_ls.losses._logit_penalty import LogitPenaltyLoss
-from keras_ls.losses.crossentropy import _epsilon_tensor
 
 
 @keras_ls_export("keras_ls.losses.MaxSuppression", "keras_ls.MaxSuppression")
@@ -111,8 +107,8 @@ class MaxSuppression(LogitPenaltyLoss):
         dtype=None,
         check_logits=True,
     ):
-        eps = _validation.check_label_smoothing(label_smoothing)
         super().__init__(
+            label_smoothing=label_smoothing,
             from_logits=from_logits,
             sparse=sparse,
             axis=axis,
@@ -121,38 +117,17 @@ class MaxSuppression(LogitPenaltyLoss):
             dtype=dtype,
             check_logits=check_logits,
         )
-        # A variable, not a float: compiled steps read state, so an ε
-        # assigned later (by the scheduler) reaches them without a retrace.
-        self.label_smoothing_variable = keras.Variable(
-            eps, dtype=F32, trainable=False, name="label_smoothing"
-        )
-
-    @property
-    def label_smoothing(self):
-        """ε as a Python float; assigning validates and sets the variable
-        (live during `fit`, as `LabelSmoothingCrossentropy.label_smoothing`)."""
-        return float(_state.read(self.label_smoothing_variable))
-
-    @label_smoothing.setter
-    def label_smoothing(self, value):
-        value = _validation.check_label_smoothing(value)
-        _state.assign(self.label_smoothing_variable, value)
 
     def penalty(self, z):
-        # Through crossentropy's reader, as LabelSmoothingCrossentropy: it
+        # Through the losses' reader, as LabelSmoothingCrossentropy: it
         # gives the value the scheduler sets for this step.
-        eps = _epsilon_tensor(self.label_smoothing_variable, z)
+        eps = epsilon_tensor(self.label_smoothing_variable, z)
         # mean(max - z), not max - mean: max - z is exact in float32 near
         # the max, where a mean of raw logits loses about one ulp of |z|
         # (3e-5 relative at a common offset of 1e5).
         gap = ops.mean(ops.max(z, axis=-1, keepdims=True) - z, axis=-1)
         # At ε = 0 the penalty is absent, not 0·inf = NaN for a −inf logit.
         return ops.where(eps > 0, eps * gap, 0.0)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(label_smoothing=self.label_smoothing)
-        return config
 
 
 __all__ = public_names(__name__)

@@ -94,6 +94,11 @@ def test_report_accepts_one_hot_and_column_labels_and_sequences():
             lambda: fit_temperature([[1.0, 0.0]], [0], bounds=(2.0, 1.0)),
             "bounds",
         ),
+        (
+            lambda: fit_temperature([[1.0, 0.0]], [0], bounds=("1", 2.0)),
+            r"`bounds\[0\]`.*'1'",
+        ),
+        (lambda: fit_temperature([[1.0, 0.0]], [0], tol=1.0), "tol=1.0"),
         (lambda: apply_temperature([[1.0, 0.0]], 0.0), "temperature=0.0"),
         (lambda: apply_temperature([[1.0, 0.0]], float("nan")), "temperature"),
     ],

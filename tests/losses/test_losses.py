@@ -17,6 +17,9 @@ from keras_ls.losses import label_smoothing_crossentropy
 from keras_ls.losses import minimum_loss
 from tests import reference
 from tests.autodiff import value_and_grad
+from tests.testing import BACKEND
+from tests.testing import requires_tf
+from tests.testing import requires_torch
 
 
 def np_(x):
@@ -472,12 +475,12 @@ def test_saved_model_reloads_without_custom_objects(tmp_path):
     )
 
 
+@pytest.mark.skipif(
+    BACKEND == "torch",
+    reason="torch.compile on CPU is covered by test_fit_compiled_torch; "
+    "Keras' default for torch is eager",
+)
 def test_fit_with_jit_compile_computes_the_smoothed_loss():
-    if keras.backend.backend() == "torch":
-        pytest.skip(
-            "torch.compile on CPU is covered by test_fit_compiled_"
-            "torch; Keras' default for torch is eager"
-        )
     k, eps = 4, 0.2
     model = _small_model(k)
     model.compile(
@@ -495,9 +498,8 @@ def test_fit_with_jit_compile_computes_the_smoothed_loss():
     np.testing.assert_allclose(history.history["loss"][0], expected, rtol=1e-5)
 
 
+@requires_torch
 def test_fit_compiled_torch():
-    if keras.backend.backend() != "torch":
-        pytest.skip("torch-only: torch.compile path")
     k, eps = 3, 0.3
     model = _small_model(k)
     model.compile(
@@ -514,14 +516,18 @@ def test_fit_compiled_torch():
     np.testing.assert_allclose(history.history["loss"][0], expected, rtol=1e-5)
 
 
+# The backends other than TensorFlow that are installed.
+OTHER_BACKENDS = [
+    b for b in ("jax", "torch") if importlib.util.find_spec(b) is not None
+]
+
+
+@pytest.mark.skipif(
+    not OTHER_BACKENDS, reason="neither jax nor torch is installed"
+)
 def test_import_does_not_load_tensorflow_on_other_backends():
     code = "import sys, keras_ls; print('tensorflow' in sys.modules)"
-    installed = [
-        b for b in ("jax", "torch") if importlib.util.find_spec(b) is not None
-    ]
-    if not installed:
-        pytest.skip("neither jax nor torch is installed")
-    for backend in installed:
+    for backend in OTHER_BACKENDS:
         env = dict(os.environ, KERAS_BACKEND=backend)
         out = subprocess.run(
             [sys.executable, "-c", code],
@@ -546,9 +552,8 @@ def test_public_names():
     "convention, prior",
     [("uniform", None), ("others", None), ("uniform", [0.1, 0.2, 0.3, 0.4])],
 )
+@requires_tf
 def test_tensorflow_fused_and_xla_paths_match_numpy(convention, prior):
-    if keras.backend.backend() != "tensorflow":
-        pytest.skip("TensorFlow has a separate non-XLA kernel path")
     import tensorflow as tf
 
     k, eps = 4, 0.3
