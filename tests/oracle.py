@@ -1,24 +1,59 @@
-"""Independent numpy statistics for the distribution and precision tests.
+"""The tests' numpy oracles: independent float64 references.
 
-Written out from the definitions (Guo et al. 2017 for ECE), float64, so the
-tests never take an expected value from the code under test.
+Written out from the definitions (the smoothed target and dense
+cross-entropy; PyTorch's documented CrossEntropyLoss; Guo et al. 2017 for
+ECE), so the tests never take an expected value from the code under test.
 """
 
 import numpy as np
 
-from tests import reference
+
+def log_softmax(z):
+    z = np.asarray(z, np.float64)
+    m = z.max(axis=-1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+def smoothed_targets(labels, k, eps, convention="uniform", prior=None):
+    labels = np.asarray(labels)
+    onehot = np.zeros(labels.shape + (k,))
+    np.put_along_axis(onehot, labels[..., None], 1.0, axis=-1)
+    if convention == "others":
+        return onehot * (1 - eps) + (1 - onehot) * eps / (k - 1)
+    u = np.full(k, 1.0 / k) if prior is None else np.asarray(prior)
+    return onehot * (1 - eps) + eps * u
+
+
+def dense_ce(targets, logits):
+    """Per-position −Σ q log softmax(z)."""
+    return -(np.asarray(targets, np.float64) * log_softmax(logits)).sum(-1)
+
+
+def torch_formula(labels, logits, eps, ignore_index=None):
+    """PyTorch CrossEntropyLoss(label_smoothing=eps, ignore_index=...),
+    mean reduction, written out from its documentation."""
+    labels = np.asarray(labels)
+    logp = log_softmax(logits)
+    valid = np.ones(labels.shape, bool)
+    if ignore_index is not None:
+        valid = labels != ignore_index
+    safe = np.where(valid, labels, 0)
+    nll = -np.take_along_axis(logp, safe[..., None], -1)[..., 0]
+    smooth = -logp.mean(-1)
+    per = ((1 - eps) * nll + eps * smooth) * valid
+    return per.sum() / max(valid.sum(), 1), per
 
 
 def softmax(logits):
-    return np.exp(reference.log_softmax(logits))
+    return np.exp(log_softmax(logits))
 
 
 def smoothed_loss(labels, logits, eps, k=None):
     """Per-example uniform label-smoothing cross-entropy."""
     logits = np.asarray(logits, np.float64)
     k = k or logits.shape[-1]
-    targets = reference.smoothed_targets(labels, k, eps)
-    return reference.dense_ce(targets, logits)
+    targets = smoothed_targets(labels, k, eps)
+    return dense_ce(targets, logits)
 
 
 def confidence_bins(conf, num_bins):

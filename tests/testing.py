@@ -92,3 +92,30 @@ def logits_and_labels(n=16, k=4, seed=0, scale=2.0):
     logits = (scale * rng.normal(size=(n, k))).astype("float32")
     labels = rng.integers(0, k, size=n).astype("int32")
     return logits, labels
+
+
+def value_and_grad(fn, x):
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        value, grad = jax.value_and_grad(fn)(x)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = fn(x)
+        grad = tape.gradient(value, x)
+    else:
+        import torch
+
+        x = keras.ops.convert_to_tensor(x).detach().requires_grad_(True)
+        value = fn(x)
+        (grad,) = torch.autograd.grad(value, x)
+    to_np = keras.ops.convert_to_numpy
+    return (
+        np.asarray(to_np(keras.ops.cast(value, "float32"))),
+        np.asarray(to_np(keras.ops.cast(grad, "float32"))),
+    )

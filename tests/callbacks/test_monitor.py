@@ -7,7 +7,7 @@ import pytest
 
 from keras_ls.callbacks.monitor import STATISTICS
 from keras_ls.callbacks.monitor import ConfidenceMonitor
-from tests import numpy_stats
+from tests import oracle
 from tests.testing import BACKEND
 from tests.testing import JIT
 from tests.testing import requires_module
@@ -44,7 +44,7 @@ def classifier(seed=0):
 
 def expected_stats(model, x, y, num_bins=15):
     """The independent float64 numpy reference, never keras_ls' report."""
-    report = numpy_stats.calibration_of_probabilities(
+    report = oracle.calibration_of_probabilities(
         y, softmax64(model.predict(x, verbose=0)), num_bins
     )
     return {s: report[s] for s in STATISTICS}
@@ -284,7 +284,7 @@ def test_monitors_a_model_trained_with_keras_ls_metrics_probabilities():
         [keras.Input((6,)), keras.layers.Dense(3), keras.layers.Softmax()]
     )
     values = ConfidenceMonitor((x, y), from_logits=False).evaluate(model)
-    report = numpy_stats.calibration_of_probabilities(
+    report = oracle.calibration_of_probabilities(
         y, model.predict(x, verbose=0), 15
     )
     assert values["val_ece"] == pytest.approx(report["ece"], rel=1e-4, abs=1e-6)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_ls.losses import LabelSmoothingCrossentropy
-from tests import numpy_stats
+from tests import oracle
 from tests.testing import JIT
 from tests.testing import classification_data
 
@@ -70,7 +70,7 @@ def test_keras_file_round_trip_without_custom_objects(tmp_path):
         )
     # And both equal the numpy reference on the model's logits.
     logits = model.predict(x, verbose=0).astype(np.float64)
-    reference = numpy_stats.calibration(y, logits, num_bins=7)
+    reference = oracle.calibration(y, logits, num_bins=7)
     np.testing.assert_allclose(
         after["ece"], reference["ece"], rtol=1e-5, atol=1e-6
     )

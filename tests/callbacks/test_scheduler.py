@@ -19,7 +19,7 @@ from keras_ls.schedules import LinearDecay
 from keras_ls.schedules import LinearWarmup
 from keras_ls.schedules import PiecewiseConstant
 from keras_ls.schedules import TwoStage
-from tests import reference
+from tests import oracle
 from tests.testing import BACKEND
 from tests.testing import TORCH_COMPILE
 
@@ -63,7 +63,7 @@ def data(n=N, seed=0):
 
 def per_sample(x, y, eps, w=W, b=B):
     logits = x.astype(np.float64) @ w + b
-    return reference.dense_ce(reference.smoothed_targets(y, K, eps), logits)
+    return oracle.dense_ce(oracle.smoothed_targets(y, K, eps), logits)
 
 
 def compile_kwargs(mode):

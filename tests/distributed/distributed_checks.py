@@ -13,8 +13,7 @@ import sys
 
 import numpy as np
 
-from tests import numpy_stats
-from tests import reference
+from tests import oracle
 
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,7 +96,7 @@ def sgd_reference(x, y, kernel, bias, eps, lr, epochs):
             xb, yb = x[start : start + BATCH], y[start : start + BATCH]
             z = xb @ w + b
             grad_z = (
-                numpy_stats.softmax(z) - reference.smoothed_targets(yb, k, eps)
+                oracle.softmax(z) - oracle.smoothed_targets(yb, k, eps)
             ) / len(xb)
             w -= lr * xb.T @ grad_z
             b -= lr * grad_z.sum(0)
@@ -107,7 +106,7 @@ def sgd_reference(x, y, kernel, bias, eps, lr, epochs):
 def check_loss(runs):
     result = section(runs, "loss")
     x, y = np.array(result["x"], np.float64), np.array(result["y"])
-    expected = numpy_stats.smoothed_loss(y, x, 0.2)
+    expected = oracle.smoothed_loss(y, x, 0.2)
     single, parallel = result["single"], result["parallel"]
     assert (single["replicas"], parallel["replicas"]) == (1, 2)
     assert parallel["kernel_devices"] == 2  # the weights are replicated
@@ -134,7 +133,7 @@ def check_scheduler(runs):
     x, y = np.array(result["x"], np.float64), np.array(result["y"])
 
     def loss_at(eps, rows=slice(None)):
-        return numpy_stats.smoothed_loss(y[rows], x[rows], eps).mean()
+        return oracle.smoothed_loss(y[rows], x[rows], eps).mean()
 
     epoch_eps = [0.3, 0.2, 0.1, 0.0]
     steps = len(x) // BATCH
@@ -174,8 +173,8 @@ def check_scheduler(runs):
 def check_metrics(runs):
     result = section(runs, "metrics")
     x, y = np.array(result["x"], np.float64), np.array(result["y"])
-    expected = numpy_stats.calibration(y, x, num_bins=5)
-    wrong = numpy_stats.mean_of_shard_ece(y, x, 5, BATCH, shards=2)
+    expected = oracle.calibration(y, x, num_bins=5)
+    wrong = oracle.mean_of_shard_ece(y, x, 5, BATCH, shards=2)
     # The data make per-replica averaging visibly wrong.
     assert abs(wrong - expected["ece"]) > 0.02
     for name in ("single", "parallel"):
@@ -186,7 +185,7 @@ def check_metrics(runs):
         close(got["confidence"], expected["confidence"])
         close(got["gap"], expected["confidence_gap"])
         close(got["brier"], expected["brier"])
-        close(got["loss"], numpy_stats.smoothed_loss(y, x, 0.1).mean())
+        close(got["loss"], oracle.smoothed_loss(y, x, 0.1).mean())
 
 
 def check_monitor(runs):
@@ -194,8 +193,8 @@ def check_monitor(runs):
     xv = np.array(result["x_val"], np.float64)
     yv = np.array(result["y_val"])
     kernel, bias = (np.array(w, np.float64) for w in result["baseline_weights"])
-    ours = numpy_stats.calibration(yv, xv, num_bins=5)
-    base = numpy_stats.calibration(yv, xv @ kernel + bias, num_bins=5)
+    ours = oracle.calibration(yv, xv, num_bins=5)
+    base = oracle.calibration(yv, xv @ kernel + bias, num_bins=5)
     single, parallel = result["single"], result["parallel"]
     for key in (
         "ece",

@@ -13,13 +13,13 @@ import pytest
 from keras import ops
 
 import keras_ls
-from tests.autodiff import value_and_grad
 from tests.testing import JIT_MODES
 from tests.testing import assert_all_close
 from tests.testing import classification_data
 from tests.testing import logits_and_labels
 from tests.testing import softmax64
 from tests.testing import to_numpy
+from tests.testing import value_and_grad
 
 
 # The numpy oracle (float64, one row per position) -------------------------

@@ -1,7 +1,7 @@
 """Issue 14's loss defects F1-F7 and smaller points, on every backend.
 
 Each test failed before its fix. Expected values come from the float64
-numpy references in tests/reference.py, or from PyTorch's own
+numpy references in tests/oracle.py, or from PyTorch's own
 cross-entropy where PyTorch's behaviour is the contract (a −inf logit).
 """
 
@@ -13,8 +13,7 @@ import pytest
 
 import keras_ls
 from keras_ls._tracking import state as _state
-from tests import reference
-from tests.autodiff import value_and_grad
+from tests import oracle
 from tests.testing import BACKEND
 from tests.testing import TORCH_COMPILE
 from tests.testing import assert_all_close
@@ -23,6 +22,7 @@ from tests.testing import requires_module
 from tests.testing import requires_tf
 from tests.testing import requires_torch
 from tests.testing import softmax64
+from tests.testing import value_and_grad
 
 lsce = keras_ls.label_smoothing_crossentropy
 
@@ -59,7 +59,7 @@ MODES = {"eager": value_and_grad, "compiled": compiled_value_and_grad}
 def numpy_grad(labels, logits, eps):
     """d/dz of the per-position sum of the smoothed CE: softmax - q."""
     k = np.asarray(logits).shape[-1]
-    q = reference.smoothed_targets(labels, k, eps)
+    q = oracle.smoothed_targets(labels, k, eps)
     return softmax64(logits) - q
 
 
@@ -96,8 +96,8 @@ def test_f1_uint8_ids_train_under_jit_compile():
     y = np.array([0, 1, 2, 3, 1, 2, 0, 3], np.uint8)
     x = np.zeros((8, 1), np.float32)
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-    expected = reference.dense_ce(
-        reference.smoothed_targets(y, 4, 0.1), np.tile(logits, (8, 1))
+    expected = oracle.dense_ce(
+        oracle.smoothed_targets(y, 4, 0.1), np.tile(logits, (8, 1))
     ).mean()
     assert_all_close(history.history["loss"][0], expected, rtol=1e-6)
 
@@ -115,8 +115,8 @@ def test_f1_uint8_ids_with_16_bit_logits(mode, dtype):
     x = keras.ops.cast(z, dtype)
     z16 = keras.ops.convert_to_numpy(keras.ops.cast(x, "float32"))
     value, grad = MODES[mode](fn, x)
-    q = reference.smoothed_targets(labels, 5, 0.1)
-    assert_all_close(value, reference.dense_ce(q, z16).sum(), rtol=1e-5)
+    q = oracle.smoothed_targets(labels, 5, 0.1)
+    assert_all_close(value, oracle.dense_ce(q, z16).sum(), rtol=1e-5)
     assert_all_close(grad, numpy_grad(labels, z16, 0.1), atol=1e-2)
 
 
@@ -138,8 +138,8 @@ def test_f2_small_int_ids_with_more_than_256_classes(mode, dtype):
     # The issue's numbers: about +0.003 at 261 (= 5 + 256), not -0.897.
     assert 0.0 < grad[0, 261] < 0.01
     assert_all_close(grad, expected, atol=1e-6)
-    q = reference.smoothed_targets(np.array([label]), k, eps)
-    assert_all_close(value, reference.dense_ce(q, z).sum(), rtol=1e-6)
+    q = oracle.smoothed_targets(np.array([label]), k, eps)
+    assert_all_close(value, oracle.dense_ce(q, z).sum(), rtol=1e-6)
 
 
 # F3 -------------------------------------------------------------------
@@ -150,8 +150,8 @@ def test_f3_functional_accepts_a_trainable_variable(mode):
     labels = np.array([0, 2])
     z = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 1.0]], np.float32)
     eps = keras.Variable(0.1)  # trainable, as keras.Variable defaults
-    expected = reference.dense_ce(
-        reference.smoothed_targets(labels, 3, 0.1), z
+    expected = oracle.dense_ce(
+        oracle.smoothed_targets(labels, 3, 0.1), z
     ).mean()
 
     def fn(x):
@@ -173,8 +173,8 @@ def test_f4_ignore_class_outside_the_label_dtype():
     z = np.random.default_rng(4).normal(size=(3, k)).astype(np.float32)
     labels = np.array([156, 3, 156], np.uint8)
     ignored = np.array([156, 3, 156])
-    expected = reference.dense_ce(
-        reference.smoothed_targets(ignored, k, 0.0), z
+    expected = oracle.dense_ce(
+        oracle.smoothed_targets(ignored, k, 0.0), z
     ).mean()
     values = lsce(labels, z, 0.0, ignore_class=-100)
     assert_all_close(keras.ops.mean(values), expected, rtol=1e-6)
@@ -184,7 +184,7 @@ def test_f4_ignore_class_outside_the_label_dtype():
     loss = keras_ls.LabelSmoothingCrossentropy(0.0, ignore_class=156)
     assert_all_close(
         loss(labels, z),
-        reference.dense_ce(reference.smoothed_targets(ignored, k, 0.0), z)[1],
+        oracle.dense_ce(oracle.smoothed_targets(ignored, k, 0.0), z)[1],
         rtol=1e-6,
     )
 
@@ -214,8 +214,8 @@ def test_f5_compiled_value_and_gradient_agree(bad, nearest):
     value, grad = compiled_value_and_grad(fn, z)
     # Documented: clipped into [0, K), value and gradient alike.
     near = np.array([nearest])
-    q = reference.smoothed_targets(near, 3, 0.1)
-    assert_all_close(value, reference.dense_ce(q, z).sum(), rtol=1e-6)
+    q = oracle.smoothed_targets(near, 3, 0.1)
+    assert_all_close(value, oracle.dense_ce(q, z).sum(), rtol=1e-6)
     assert_all_close(grad, numpy_grad(near, z, 0.1), atol=1e-6)
 
 
@@ -230,10 +230,10 @@ def test_f6_large_common_offset_keeps_float32_precision(mode, offset, sparse):
     rng = np.random.default_rng(6)
     z = (offset + rng.normal(size=(4, k)) * 3).astype(np.float32)
     labels = np.array([0, 3, 9, 5])
-    q = reference.smoothed_targets(labels, k, eps)
-    onehot = reference.smoothed_targets(labels, k, 0.0).astype(np.float32)
+    q = oracle.smoothed_targets(labels, k, eps)
+    onehot = oracle.smoothed_targets(labels, k, 0.0).astype(np.float32)
     y = labels if sparse else onehot
-    expected = reference.dense_ce(q, z.astype(np.float64))
+    expected = oracle.dense_ce(q, z.astype(np.float64))
 
     def fn(x):
         return keras.ops.sum(lsce(y, x, eps))
@@ -279,8 +279,8 @@ def test_f7_assigned_epsilon_reaches_compiled_steps_without_retrace():
     y = np.zeros(8, np.int32)  # one class: ε changes the loss
 
     def expected(eps):
-        q = reference.smoothed_targets(np.array([0]), 4, eps)
-        return reference.dense_ce(q, logits[None])[0]
+        q = oracle.smoothed_targets(np.array([0]), 4, eps)
+        return oracle.dense_ce(q, logits[None])[0]
 
     schedule = [0.0, 0.5, 0.9]
     traces = []
@@ -365,7 +365,7 @@ def test_f7_jax_trace_without_a_model_warns_once_and_names_the_fix():
     with pytest.warns(UserWarning, match="track_label_smoothing"):
         loss.label_smoothing = 0.3
     # What the warning says: the compiled function still uses 0.1.
-    baked = reference.dense_ce(reference.smoothed_targets(labels, 3, 0.1), z)
+    baked = oracle.dense_ce(oracle.smoothed_targets(labels, 3, 0.1), z)
     assert float(step(z)) == pytest.approx(baked.mean(), rel=1e-6)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -406,8 +406,8 @@ def test_nan_logits_at_ignored_positions_give_zero_gradients(mode):
         return loss(labels, x)
 
     value, grad = MODES[mode](fn, z)
-    q = reference.smoothed_targets(np.array([2]), 3, 0.1)
-    assert_all_close(value, reference.dense_ce(q, z[:1])[0], rtol=1e-6)
+    q = oracle.smoothed_targets(np.array([2]), 3, 0.1)
+    assert_all_close(value, oracle.dense_ce(q, z[:1])[0], rtol=1e-6)
     assert_all_close(grad[1], np.zeros(3), atol=0)
     assert_all_close(
         grad[0], numpy_grad(np.array([2]), z[:1], 0.1)[0], atol=1e-6
@@ -436,8 +436,8 @@ def test_tf_fused_kernel_path_keeps_precision_at_large_offsets():
     z = (1e5 + np.random.default_rng(8).normal(size=(4, 10))).astype("f4")
     labels = np.array([1, 2, 3, 4])
     assert _tf_fused.supports(keras.ops.convert_to_tensor(z), labels, True)
-    expected = reference.dense_ce(
-        reference.smoothed_targets(labels, 10, 0.5), z.astype(np.float64)
+    expected = oracle.dense_ce(
+        oracle.smoothed_targets(labels, 10, 0.5), z.astype(np.float64)
     )
     assert_all_close(lsce(labels, z, 0.5), expected, rtol=4e-7, atol=0)
 
@@ -491,8 +491,8 @@ def test_eager_torch_step_calls_no_more_torch_ops_than_keras_sparse_ce(
     )
     assert ours <= keras_calls, (ours, keras_calls)
     assert layer_calls == []
-    q = reference.smoothed_targets(labels, 10, 0.1)
-    assert_all_close(value, reference.dense_ce(q, z).mean(), rtol=1e-6)
+    q = oracle.smoothed_targets(labels, 10, 0.1)
+    assert_all_close(value, oracle.dense_ce(q, z).mean(), rtol=1e-6)
     value.backward()
     assert_all_close(logits.grad, numpy_grad(labels, z, 0.1) / 8, atol=1e-7)
 
@@ -542,7 +542,7 @@ def test_tf_xla_cpu_gradient_reuses_the_forward_exponentials(dtype, eps):
     # XLA:CPU stores exp(z - max z) for its reduction kernels anyway; the
     # gradient recomputing it was the costliest pass (1.35x Keras'
     # one-hot label smoothing in bfloat16). Values and gradients stay
-    # those of the float64 reference.
+    # those of the float64 oracle.
     assert len(_hlo_exponentials(dtype)) == 1
     rng = np.random.default_rng(4)
     z = (rng.normal(size=(6, 7)) * 4).astype(np.float32)
@@ -554,7 +554,7 @@ def test_tf_xla_cpu_gradient_reuses_the_forward_exponentials(dtype, eps):
         return keras.ops.sum(lsce(labels, t, eps))
 
     value, grad = compiled_value_and_grad(fn, x)
-    q = reference.smoothed_targets(labels, 7, eps)
-    assert_all_close(value, reference.dense_ce(q, z_in).sum(), rtol=1e-6)
+    q = oracle.smoothed_targets(labels, 7, eps)
+    assert_all_close(value, oracle.dense_ce(q, z_in).sum(), rtol=1e-6)
     tol = 1e-6 if dtype == "float32" else 1e-2
     assert_all_close(grad, numpy_grad(labels, z_in, eps), atol=tol)

@@ -15,11 +15,11 @@ from keras_ls.losses import BinaryLabelSmoothingCrossentropy
 from keras_ls.losses import LabelSmoothingCrossentropy
 from keras_ls.losses import label_smoothing_crossentropy
 from keras_ls.losses import minimum_loss
-from tests import reference
-from tests.autodiff import value_and_grad
+from tests import oracle
 from tests.testing import BACKEND
 from tests.testing import requires_tf
 from tests.testing import requires_torch
+from tests.testing import value_and_grad
 
 
 def np_(x):
@@ -38,8 +38,8 @@ def random_problem(n, k, seed=0, scale=3.0):
 def test_matches_keras_categorical_crossentropy_on_one_hot(k, eps):
     logits, labels = random_problem(16, k, seed=k)
     onehot = np.eye(k, dtype="float32")[labels]
-    expected = reference.dense_ce(
-        reference.smoothed_targets(labels, k, eps), logits
+    expected = oracle.dense_ce(
+        oracle.smoothed_targets(labels, k, eps), logits
     ).mean()
     keras_cce = keras.losses.CategoricalCrossentropy(
         from_logits=True, label_smoothing=eps
@@ -58,7 +58,7 @@ def test_sparse_matches_pytorch_formula_with_ignore_index(k, eps, ignore):
     logits, labels = random_problem(32, k, seed=3 * k)
     if ignore is not None:
         labels[::3] = ignore
-    expected, per = reference.torch_formula(labels, logits, eps, ignore)
+    expected, per = oracle.torch_formula(labels, logits, eps, ignore)
     loss = LabelSmoothingCrossentropy(eps, ignore_class=ignore)
     np.testing.assert_allclose(
         float(loss(labels, logits)), expected, rtol=1e-5, atol=1e-6
@@ -83,8 +83,8 @@ def test_sparse_and_one_hot_agree_and_labels_shaped_n_by_1():
 def test_others_convention_matches_numpy(sparse):
     k, eps = 9, 0.3
     logits, labels = random_problem(24, k)
-    targets = reference.smoothed_targets(labels, k, eps, "others")
-    expected = reference.dense_ce(targets, logits)
+    targets = oracle.smoothed_targets(labels, k, eps, "others")
+    expected = oracle.dense_ce(targets, logits)
     y = labels if sparse else np.eye(k, dtype="float32")[labels]
     values = label_smoothing_crossentropy(y, logits, eps, convention="others")
     np.testing.assert_allclose(np_(values), expected, rtol=1e-5)
@@ -98,8 +98,8 @@ def test_prior_matches_numpy(sparse):
     k, eps = 5, 0.2
     prior = [0.5, 0.2, 0.15, 0.1, 0.05]
     logits, labels = random_problem(12, k)
-    expected = reference.dense_ce(
-        reference.smoothed_targets(labels, k, eps, prior=prior), logits
+    expected = oracle.dense_ce(
+        oracle.smoothed_targets(labels, k, eps, prior=prior), logits
     ).mean()
     y = labels if sparse else np.eye(k, dtype="float32")[labels]
     loss = LabelSmoothingCrossentropy(eps, prior=prior)
@@ -124,7 +124,7 @@ def test_soft_targets_match_keras():
 def test_perfect_fit_reaches_minimum_loss(convention, eps):
     k = 10
     labels = np.arange(k)
-    targets = reference.smoothed_targets(labels, k, eps, convention)
+    targets = oracle.smoothed_targets(labels, k, eps, convention)
     log_targets = np.log(np.maximum(targets, 1e-30)).astype("float32")
     if eps == 0.0:
         log_targets = np.where(targets > 0, 0.0, -1e4).astype("float32")
@@ -200,9 +200,7 @@ def test_sequence_axis_and_class_axis():
     rng = np.random.default_rng(4)
     logits = rng.standard_normal((3, 4, 6)).astype("float32")
     labels = rng.integers(0, 6, size=(3, 4))
-    expected = reference.dense_ce(
-        reference.smoothed_targets(labels, 6, 0.1), logits
-    )
+    expected = oracle.dense_ce(oracle.smoothed_targets(labels, 6, 0.1), logits)
     values = label_smoothing_crossentropy(labels, logits, 0.1)
     np.testing.assert_allclose(np_(values), expected, rtol=1e-5)
     moved = np.moveaxis(logits, -1, 1)  # (batch, classes, time)
@@ -228,8 +226,8 @@ def test_gradient_matches_softmax_minus_target():
     _, grad = value_and_grad(
         lambda z: loss(labels, z), ops.convert_to_tensor(logits)
     )
-    expected = np.exp(reference.log_softmax(logits)) - (
-        reference.smoothed_targets(labels, k, eps)
+    expected = np.exp(oracle.log_softmax(logits)) - (
+        oracle.smoothed_targets(labels, k, eps)
     )
     np.testing.assert_allclose(grad, expected, atol=1e-6)
 
@@ -259,8 +257,8 @@ def test_bfloat16_loss_keeps_integer_labels_exact():
     logits[np.arange(n), labels] += 8.0
     logits_bf16 = ops.cast(ops.convert_to_tensor(logits), "bfloat16")
     exact = np_(ops.cast(logits_bf16, "float32"))
-    expected = reference.dense_ce(
-        reference.smoothed_targets(labels, k, 0.1), exact
+    expected = oracle.dense_ce(
+        oracle.smoothed_targets(labels, k, 0.1), exact
     ).mean()
     loss = LabelSmoothingCrossentropy(0.1, dtype="bfloat16")
     value = loss(labels, logits_bf16)
@@ -301,8 +299,8 @@ def test_keras_mask_is_respected_like_keras():
         rtol=1e-5,
     )
     # The mask matters: the unmasked mean over all 10 positions differs.
-    unmasked = reference.dense_ce(
-        reference.smoothed_targets(labels, 6, 0.1), np_(logits)
+    unmasked = oracle.dense_ce(
+        oracle.smoothed_targets(labels, 6, 0.1), np_(logits)
     ).mean()
     assert abs(expected - unmasked) > 1e-3
 
@@ -370,11 +368,11 @@ def test_label_smoothing_property_reads_and_assigns_the_variable():
     loss.label_smoothing = 0.0
     assert float(np_(var)) == 0.0
     logits, labels = random_problem(4, 3)
-    expected = reference.dense_ce(np.eye(3)[labels], logits).mean()
+    expected = oracle.dense_ce(np.eye(3)[labels], logits).mean()
     np.testing.assert_allclose(float(loss(labels, logits)), expected, rtol=1e-5)
     var.assign(0.3)
-    expected = reference.dense_ce(
-        reference.smoothed_targets(labels, 3, 0.3), logits
+    expected = oracle.dense_ce(
+        oracle.smoothed_targets(labels, 3, 0.3), logits
     ).mean()
     np.testing.assert_allclose(float(loss(labels, logits)), expected, rtol=1e-5)
 
@@ -492,8 +490,8 @@ def test_fit_with_jit_compile_computes_the_smoothed_loss():
     x = np.random.default_rng(1).standard_normal((16, 3)).astype("float32")
     y = (np.arange(16) % k).astype("int32")
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
-    expected = reference.dense_ce(
-        reference.smoothed_targets(y, k, eps), np_(model(x))
+    expected = oracle.dense_ce(
+        oracle.smoothed_targets(y, k, eps), np_(model(x))
     ).mean()
     np.testing.assert_allclose(history.history["loss"][0], expected, rtol=1e-5)
 
@@ -510,8 +508,8 @@ def test_fit_compiled_torch():
     x = np.random.default_rng(1).standard_normal((8, 3)).astype("float32")
     y = (np.arange(8) % k).astype("int32")
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-    expected = reference.dense_ce(
-        reference.smoothed_targets(y, k, eps), np_(model(x))
+    expected = oracle.dense_ce(
+        oracle.smoothed_targets(y, k, eps), np_(model(x))
     ).mean()
     np.testing.assert_allclose(history.history["loss"][0], expected, rtol=1e-5)
 
@@ -567,11 +565,11 @@ def test_tensorflow_fused_and_xla_paths_match_numpy(convention, prior):
         reduction="sum",
     )
     valid = labels != -1
-    targets = reference.smoothed_targets(
+    targets = oracle.smoothed_targets(
         np.where(valid, labels, 0), k, eps, convention, prior
     )
-    expected = (reference.dense_ce(targets, logits) * valid).sum()
-    expected_grad = (np.exp(reference.log_softmax(logits)) - targets) * (
+    expected = (oracle.dense_ce(targets, logits) * valid).sum()
+    expected_grad = (np.exp(oracle.log_softmax(logits)) - targets) * (
         valid[:, None]
     )
 

@@ -20,8 +20,8 @@ from keras import ops
 
 from keras_ls.losses import LabelSmoothingCrossentropy
 from keras_ls.losses import label_smoothing_crossentropy
-from tests import numpy_stats
-from tests.autodiff import value_and_grad
+from tests import oracle
+from tests.testing import value_and_grad
 
 POLICIES = ["mixed_float16", "mixed_bfloat16"]
 # XLA on TensorFlow and JAX; on PyTorch `jit_compile=JIT` means
@@ -66,12 +66,12 @@ def test_loss_equals_float32_reference_within_rounding_bound(policy, eps):
     value = loss(labels, low)
     assert keras.backend.standardize_dtype(value.dtype) == "float32"
     value = float(value)
-    exact = numpy_stats.smoothed_loss(labels, logits, eps).mean()
+    exact = oracle.smoothed_loss(labels, logits, eps).mean()
     bound = 2 * np.abs(logits).max() * UNIT_ROUNDOFF[dtype] + 1e-5
     assert abs(value - exact) <= bound
     np.testing.assert_allclose(
         value,
-        numpy_stats.smoothed_loss(labels, as_rounded, eps).mean(),
+        oracle.smoothed_loss(labels, as_rounded, eps).mean(),
         rtol=1e-5,
         atol=1e-6,
     )
@@ -89,7 +89,7 @@ def test_model_under_policy_evaluates_to_reference_of_its_logits(policy):
     assert keras.backend.standardize_dtype(predicted.dtype) == (
         compute_dtype(policy)
     )
-    expected = numpy_stats.smoothed_loss(
+    expected = oracle.smoothed_loss(
         labels, predicted.astype(np.float64), 0.2
     ).mean()
     got = model.evaluate(logits, labels, batch_size=8, verbose=0)
@@ -109,10 +109,10 @@ def test_gradients_finite_with_logits_of_plus_minus_1e4(policy, sparse):
     loss = LabelSmoothingCrossentropy(0.1)
     value, grad = value_and_grad(lambda z: loss(y, z), low)
     assert np.isfinite(value) and np.all(np.isfinite(grad))
-    expected = numpy_stats.smoothed_loss(labels, as_rounded, 0.1)
+    expected = oracle.smoothed_loss(labels, as_rounded, 0.1)
     np.testing.assert_allclose(value, expected.mean(), rtol=1e-5)
     q = np.eye(k)[labels] * 0.9 + 0.1 / k
-    expected_grad = (numpy_stats.softmax(as_rounded) - q) / len(labels)
+    expected_grad = (oracle.softmax(as_rounded) - q) / len(labels)
     # The gradient comes back in the logits' dtype: compare at its precision.
     np.testing.assert_allclose(
         grad, expected_grad, atol=4 * UNIT_ROUNDOFF[dtype] / len(labels)
@@ -133,7 +133,7 @@ def test_labels_up_to_131071_stay_exact(policy, loss_dtype):
     logits[np.arange(4), labels - 1] = -8.0
     logits[np.arange(4)[:3], np.minimum(labels + 1, k - 1)[:3]] = -8.0
     as_rounded, low = rounded(logits, dtype)
-    expected = numpy_stats.smoothed_loss(labels, as_rounded, 0.1)
+    expected = oracle.smoothed_loss(labels, as_rounded, 0.1)
     loss = LabelSmoothingCrossentropy(
         0.1, dtype=None if loss_dtype is None else dtype
     )
@@ -156,7 +156,7 @@ def test_labels_up_to_131071_stay_exact(policy, loss_dtype):
         )
     assert not np.array_equal(lossy, labels)
     if np.all(np.isfinite(lossy)):
-        wrong = numpy_stats.smoothed_loss(
+        wrong = oracle.smoothed_loss(
             np.minimum(lossy, k - 1).astype(int), as_rounded, 0.1
         )
         assert abs(wrong.mean() - expected.mean()) > 1.0
@@ -175,7 +175,7 @@ def test_labels_up_to_131071_exact_through_model_evaluate(policy):
     )
     model.compile(loss=LabelSmoothingCrossentropy(0.1), jit_compile=JIT)
     as_rounded, _ = rounded(logits, compute_dtype(policy))
-    expected = numpy_stats.smoothed_loss(labels, as_rounded, 0.1).mean()
+    expected = oracle.smoothed_loss(labels, as_rounded, 0.1).mean()
     got = model.evaluate(logits, labels, batch_size=4, verbose=0)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
@@ -187,7 +187,7 @@ def test_metrics_state_and_results_are_float32(policy):
     dtype = compute_dtype(policy)
     logits, labels = problem(48, 7, seed=6)
     as_rounded, low = rounded(logits, dtype)
-    expected = numpy_stats.calibration(labels, as_rounded, num_bins=10)
+    expected = oracle.calibration(labels, as_rounded, num_bins=10)
     cases = {
         "ece": ls_metrics.ExpectedCalibrationError(10),
         "mce": ls_metrics.ExpectedCalibrationError(10, norm="max"),
@@ -227,7 +227,7 @@ def test_metrics_in_compiled_model_under_policy(policy):
         jit_compile=JIT,
     )
     predicted = model.predict(logits, batch_size=8, verbose=0)
-    expected = numpy_stats.calibration(
+    expected = oracle.calibration(
         labels, predicted.astype(np.float64), num_bins=5
     )
     got = model.evaluate(
@@ -277,14 +277,14 @@ def test_float16_loss_scaling_is_unaffected(scale):
         keras.config.set_dtype_policy("float32")
     z = x.astype(np.float64) @ kernel
     q = np.eye(3)[y] * 0.9 + 0.1 / 3
-    grad = x.T.astype(np.float64) @ ((numpy_stats.softmax(z) - q) / len(y))
+    grad = x.T.astype(np.float64) @ ((oracle.softmax(z) - q) / len(y))
     expected = kernel - 0.5 * grad
     assert initial_scale == final_scale == 2.0**15  # no overflow detected
     assert loss.label_smoothing == pytest.approx(0.1)
     # The reported loss is unscaled.
     np.testing.assert_allclose(
         history.history["loss"][0],
-        numpy_stats.smoothed_loss(y, z, 0.1).mean(),
+        oracle.smoothed_loss(y, z, 0.1).mean(),
         rtol=1e-3,
     )
     assert np.all(np.isfinite(new_kernel))

@@ -13,7 +13,7 @@ from keras import ops
 
 from keras_ls.losses import label_smoothing_crossentropy
 from keras_ls.losses import minimum_loss
-from tests import reference
+from tests import oracle
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 
@@ -59,15 +59,15 @@ def test_loss_is_at_least_minimum_loss(problem):
 def test_loss_equals_dense_target_reference(problem):
     logits, labels, eps, convention = problem
     k = logits.shape[-1]
-    expected = reference.dense_ce(
-        reference.smoothed_targets(labels, k, eps, convention), logits
+    expected = oracle.dense_ce(
+        oracle.smoothed_targets(labels, k, eps, convention), logits
     )
     values = per_example(labels, logits, eps, convention)
     np.testing.assert_allclose(
         values, expected, rtol=1e-5, atol=float32_slack(logits)
     )
     # The same with the dense targets passed in.
-    dense = reference.smoothed_targets(labels, k, eps, convention)
+    dense = oracle.smoothed_targets(labels, k, eps, convention)
     from_dense = label_smoothing_crossentropy(
         dense.astype("float32"), logits, 0.0
     )

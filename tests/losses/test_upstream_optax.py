@@ -17,8 +17,8 @@ from keras import ops
 
 from keras_ls.losses import LabelSmoothingCrossentropy
 from keras_ls.losses import label_smoothing_crossentropy
-from tests import reference
-from tests.autodiff import value_and_grad
+from tests import oracle
+from tests.testing import value_and_grad
 
 # SmoothLabelsTest.setUp
 TS = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], dtype=np.float32)
@@ -44,7 +44,7 @@ def smoothed_target_through_the_gradient(targets, eps, logits):
         )
 
     _, grad = value_and_grad(total, ops.convert_to_tensor(logits))
-    probs = np.exp(reference.log_softmax(logits))
+    probs = np.exp(oracle.log_softmax(logits))
     return probs - grad
 
 
@@ -68,7 +68,7 @@ def test_smooth_labels(eps, expected, batched):
     values = label_smoothing_crossentropy(targets, logits, eps, sparse=False)
     np.testing.assert_allclose(
         np_(values),
-        -(expected * reference.log_softmax(logits)).sum(-1),
+        -(expected * oracle.log_softmax(logits)).sum(-1),
         atol=1e-4,
     )
 
@@ -99,7 +99,7 @@ def test_softmax_cross_entropy_batched():
 def test_softmax_cross_entropy_axis(axis, eps):
     # optax _classification_test.py SoftmaxCrossEntropyTest.test_axis: shape
     # [4, 5, 6], Dirichlet targets drawn over the last axis. optax compares
-    # with the class axis moved last; here also with a numpy reference.
+    # with the class axis moved last; here also with a numpy oracle.
     rng = np.random.default_rng(axis)
     shape = [4, 5, 6]
     preds = rng.normal(size=shape).astype(np.float32)
@@ -119,9 +119,7 @@ def test_softmax_cross_entropy_axis(axis, eps):
     t = np.moveaxis(targets, axis, -1).astype(np.float64)
     k = shape[axis]
     q = (1 - eps) * t + eps / k  # Keras' and optax's convention
-    expected = -(q * reference.log_softmax(np.moveaxis(preds, axis, -1))).sum(
-        -1
-    )
+    expected = -(q * oracle.log_softmax(np.moveaxis(preds, axis, -1))).sum(-1)
     np.testing.assert_allclose(np_(x), expected, atol=1e-4, rtol=1e-5)
 
 
@@ -150,7 +148,7 @@ def test_softmax_cross_entropy_with_integer_labels_axis(axis):
     x = label_smoothing_crossentropy(targets, preds, 0.0, axis=axis)
     y = label_smoothing_crossentropy(targets, np.moveaxis(preds, axis, -1), 0.0)
     np.testing.assert_allclose(np_(x), np_(y), atol=1e-4)
-    log_p = reference.log_softmax(np.moveaxis(preds, axis, -1))
+    log_p = oracle.log_softmax(np.moveaxis(preds, axis, -1))
     expected = -np.take_along_axis(log_p, targets[..., None], -1)[..., 0]
     np.testing.assert_allclose(np_(x), expected, atol=1e-4, rtol=1e-5)
 

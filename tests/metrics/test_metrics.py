@@ -7,11 +7,11 @@ import pytest
 from keras import ops
 
 from keras_ls import metrics as M
-from tests import numpy_stats
+from tests import oracle
 from tests.testing import JIT
 from tests.testing import softmax64
 
-# (metric factory, key of the numpy reference tests/numpy_stats.py)
+# (metric factory, key of the numpy reference tests/oracle.py)
 CASES = [
     (lambda **kw: M.ExpectedCalibrationError(**kw), "ece"),
     (lambda **kw: M.ExpectedCalibrationError(norm="max", **kw), "mce"),
@@ -40,7 +40,7 @@ ALL_CLASSES = [cls for cls, _ in CASES_BY_CLASS]
 
 def reference(labels, probs, num_bins=15):
     """The independent float64 statistics, never keras_ls' own report."""
-    return numpy_stats.calibration_of_probabilities(labels, probs, num_bins)
+    return oracle.calibration_of_probabilities(labels, probs, num_bins)
 
 
 def problem(n=97, k=6, seed=0, scale=2.5):

@@ -9,7 +9,7 @@ dependency, installed without a new torch: `pip install torchmetrics -c
 ci/constraints.txt`). Its bin rule differs from keras_ls' only for
 confidences on an edge (docs/confidence.md), which random inputs never hit.
 
-The binning-rule tests use tests/numpy_stats.py as the independent oracle:
+The binning-rule tests use tests/oracle.py as the independent oracle:
 keras_ls bins a confidence c into ⌊c·B⌋ computed in float32, in the
 streaming metric, in `calibration_report` and in ConfidenceMonitor alike.
 """
@@ -24,7 +24,7 @@ from keras import ops
 from keras_ls.calibration import calibration_report
 from keras_ls.callbacks.monitor import ConfidenceMonitor
 from keras_ls.metrics import ExpectedCalibrationError
-from tests import numpy_stats
+from tests import oracle
 
 requires_torchmetrics = pytest.mark.skipif(
     importlib.util.find_spec("torchmetrics") is None,
@@ -151,16 +151,18 @@ def test_corner_case_due_to_dtype(n_bins, dtype):
     metric = ExpectedCalibrationError(n_bins, from_logits=False)
     metric.update_state(target, rows)
     report = calibration_report(target, rows, n_bins)
-    oracle = numpy_stats.calibration_of_probabilities(target, rows, n_bins)
+    expected = oracle.calibration_of_probabilities(target, rows, n_bins)
     counts = np.bincount(
-        numpy_stats.confidence_bins(rows.max(1), n_bins), minlength=n_bins
+        oracle.confidence_bins(rows.max(1), n_bins), minlength=n_bins
     )
     np.testing.assert_array_equal(
         np.asarray(ops.convert_to_numpy(metric.bin_counts)), counts
     )
     np.testing.assert_array_equal(report["bin_counts"], counts)
-    np.testing.assert_allclose(float(metric.result()), oracle["ece"], atol=1e-6)
-    np.testing.assert_allclose(report["ece"], oracle["ece"], atol=1e-6)
+    np.testing.assert_allclose(
+        float(metric.result()), expected["ece"], atol=1e-6
+    )
+    np.testing.assert_allclose(report["ece"], expected["ece"], atol=1e-6)
 
 
 # The example of issue 9: float32(0.7)·10 floored to 7 in the metric and to
@@ -184,9 +186,9 @@ def test_issue_example_gives_one_answer_everywhere(dtype):
     np.testing.assert_allclose(
         [report["ece"], report["mce"]], [0.175, 0.225], atol=1e-6
     )
-    oracle = numpy_stats.calibration_of_probabilities(ISSUE_LABELS, probs, 10)
+    by_hand = oracle.calibration_of_probabilities(ISSUE_LABELS, probs, 10)
     np.testing.assert_allclose(
-        [oracle["ece"], oracle["mce"]], [0.175, 0.225], atol=1e-6
+        [by_hand["ece"], by_hand["mce"]], [0.175, 0.225], atol=1e-6
     )
     np.testing.assert_array_equal(np.nonzero(report["bin_counts"])[0], [6, 7])
 
@@ -226,9 +228,7 @@ def test_a_confidence_on_an_edge_goes_to_the_bin_it_opens(num_bins, dtype):
     )
     np.testing.assert_array_equal(report["bin_counts"], expected)
     np.testing.assert_array_equal(
-        np.bincount(
-            numpy_stats.confidence_bins(c, num_bins), minlength=num_bins
-        ),
+        np.bincount(oracle.confidence_bins(c, num_bins), minlength=num_bins),
         expected,
     )
 
