@@ -17,6 +17,14 @@ metrics given as ``compile(weighted_metrics=...)``, not ``metrics=``.)
 
 Per-bin sums use a static-shaped one-hot matrix product rather than
 ``bincount``, which JAX cannot compile.
+
+Every metric takes ``from_logits``, ``name`` and ``dtype``: the floating
+dtype of the result (state and arithmetic are float32; the result is
+cast), ``keras.config.floatx()`` by default. Each raises a ValueError for
+an argument outside what its docstring lists, including a non-floating
+``dtype``, and, with ``from_logits=True``, for a model whose output layer
+applies softmax or sigmoid (before the first step of ``fit`` or
+``evaluate``).
 """
 
 import abc
@@ -133,15 +141,12 @@ class ExpectedCalibrationError(_TopLabelMetric):
             rather than probabilities. Defaults to `True`.
         name: Metric name; `None` gives `"ece"`, `"rmsce"` or `"mce"` by
             `norm`. Defaults to `None`.
-        dtype: Floating dtype of the result (state and arithmetic
-            are float32; the result is cast). Defaults to `None`
-            (`keras.config.floatx()`).
+        dtype: Floating dtype of the result (see `keras_ls.metrics`).
+            Defaults to `None`.
 
     Raises:
-        ValueError: for an argument outside what is listed above,
-            including a non-floating `dtype`; with `from_logits=True`, for
-            a model whose output layer applies softmax or sigmoid (before
-            the first step of `fit` or `evaluate`).
+        ValueError: for a bad argument or a softmax model, as every
+            metric here (see `keras_ls.metrics`).
 
     Examples:
 
@@ -253,15 +258,12 @@ class MeanConfidence(_WeightedMean):
         name: Metric name; `None` gives `"confidence"`,
             `"confidence_correct"` or `"confidence_incorrect"`. Defaults to
             `None`.
-        dtype: Floating dtype of the result (state and arithmetic
-            are float32; the result is cast). Defaults to `None`
-            (`keras.config.floatx()`).
+        dtype: Floating dtype of the result (see `keras_ls.metrics`).
+            Defaults to `None`.
 
     Raises:
-        ValueError: for an argument outside what is listed above,
-            including a non-floating `dtype`; with `from_logits=True`, for
-            a model whose output layer applies softmax or sigmoid (before
-            the first step of `fit` or `evaluate`).
+        ValueError: for a bad argument or a softmax model, as every
+            metric here (see `keras_ls.metrics`).
 
     Examples:
 
@@ -324,15 +326,12 @@ class TopLabelAccuracy(_WeightedMean):
     Args:
         from_logits: Whether predictions are logits. Defaults to `True`.
         name: Metric name. Defaults to `"top1_accuracy"`.
-        dtype: Floating dtype of the result (state and arithmetic
-            are float32; the result is cast). Defaults to `None`
-            (`keras.config.floatx()`).
+        dtype: Floating dtype of the result (see `keras_ls.metrics`).
+            Defaults to `None`.
 
     Raises:
-        ValueError: for an argument outside what is listed above,
-            including a non-floating `dtype`; with `from_logits=True`, for
-            a model whose output layer applies softmax or sigmoid (before
-            the first step of `fit` or `evaluate`).
+        ValueError: for a bad argument or a softmax model, as every
+            metric here (see `keras_ls.metrics`).
 
     Examples:
 
@@ -377,15 +376,12 @@ class ConfidenceGap(_TopLabelMetric):
     Args:
         from_logits: Whether predictions are logits. Defaults to `True`.
         name: Metric name. Defaults to `"confidence_gap"`.
-        dtype: Floating dtype of the result (state and arithmetic
-            are float32; the result is cast). Defaults to `None`
-            (`keras.config.floatx()`).
+        dtype: Floating dtype of the result (see `keras_ls.metrics`).
+            Defaults to `None`.
 
     Raises:
-        ValueError: for an argument outside what is listed above,
-            including a non-floating `dtype`; with `from_logits=True`, for
-            a model whose output layer applies softmax or sigmoid (before
-            the first step of `fit` or `evaluate`).
+        ValueError: for a bad argument or a softmax model, as every
+            metric here (see `keras_ls.metrics`).
 
     Examples:
 
@@ -445,15 +441,12 @@ class NegativeLogLikelihood(_WeightedMean):
             [`keras.config.epsilon()`, 1 - epsilon] as Keras does. Defaults
             to `True`.
         name: Metric name. Defaults to `"nll"`.
-        dtype: Floating dtype of the result (state and arithmetic
-            are float32; the result is cast). Defaults to `None`
-            (`keras.config.floatx()`).
+        dtype: Floating dtype of the result (see `keras_ls.metrics`).
+            Defaults to `None`.
 
     Raises:
-        ValueError: for an argument outside what is listed above,
-            including a non-floating `dtype`; with `from_logits=True`, for
-            a model whose output layer applies softmax or sigmoid (before
-            the first step of `fit` or `evaluate`).
+        ValueError: for a bad argument or a softmax model, as every
+            metric here (see `keras_ls.metrics`).
 
     Examples:
 
@@ -495,15 +488,12 @@ class BrierScore(_WeightedMean):
     Args:
         from_logits: Whether predictions are logits. Defaults to `True`.
         name: Metric name. Defaults to `"brier"`.
-        dtype: Floating dtype of the result (state and arithmetic
-            are float32; the result is cast). Defaults to `None`
-            (`keras.config.floatx()`).
+        dtype: Floating dtype of the result (see `keras_ls.metrics`).
+            Defaults to `None`.
 
     Raises:
-        ValueError: for an argument outside what is listed above,
-            including a non-floating `dtype`; with `from_logits=True`, for
-            a model whose output layer applies softmax or sigmoid (before
-            the first step of `fit` or `evaluate`).
+        ValueError: for a bad argument or a softmax model, as every
+            metric here (see `keras_ls.metrics`).
 
     Examples:
 
@@ -547,15 +537,12 @@ class PredictiveEntropy(_WeightedMean):
     Args:
         from_logits: Whether predictions are logits. Defaults to `True`.
         name: Metric name. Defaults to `"entropy"`.
-        dtype: Floating dtype of the result (state and arithmetic
-            are float32; the result is cast). Defaults to `None`
-            (`keras.config.floatx()`).
+        dtype: Floating dtype of the result (see `keras_ls.metrics`).
+            Defaults to `None`.
 
     Raises:
-        ValueError: for an argument outside what is listed above,
-            including a non-floating `dtype`; with `from_logits=True`, for
-            a model whose output layer applies softmax or sigmoid (before
-            the first step of `fit` or `evaluate`).
+        ValueError: for a bad argument or a softmax model, as every
+            metric here (see `keras_ls.metrics`).
 
     Examples:
 

@@ -297,6 +297,27 @@ def standardize(
     return Inputs(y_pred, labels, None, k, eps, valid)
 
 
+# The options every keras_ls loss shares. A subclass spells them out in
+# its own signature (Keras' style, so that `inspect.signature`, the docs and
+# `get_config` show them) and hands them on with
+# `super().__init__(**base_options(locals()))`.
+BASE_OPTIONS = (
+    "label_smoothing",
+    "from_logits",
+    "sparse",
+    "axis",
+    "reduction",
+    "name",
+    "dtype",
+    "check_logits",
+)
+
+
+def base_options(arguments):
+    """The shared options among a constructor's `locals()`."""
+    return {k: arguments[k] for k in BASE_OPTIONS if k in arguments}
+
+
 class SmoothingLoss(keras.losses.Loss):
     """The base of the keras_ls losses: one `__call__`, ε and the config.
 
@@ -335,6 +356,7 @@ class SmoothingLoss(keras.losses.Loss):
         *,
         label_smoothing=WITHOUT_EPSILON,
         from_logits=True,
+        sparse=None,
         axis=-1,
         reduction="sum_over_batch_size",
         name=None,
@@ -344,6 +366,7 @@ class SmoothingLoss(keras.losses.Loss):
         if label_smoothing is not WITHOUT_EPSILON:
             eps = _validation.check_label_smoothing(label_smoothing)
         _validation.check_bool(from_logits, "from_logits")
+        _validation.check_choice(sparse, "sparse", (None, True, False))
         _validation.check_bool(check_logits, "check_logits")
         _validation.check_int(axis, "axis")
         _validation.check_choice(reduction, "reduction", REDUCTIONS)
@@ -351,6 +374,7 @@ class SmoothingLoss(keras.losses.Loss):
         self._dtype_arg = dtype
         self.from_logits = bool(from_logits)
         self.check_logits = bool(check_logits)
+        self.sparse = sparse
         self.axis = int(axis)
         if label_smoothing is not WITHOUT_EPSILON:
             # ε lives in a float32 variable, never in a Python float, so

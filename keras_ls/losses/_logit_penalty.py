@@ -11,9 +11,7 @@ and config are `SmoothingLoss`'s.
 import keras
 from keras import ops
 
-from keras_ls import _validation
 from keras_ls.losses._base import F32
-from keras_ls.losses._base import WITHOUT_EPSILON
 from keras_ls.losses._base import SmoothingLoss
 from keras_ls.losses._base import standardize
 from keras_ls.losses.crossentropy import label_smoothing_crossentropy
@@ -27,11 +25,6 @@ class LogitPenaltyLoss(SmoothingLoss):
     model state (see `keras_ls.track_label_smoothing`) and scheduled by
     `LabelSmoothingScheduler`.
     """
-
-    def __init__(self, *, sparse, label_smoothing=WITHOUT_EPSILON, **kwargs):
-        _validation.check_choice(sparse, "sparse", (None, True, False))
-        super().__init__(label_smoothing=label_smoothing, **kwargs)
-        self.sparse = sparse
 
     def penalty(self, z):
         raise NotImplementedError

@@ -12,6 +12,7 @@ from keras import ops
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls.losses._base import base_options
 from keras_ls.losses._logit_penalty import LogitPenaltyLoss
 
 
@@ -28,22 +29,15 @@ class ConfidencePenalty(LogitPenaltyLoss):
     directly, whatever the label, and leaves the order of the logits to
     the cross-entropy. H is computed from the log-softmax in float32.
 
+    `sparse`, `axis`, `reduction`, `dtype` and `check_logits` mean what
+    they mean in `keras_ls.LabelSmoothingCrossentropy`.
+
     Args:
         beta: β >= 0, the weight of the entropy reward. Defaults to `0.1`.
         from_logits: Whether `y_pred` holds logits; probabilities are
             renormalised and clipped to [1e-7, 1 - 1e-7]. Defaults to
             `True`.
-        sparse: `True` for integer class ids, `False` for one-hot or soft
-            targets, `None` to infer from rank and dtype. Defaults to
-            `None`.
-        axis: The class axis of `y_pred`. Defaults to `-1`.
-        reduction: As in Keras. Defaults to `"sum_over_batch_size"`.
         name: Name of the loss. Defaults to `"confidence_penalty"`.
-        dtype: Dtype of the returned value; accumulation is float32.
-            Defaults to `None` (float32).
-        check_logits: With `from_logits=True`, whether to check that
-            `y_pred` are not probabilities (see
-            `keras_ls.LabelSmoothingCrossentropy`). Defaults to `True`.
 
     Standalone usage:
 
@@ -86,15 +80,7 @@ class ConfidencePenalty(LogitPenaltyLoss):
         check_logits=True,
     ):
         beta = _validation.check_number(beta, "beta", minimum=0)
-        super().__init__(
-            from_logits=from_logits,
-            sparse=sparse,
-            axis=axis,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            check_logits=check_logits,
-        )
+        super().__init__(**base_options(locals()))
         self.beta = beta
 
     def penalty(self, z):

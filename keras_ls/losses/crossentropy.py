@@ -21,6 +21,7 @@ from keras_ls._api import public_names
 from keras_ls.losses import _closed_form
 from keras_ls.losses._base import F32
 from keras_ls.losses._base import SmoothingLoss
+from keras_ls.losses._base import base_options
 from keras_ls.losses._base import epsilon_tensor
 from keras_ls.losses._base import not_ignored
 from keras_ls.losses._base import standardize
@@ -316,20 +317,10 @@ class LabelSmoothingCrossentropy(SmoothingLoss):
         check_logits=True,
     ):
         _check_prior_convention(convention, prior)
-        _validation.check_choice(sparse, "sparse", (None, True, False))
         if ignore_class is not None:
             _validation.check_int(ignore_class, "ignore_class")
         prior = None if prior is None else _validation.check_prior(prior)
-        super().__init__(
-            label_smoothing=label_smoothing,
-            from_logits=from_logits,
-            axis=axis,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            check_logits=check_logits,
-        )
-        self.sparse = sparse
+        super().__init__(**base_options(locals()))
         self.convention = convention
         self.prior = None if prior is None else list(prior)
         self.ignore_class = None if ignore_class is None else int(ignore_class)
@@ -506,15 +497,7 @@ class BinaryLabelSmoothingCrossentropy(SmoothingLoss):
         dtype=None,
         check_logits=True,
     ):
-        super().__init__(
-            label_smoothing=label_smoothing,
-            from_logits=from_logits,
-            axis=axis,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            check_logits=check_logits,
-        )
+        super().__init__(**base_options(locals()))
 
     _binary = True
 

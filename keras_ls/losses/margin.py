@@ -18,6 +18,7 @@ from keras import ops
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls.losses._base import base_options
 from keras_ls.losses._logit_penalty import LogitPenaltyLoss
 
 
@@ -35,6 +36,9 @@ class MarginLabelSmoothing(LogitPenaltyLoss):
     rather than pushed toward uniform. At m = 0 the penalty is λ·(max_j z_j
     − mean_k z_k), MaxSup's.
 
+    `sparse`, `axis`, `reduction`, `dtype` and `check_logits` mean what
+    they mean in `keras_ls.LabelSmoothingCrossentropy`.
+
     Args:
         margin: m >= 0, the logit distance that is not penalised. Defaults
             to `10.0` (the paper's).
@@ -44,17 +48,7 @@ class MarginLabelSmoothing(LogitPenaltyLoss):
             renormalised, clipped to [1e-7, 1 - 1e-7] and their logarithm
             used as logits (distances between log-probabilities equal
             those between logits). Defaults to `True`.
-        sparse: `True` for integer class ids, `False` for one-hot or soft
-            targets, `None` to infer from rank and dtype. Defaults to
-            `None`.
-        axis: The class axis of `y_pred`. Defaults to `-1`.
-        reduction: As in Keras. Defaults to `"sum_over_batch_size"`.
         name: Name of the loss. Defaults to `"margin_label_smoothing"`.
-        dtype: Dtype of the returned value; accumulation is float32.
-            Defaults to `None` (float32).
-        check_logits: With `from_logits=True`, whether to check that
-            `y_pred` are not probabilities (see
-            `keras_ls.LabelSmoothingCrossentropy`). Defaults to `True`.
 
     Standalone usage:
 
@@ -100,15 +94,7 @@ class MarginLabelSmoothing(LogitPenaltyLoss):
     ):
         margin = _validation.check_number(margin, "margin", minimum=0)
         alpha = _validation.check_number(alpha, "alpha", minimum=0)
-        super().__init__(
-            from_logits=from_logits,
-            sparse=sparse,
-            axis=axis,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            check_logits=check_logits,
-        )
+        super().__init__(**base_options(locals()))
         self.margin = margin
         self.alpha = alpha
 

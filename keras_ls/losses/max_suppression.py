@@ -20,6 +20,7 @@ from keras import ops
 
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
+from keras_ls.losses._base import base_options
 from keras_ls.losses._base import epsilon_tensor
 from keras_ls.losses._logit_penalty import LogitPenaltyLoss
 
@@ -42,6 +43,9 @@ class MaxSuppression(LogitPenaltyLoss):
     `keras_ls.schedules.LinearDecay(0.1, 0.2, E)`); `loss.label_smoothing`
     reads and assigns it.
 
+    `sparse`, `axis`, `reduction`, `dtype` and `check_logits` mean what
+    they mean in `keras_ls.LabelSmoothingCrossentropy`.
+
     Args:
         label_smoothing: ε in [0, 1), the weight of the penalty. Defaults
             to `0.1`.
@@ -49,17 +53,7 @@ class MaxSuppression(LogitPenaltyLoss):
             renormalised, clipped to [1e-7, 1 - 1e-7] and their logarithm
             used as logits (the penalty depends on logit differences only).
             Defaults to `True`.
-        sparse: `True` for integer class ids, `False` for one-hot or soft
-            targets, `None` to infer from rank and dtype. Defaults to
-            `None`.
-        axis: The class axis of `y_pred`. Defaults to `-1`.
-        reduction: As in Keras. Defaults to `"sum_over_batch_size"`.
         name: Name of the loss. Defaults to `"max_suppression"`.
-        dtype: Dtype of the returned value; accumulation is float32.
-            Defaults to `None` (float32).
-        check_logits: With `from_logits=True`, whether to check that
-            `y_pred` are not probabilities (see
-            `keras_ls.LabelSmoothingCrossentropy`). Defaults to `True`.
 
     Standalone usage:
 
@@ -107,16 +101,7 @@ class MaxSuppression(LogitPenaltyLoss):
         dtype=None,
         check_logits=True,
     ):
-        super().__init__(
-            label_smoothing=label_smoothing,
-            from_logits=from_logits,
-            sparse=sparse,
-            axis=axis,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            check_logits=check_logits,
-        )
+        super().__init__(**base_options(locals()))
 
     def penalty(self, z):
         # Through the losses' reader, as LabelSmoothingCrossentropy: it

@@ -40,6 +40,7 @@ from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls._tracking import steps as _steps
 from keras_ls.losses._base import SmoothingLoss
+from keras_ls.losses._base import base_options
 from keras_ls.losses._base import standardize
 from keras_ls.losses._online_state import SoftLabelState
 from keras_ls.losses._reduction import match_rank
@@ -75,6 +76,9 @@ class OnlineLabelSmoothing(SoftLabelState, SmoothingLoss):
     custom steps that call `model.compute_loss`) calls `loss.end_epoch()`
     at its epoch boundaries.
 
+    `sparse`, `axis`, `reduction`, `dtype` and `check_logits` mean what
+    they mean in `keras_ls.LabelSmoothingCrossentropy`.
+
     Args:
         alpha: α in [0, 1], the weight of the hard cross-entropy. Defaults
             to `0.5` (the reference code's).
@@ -83,17 +87,7 @@ class OnlineLabelSmoothing(SoftLabelState, SmoothingLoss):
         from_logits: Whether `y_pred` holds logits (probabilities are
             renormalised and clipped to [1e-7, 1 - 1e-7]). Defaults to
             `True`.
-        sparse: `True` for integer class ids, `False` for one-hot or soft
-            targets, `None` to infer from rank and dtype. Defaults to
-            `None`.
-        axis: The class axis of `y_pred`. Defaults to `-1`.
-        reduction: As in Keras. Defaults to `"sum_over_batch_size"`.
         name: Name of the loss. Defaults to `"online_label_smoothing"`.
-        dtype: Dtype of the returned value; accumulation is float32.
-            Defaults to `None` (float32).
-        check_logits: With `from_logits=True`, whether to check that
-            `y_pred` are not probabilities (see
-            `keras_ls.LabelSmoothingCrossentropy`). Defaults to `True`.
 
     Standalone usage (first epoch: S is uniform, so this is label
     smoothing with ε = 1 − α):
@@ -148,17 +142,8 @@ class OnlineLabelSmoothing(SoftLabelState, SmoothingLoss):
             num_classes = _validation.check_int(
                 num_classes, "num_classes", minimum=2
             )
-        _validation.check_choice(sparse, "sparse", (None, True, False))
-        super().__init__(
-            from_logits=from_logits,
-            axis=axis,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            check_logits=check_logits,
-        )
+        super().__init__(**base_options(locals()))
         self.alpha = alpha
-        self.sparse = sparse
         self._init_state(num_classes)
 
     def call(self, y_true, y_pred):
