@@ -218,18 +218,18 @@ class CosineDecay(_Interpolation):
     """Half-cosine from `initial` to `final` over `duration` steps.
 
     ε(t) = final + (initial - final)·(1 + cos(π·p))/2 with
-    p = clip((t - start) / duration, 0, 1).
+    p = clip((t - start) / duration, 0, 1). Flat at both ends, steepest
+    half-way.
 
     Args:
-        initial: ε up to `start`, in [0, 1).
-        final: ε from `start + duration` on, in [0, 1).
-        duration: Number of epochs (or steps) the change takes, >= 1.
-        start: Epoch (or step) at which the change begins, >= 0.
-            Defaults to `0`.
+        initial: ε before the change, in [0, 1).
+        final: ε once the change is done, in [0, 1).
+        duration: Length of the change in epochs (or steps), >= 1.
+        start: First epoch (or step) of the change, >= 0. Defaults to `0`.
 
     Raises:
-        ValueError: when `initial` or `final` is not in [0, 1),
-            `duration` is not an integer >= 1 or `start` not one >= 0.
+        ValueError: for the values `LinearDecay` refuses (ε outside
+            [0, 1), `duration` < 1, `start` < 0, non-integers).
 
     Examples:
 

@@ -480,10 +480,10 @@ class BinaryLabelSmoothingCrossentropy(SmoothingLoss):
             an eager or standalone call warn once instead).
 
     References:
-        - Szegedy et al., 2016. Rethinking the Inception Architecture for
-          Computer Vision. CVPR. https://arxiv.org/abs/1512.00567
         - Müller, Kornblith and Hinton, 2019. When Does Label Smoothing
-          Help? NeurIPS. https://arxiv.org/abs/1906.02629
+          Help? NeurIPS. https://arxiv.org/abs/1906.02629 (the binary
+          target is that of `keras.losses.BinaryCrossentropy`'s
+          `label_smoothing`, after Szegedy et al., 2016).
     """
 
     def __init__(
