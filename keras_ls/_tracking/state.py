@@ -61,6 +61,8 @@ class HiddenState(keras.metrics.Metric):
     its `reset_state` calls `on_reset` instead of zeroing anything.
     """
 
+    _keras_ls_hidden_state = True  # steps.HIDDEN_STATE
+
     def update_state(self, *args, **kwargs):
         pass
 
@@ -597,3 +599,6 @@ def drop_stale_schedules(model):
     holder = find_holder(model)
     if holder is not None and holder.drivers:
         holder.drop_stale()
+
+
+steps.CUSTOM_LOOP_HOOKS.append(drop_stale_schedules)

@@ -36,6 +36,11 @@ from keras_ls._tracking import frames
 
 _LOCAL = threading.local()
 _WRAPPED = "_keras_ls_wrapped"
+# The class attribute that marks keras_ls' hidden state metrics, and what
+# runs before a `compute_loss` outside fit/evaluate: both set by
+# `state.py`, which builds on this module (this one imports nothing of it).
+HIDDEN_STATE = "_keras_ls_hidden_state"
+CUSTOM_LOOP_HOOKS = []
 
 
 class Step:
@@ -143,13 +148,12 @@ def _original(model, name):
 
 def _hidden_variables(model):
     """[(index in model.metrics_variables, variable)] of keras_ls' hidden
-    state (`state.HiddenState` metrics) on `model`."""
-    from keras_ls._tracking import state
-
+    state (`state.HiddenState` metrics, which carry `HIDDEN_STATE`) on
+    `model`."""
     hidden = {
         id(v)
         for metric in _keras_compat.model_metrics(model)
-        if isinstance(metric, state.HiddenState)
+        if getattr(metric, HIDDEN_STATE, False)
         for v in metric.variables
     }
     if not hidden:
@@ -219,9 +223,8 @@ def _compute_loss(self, *args, **kwargs):
     if outer is not None and outer.model is self:
         return method(*args, **kwargs)
     # A custom loop calling `model.compute_loss` outside fit/evaluate.
-    from keras_ls._tracking import state
-
-    state.drop_stale_schedules(self)
+    for hook in CUSTOM_LOOP_HOOKS:
+        hook(self)
     with _Open(Step(self, _training_argument(args, kwargs), False)):
         return method(*args, **kwargs)
 
