@@ -3,10 +3,13 @@
 Keras (and keras_ls, STYLE.md) writes the body of an ``Examples:``
 section flush left, under labels such as "Standalone usage:", where the
 Google style that mkdocstrings parses expects it indented under the
-header. This indents that body, up to the next section header, so the
-site renders the examples as code; it also drops the ``# doctest: …``
-directives, which only the test runner needs. The source is unchanged.
-Loaded by mkdocs.yml (`extensions:` of the python handler).
+header; some docstrings start with "Standalone usage:" and no header at
+all. This adds the missing header and indents the body, up to the next
+section header, so the site renders the examples as code under
+"Examples"; a doctest elsewhere in the text is fenced as code. It drops
+the ``# doctest: …`` directives, which only the test runner needs. The
+source is unchanged. Loaded by mkdocs.yml (`extensions:` of the python
+handler).
 """
 
 import re
@@ -14,6 +17,8 @@ import re
 import griffe
 
 EXAMPLES = re.compile(r"^Examples?:\s*$")
+# The label Keras puts first in its examples.
+STANDALONE = re.compile(r"^Standalone usage:\s*$")
 # A Google section header at column 0 ends the examples.
 HEADER = re.compile(
     r"^(Args|Arguments|Attributes|Call arguments|Methods|Note|Notes|Raises|"
@@ -27,17 +32,40 @@ def indent_examples(text):
     out = []
     inside = False
     for line in text.splitlines():
-        if EXAMPLES.match(line):
+        if not inside and STANDALONE.match(line):
+            out.append("Examples:")
+            inside = True
+        elif EXAMPLES.match(line):
             inside = True
             out.append(line)
             continue
         if inside and HEADER.match(line):
             inside = False
         if inside:
-            line = DIRECTIVE.sub("", line)
-            out.append("    " + line if line.strip() else "")
+            # A header followed by a blank line is not a section to griffe.
+            if line.strip() or not EXAMPLES.match(out[-1]):
+                line = DIRECTIVE.sub("", line)
+                out.append("    " + line if line.strip() else "")
         else:
             out.append(line)
+    return fence_doctests("\n".join(out))
+
+
+def fence_doctests(text):
+    """Fences each doctest written flush left (``>>>`` to the next blank
+    line) as a ``pycon`` code block; an indented one is a section's."""
+    out = []
+    fenced = False
+    for line in text.splitlines():
+        if not fenced and line.startswith(">>>"):
+            out.append("```pycon")
+            fenced = True
+        elif fenced and not line.strip():
+            out.append("```")
+            fenced = False
+        out.append(DIRECTIVE.sub("", line) if fenced else line)
+    if fenced:
+        out.append("```")
     return "\n".join(out)
 
 
