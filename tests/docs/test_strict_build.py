@@ -1,10 +1,11 @@
 """`mkdocs build --strict` fails on each defect it must catch.
 
-A copy of mkdocs.yml and docs/ (with links to keras_ls/ and scripts/) gets
-one defect and must fail to build: a broken link, a nav entry without its
-page, an unknown anchor, an unresolved cross-reference, an API directive
-naming an object that does not exist. The unchanged copy builds. The nav
-hook drops an optional page only while it is missing.
+A copy of mkdocs.yml and docs/ (with links to keras_ls/, scripts/ and
+CHANGELOG.md) gets one defect and must fail to build: a broken link, a
+nav entry without its page, an unknown anchor, an unresolved
+cross-reference, an API directive naming an object that does not exist.
+The unchanged copy builds. The nav hook drops an optional page only while
+it is missing.
 """
 
 import importlib.util
@@ -44,7 +45,7 @@ def _project(tmp_path):
     project.mkdir()
     shutil.copy(ROOT / "mkdocs.yml", project / "mkdocs.yml")
     shutil.copytree(ROOT / "docs", project / "docs")
-    for name in ("keras_ls", "scripts"):
+    for name in ("keras_ls", "scripts", "CHANGELOG.md"):
         (project / name).symlink_to(ROOT / name)
     return project
 
