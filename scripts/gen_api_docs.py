@@ -34,7 +34,6 @@ import difflib
 import importlib
 import inspect
 import pathlib
-import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -178,17 +177,11 @@ def page_of(home):
 
 
 def source_path(obj, home, name):
-    """The dotted path mkdocstrings reads `name` of `home` from.
-
-    Griffe reads the source without importing it, so it follows
-    ``from … import`` lines but not a lazy package's ``__getattr__``
-    (keras_ls.experiment): an object of such a package is read where it
-    is defined. The section's id (the link anchor) is this path.
-    """
-    table = getattr(importlib.import_module(home), "_DEFINED_IN", None)
-    if table is None:
-        return f"{home}.{name}"
-    return f"{home}.{table[name]}.{name}"
+    """The dotted path mkdocstrings reads `name` of `home` from: its public
+    path, which is also the section's id (the link anchor). Griffe reads
+    the source without importing it; scripts/griffe_keras_ls.py lets it
+    follow a lazy package's ``_DEFINED_IN`` (keras_ls.experiment)."""
+    return f"{home}.{name}"
 
 
 def _exported_paths():
@@ -234,25 +227,6 @@ def _link(home_path, relative_to_reference=True):
     return f"[`{home_path}`]({page}#{source_path(obj, home, name)})"
 
 
-def _defining_module(home, name):
-    """The module whose source assigns or defines `name` of `home`."""
-    module = importlib.import_module(home)
-    value = getattr(module, name)
-    table = getattr(module, "_DEFINED_IN", None)
-    if table is not None:
-        return f"{home}.{table[name]}"
-    if inspect.isclass(value) or inspect.isfunction(value):
-        return value.__module__
-    pattern = re.compile(rf"^{re.escape(name)}\s*[:=]", re.MULTILINE)
-    for candidate in sorted(sys.modules):
-        if not candidate.startswith(home):
-            continue
-        source = getattr(sys.modules[candidate], "__file__", None)
-        if source and pattern.search(pathlib.Path(source).read_text("utf-8")):
-            return candidate
-    raise ValueError(f"{home}.{name}: no module of {home} assigns it.")
-
-
 def _section(path, heading, name):
     return f"::: {path}\n" + DIRECTIVE_OPTIONS.format(
         heading=heading, name=name
@@ -284,8 +258,8 @@ def _reference_page(home, entries):
     if extra:
         parts.append("## Other public names\n")
         for name in extra:
-            path = f"{_defining_module(home, name)}.{name}"
-            parts.append(_section(path, f"{home}.{name}", name))
+            path = f"{home}.{name}"
+            parts.append(_section(path, path, name))
     return "\n".join(parts)
 
 
