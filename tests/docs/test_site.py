@@ -5,9 +5,9 @@ output folder, a local HTTP server serves it, and headless Chromium
 (Debian's `chromium` package, driven by playwright's Python package
 without downloading a browser) loads the home page, one guide and one API
 page. Each must render its title, the navigation and a code block, with
-no console error and no request leaving localhost. A full-page screenshot
-of each is kept in the output folder, `runs/docs_site_test/` (printed;
-`runs/` is gitignored).
+no console error and no request leaving localhost; the search box finds
+a public name. A screenshot of each is kept in the output folder,
+`runs/docs_site_test/` (printed; `runs/` is gitignored).
 
 The site does not depend on the Keras backend: the test runs in the jax
 suite only. It skips where Chromium or the `docs` extra is missing.
@@ -188,4 +188,24 @@ def test_api_page_has_signature_docstring_sections_and_examples(site, browser):
         assert part in text, part
     examples = " ".join(doc.locator("pre code").all_inner_texts())
     assert ">>> " in examples and "model.compile(" in examples
+    page.close()
+
+
+def test_search_finds_a_public_name(site, browser):
+    """The site is searchable offline: Material's search index finds the
+    reference section of a public class."""
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(site, wait_until="networkidle")
+    page.locator("input.md-search__input").fill("OnlineLabelSmoothing")
+    results = page.locator(".md-search-result__item")
+    results.first.wait_for(timeout=15_000)
+    links = [
+        results.nth(i).locator("a").first.get_attribute("href")
+        for i in range(results.count())
+    ]
+    assert any("reference/losses/" in link for link in links), links
+    page.screenshot(path=str(OUT / "search.png"))
+    assert errors == []
     page.close()
