@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -194,13 +195,27 @@ def test_api_page_has_signature_docstring_sections_and_examples(site, browser):
 def test_search_finds_a_public_name(site, browser):
     """The site is searchable offline: Material's search index finds the
     reference section of a public class."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page = browser.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(site, wait_until="networkidle")
-    page.locator("input.md-search__input").fill("OnlineLabelSmoothing")
+    box = page.locator("input.md-search__input")
     results = page.locator(".md-search-result__item")
-    results.first.wait_for(timeout=15_000)
+    # Typed key by key, as a user does: a value set at once (fill) is
+    # sometimes not seen by Material's search. The index is built by a
+    # web worker after the page loads: type again until it answers.
+    deadline = time.monotonic() + 90
+    while True:
+        box.fill("")
+        box.click()
+        box.press_sequentially("OnlineLabelSmoothing")
+        try:
+            results.first.wait_for(timeout=3_000)
+            break
+        except PlaywrightTimeout:
+            assert time.monotonic() < deadline, "the search found nothing"
     links = [
         results.nth(i).locator("a").first.get_attribute("href")
         for i in range(results.count())
