@@ -5,10 +5,12 @@
 #
 # 1. Installs the Debian/Ubuntu packages it needs with apt-get, directly as
 #    root and through sudo otherwise: dataset-fashion-mnist (the real data)
-#    when /usr/share/datasets/fashion-mnist is missing, and python3-venv
-#    when `python3 -m venv` cannot create an environment. Without root,
-#    sudo or apt it prints one note and goes on: keras-ls then looks for the
-#    data elsewhere, or downloads it.
+#    when /usr/share/datasets/fashion-mnist is missing, python3-venv when
+#    `python3 -m venv` cannot create an environment, and chromium (for the
+#    browser test of the documentation site) when EXTRAS has test or docs.
+#    Without root, sudo or apt it prints one note and goes on: keras-ls
+#    then looks for the data elsewhere, or downloads it, and the browser
+#    test skips.
 # 2. Creates .venv with `python3 -m venv` when it is missing.
 # 3. Installs this checkout, editable, with the given extras and the pins of
 #    ci/constraints.txt into .venv only; never into a system Python.
@@ -47,6 +49,18 @@ if [ ! -d "$data_dir" ]; then
     || echo "note: could not install dataset-fashion-mnist ($why);" \
             "keras-ls will look for Fashion-MNIST elsewhere or download it"
 fi
+
+# The browser test of the documentation site (tests/docs/test_site.py)
+# drives Debian's Chromium; it skips without it.
+case ",$extras," in
+  *,test,*|*,docs,*)
+    if [ ! -x /usr/bin/chromium ]; then
+      apt_install chromium \
+        || echo "note: could not install chromium ($why); the browser" \
+                "test of the documentation site will skip"
+    fi
+    ;;
+esac
 
 if [ ! -x .venv/bin/python ]; then
   echo "setup: python3 -m venv .venv"

@@ -6,6 +6,10 @@
 # 1. Lint: `ruff format --check` and `ruff check` fail the run (ruff comes
 #    with the `test` extra; settings in ruff.toml). Fix with
 #    `.venv/bin/ruff format . && .venv/bin/ruff check --fix .`.
+#    Then the documentation site: `mkdocs build --strict` (mkdocs.yml; the
+#    `test` extra has the `docs` extra's packages). The API reference it
+#    renders is checked against the code by tests/test_public_api.py, and
+#    tests/docs/ opens the built site in headless Chromium (jax suite).
 # 2. The suite on tensorflow, jax and torch, in the project environment
 #    .venv (created when missing by scripts/setup.sh, which installs the
 #    package with its `all` and `test` extras; no system Python is touched).
@@ -42,6 +46,12 @@ step() {  # step NAME COMMAND...: runs and times one step
   "$@" || { status=1; echo "=== FAILED: $name"; }
   echo "=== $name: $((SECONDS - start)) s"
 }
+
+# The documentation site (mkdocs.yml): a broken link, a missing page, an
+# unknown anchor or an unresolved cross-reference fails it. Not -q: mkdocs
+# counts only the warnings it logs. The site goes to site/ (gitignored).
+step "docs: mkdocs build --strict" \
+  env NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict
 
 # The Keras floor, the Keras nightly and the wheel run in the background
 # during the backend suites, which leave the second core partly idle. Their

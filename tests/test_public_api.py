@@ -1,7 +1,9 @@
-"""The public surface: docs/api.md, ``__all__`` and the old module paths."""
+"""The public surface: the API reference (docs/api.md, docs/reference/),
+``__all__`` and the old module paths."""
 
 import importlib
 import importlib.util
+import inspect
 import json
 import pathlib
 import re
@@ -24,28 +26,86 @@ def _generator():
     return module
 
 
-def test_docs_api_md_is_up_to_date():
+def test_api_reference_is_up_to_date():
     diff = _generator().check()
     assert not diff, (
-        "docs/api.md is out of date; run "
-        "`.venv/bin/python scripts/gen_api_docs.py`:\n" + diff
+        "the API reference (docs/api.md, docs/reference/) is out of date; "
+        "run `.venv/bin/python scripts/gen_api_docs.py`:\n" + diff
     )
+
+
+def _generated_copy(gen, tmp_path):
+    docs = tmp_path / "docs"
+    (docs / "reference").mkdir(parents=True)
+    for name, text in gen.render_pages().items():
+        (docs / name).write_text(text, encoding="utf-8")
+    return docs
 
 
 def test_check_reports_a_stale_page(tmp_path):
     gen = _generator()
-    stale = tmp_path / "api.md"
-    stale.write_text(gen.render().replace("minimum_loss", "min_loss"))
-    diff = gen.check(stale)
-    assert "-- `minimum_loss(" not in diff
-    assert "+- `minimum_loss(" in diff
+    docs = _generated_copy(gen, tmp_path)
+    assert gen.check(docs) == ""
+    stale = docs / "api.md"
+    stale.write_text(stale.read_text().replace("minimum_loss", "min_loss"))
+    diff = gen.check(docs)
+    assert "-- [`min_loss(" in diff
+    assert "+- [`minimum_loss(" in diff
+
+
+def test_check_reports_a_missing_and_a_leftover_page(tmp_path):
+    gen = _generator()
+    docs = _generated_copy(gen, tmp_path)
+    (docs / "reference" / "losses.md").unlink()
+    (docs / "reference" / "old.md").write_text("# gone\n")
+    diff = gen.check(docs)
+    assert "+::: keras_ls.losses.LabelSmoothingCrossentropy" in diff
+    assert "-# gone" in diff
+
+
+def _reference_text():
+    pages = [ROOT / "docs" / "api.md"]
+    pages += sorted((ROOT / "docs" / "reference").glob("*.md"))
+    return "\n".join(page.read_text(encoding="utf-8") for page in pages)
 
 
 def test_helpers_are_not_documented_as_public():
-    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
-    for helper in ("binned_sums", "is_smoothing_loss", "_compare"):
-        # A whole name: `distillation_compare` is public, `_compare` not.
+    text = _reference_text()
+    for helper in ("binned_sums", "is_smoothing_loss", "_compare.run"):
+        # A whole name: `distillation_compare` is public, `_compare` is a
+        # module the reference reads `compare` from, `binned_sums` not.
         assert not re.search(rf"(?<![A-Za-z0-9]){helper}\b", text), helper
+
+
+def test_every_public_name_has_a_section():
+    """Each name of keras_ls.__all__ and of every public module's __all__
+    has a mkdocstrings section (a `:::` line ending in the name) on its
+    module's page, or is listed there as the same object as a section
+    elsewhere; submodules have a page."""
+    gen = _generator()
+    pages = gen.render_pages()
+    for module_name in [*gen.HOMES, gen.CLI_MODULE]:
+        module = importlib.import_module(module_name)
+        page = (
+            pages[f"reference/{gen.CLI_PAGE}"]
+            if module_name == gen.CLI_MODULE
+            else pages[gen.page_of(module_name)]
+        )
+        for name in module.__all__:
+            value = getattr(module, name)
+            if module_name == "keras_ls" and (
+                name == "__version__" or inspect.ismodule(value)
+            ):
+                if name == "__version__":
+                    assert "`keras_ls.__version__`" in page
+                else:
+                    assert f"`keras_ls.{name}`" in page, name
+                    assert gen.page_of(f"keras_ls.{name}") in pages, name
+                continue
+            sections = re.findall(rf"^::: \S+\.{name}$", page, re.M)
+            listed = f"- `{module_name}.{name}`: the same object as" in page
+            top = f"[`keras_ls.{name}`]" in page
+            assert sections or listed or top, f"{module_name}.{name}"
 
 
 # The generator's home modules (data-flow order) and the CLI module.
