@@ -63,7 +63,7 @@ FAST = dict(
 def test_every_form_gives_a_new_sgd_per_call(given):
     new, config = _optimizer.optimizer_factory(given)
     first, second = new(), new()
-    assert type(first) is keras.optimizers.SGD
+    assert isinstance(first, keras.optimizers.SGD)
     assert first is not second
     assert config["class_name"] == "SGD"
     # Keras' SGD default learning rate, 0.01; momentum as given.
@@ -73,7 +73,7 @@ def test_every_form_gives_a_new_sgd_per_call(given):
 
 def test_default_optimizer_is_adam_at_learning_rate():
     new, config = _optimizer.optimizer_factory(None, 0.003)
-    assert type(new()) is keras.optimizers.Adam
+    assert isinstance(new(), keras.optimizers.Adam)
     assert config["class_name"] == "Adam"
     assert config["config"]["learning_rate"] == pytest.approx(0.003)
     assert _optimizer.describe(config) == "Adam (learning_rate=0.003)"
