@@ -11,6 +11,7 @@ so that a wrong name or argument fails before any training.
 import copy
 import functools
 import inspect
+import warnings
 
 import keras
 
@@ -117,7 +118,7 @@ def optimizer_factory(optimizer=None, learning_rate=1e-3):
     if optimizer is None:
         new = functools.partial(keras.optimizers.Adam, learning_rate)
     elif isinstance(optimizer, keras.optimizers.Optimizer):
-        config = keras.optimizers.serialize(optimizer)
+        config = _serialize(optimizer)
         new = functools.partial(_deserialize, config)
     elif isinstance(optimizer, (str, dict)):
         new = _from_identifier(optimizer)
@@ -149,7 +150,21 @@ def optimizer_factory(optimizer=None, learning_rate=1e-3):
             f"Received: optimizer={_name(optimizer)}, which returned the "
             "same object twice"
         )
-    return new, keras.optimizers.serialize(first)
+    return new, _serialize(first)
+
+
+def _serialize(optimizer):
+    """`keras.optimizers.serialize`, without the DeprecationWarning that
+    Keras' `get_config` raises on JAX with numpy 2 (``np.array`` of its
+    learning-rate variable): that is Keras' to fix, and a caller that
+    turns warnings into errors must not fail on it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message="__array__ implementation doesn't accept a copy",
+            category=DeprecationWarning,
+        )
+        return keras.optimizers.serialize(optimizer)
 
 
 def _deserialize(config):
