@@ -354,3 +354,20 @@ def test_compare_prints_one_line_per_trained_model(capsys):
 def test_verbose_must_be_0_1_or_2():
     with pytest.raises(ValueError, match=r"^`verbose` must be 0, 1 or 2"):
         compare(small_data(), verbose=3, **FAST)
+
+
+def test_verbose_2_adds_keras_progress_bars(capsys):
+    compare(small_data(), label_smoothing=0.1, verbose=2, **FAST)
+    out = capsys.readouterr().out
+    # Each model's name, then Keras' bar (one epoch: no "Epoch 1/1").
+    assert out.count("seed 0: ") == 2 and "━" in out
+    lines = [line for line in out.splitlines() if line.startswith("seed 1/1")]
+    assert [line.split(":")[0] for line in lines] == [
+        "seed 1/1, model 1/2 (baseline)",
+        "seed 1/1, model 2/2 (smoothed)",
+    ]
+
+
+def test_verbose_0_prints_nothing(capsys):
+    compare(small_data(), label_smoothing=0.1, verbose=0, **FAST)
+    assert capsys.readouterr().out == ""
