@@ -30,12 +30,15 @@ class Data(typing.NamedTuple):
     #: Whether the data was given (arrays, datasets or a function), not
     #: Fashion-MNIST loaded by keras_ls.
     custom: bool
+    #: The source of the function that returned the data, when given one.
+    code: typing.Optional[str] = None
 
 
 def prepare_data(data, data_dir, train_size):
     """`Data` from what `compare` was given: `None` (Fashion-MNIST), a
     function returning the data, or the data itself (see `_load`)."""
     data_given = data
+    code = function_code(data) if callable(data) else None
     data, source = _load(data, data_dir)
     (x_train, y_train), (x_test, y_test) = data
     if train_size is not None:
@@ -58,6 +61,7 @@ def prepare_data(data, data_dir, train_size):
         num_classes,
         source,
         custom=data_given is not None,
+        code=code,
     )
 
 
@@ -88,6 +92,7 @@ def describe(data):
         "x_test": list(data.x_test.shape),
         "y_test": list(data.y_test.shape),
         "num_classes": data.num_classes,
+        "code": data.code,
     }
 
 
@@ -99,6 +104,20 @@ def function_source(function):
     if name is None:
         return repr(function)
     return f"{module}:{name}" if module else name
+
+
+def function_code(function, max_lines=80):
+    """The source of a user's function, for report.md, so that the run
+    can be repeated from the report alone; `None` where Python cannot
+    read it (a builtin, a lambda in a notebook cell) or it is longer than
+    `max_lines`."""
+    import inspect
+
+    try:
+        code = inspect.getsource(function)
+    except (OSError, TypeError):
+        return None
+    return code if code.count("\n") <= max_lines else None
 
 
 def _load(data, data_dir):

@@ -191,7 +191,10 @@ def check_model(new_model, data, model):
             f"model={source}, whose last layer {net.layers[-1].name!r} "
             "gives probabilities"
         )
-    return _model_details(net, source)
+    details = _model_details(net, source)
+    if not isinstance(model, str):
+        details["code"] = _data.function_code(model)
+    return details
 
 
 def _sample_output(net, data, source):

@@ -303,6 +303,7 @@ def _reproduce_lines(result):
             f"| {layer['name']} | {layer['class']} | {shape} "
             f"| {layer['params']:,} |"
         )
+    out += _code_lines(model.get("code"))
     out += [
         "",
         f"Optimizer: {_optimizer.describe(c['optimizer'])}, a new one per "
@@ -317,7 +318,14 @@ def _reproduce_lines(result):
         f"{tuple(data['y_test'])} (after `train_size`; images as float32, "
         f"uint8 divided by 255); {data['num_classes']} classes.",
     ]
-    return out
+    return out + _code_lines(data.get("code"))
+
+
+def _code_lines(code):
+    """A user's function, as the report shows it."""
+    if not code:
+        return []
+    return ["", "```python", code.rstrip("\n"), "```"]
 
 
 def _summary_lines(result):

@@ -124,7 +124,11 @@ def test_the_issue_command_runs_from_a_fresh_folder(user_files):
         "Dense",
         "Dense",
     ]
+    # The functions' text, as written in the user's files.
+    assert config["data"]["code"] == DATA.split("\n\n\n")[1] + "\n"
+    assert details["code"] == MODEL.split("\n\n\n")[1] + "\n"
     assert config["data"] == {
+        "code": config["data"]["code"],
         "source": "my_data:load()",
         "x_train": [200, 8, 8, 1],
         "y_train": [200],
@@ -139,6 +143,8 @@ def test_the_issue_command_runs_from_a_fresh_folder(user_files):
     )
     assert "| dense | Dense | (batch, 16) | 1,040 |" in report
     assert "SGD (learning_rate=0.05, momentum=0.9)" in report
+    assert "```python\ndef build():\n    return keras.Sequential(" in report
+    assert "```python\ndef load():\n    rng = " in report
     assert "Data: my_data:load(); x_train (200, 8, 8, 1)" in report
     assert "--model my_model.py:build --optimizer sgd:learning_rate" in report
     # One progress line per trained model, no Keras bar.

@@ -166,6 +166,11 @@ def test_model_details_count_the_parameters():
     assert [layer["params"] for layer in details["layers"]] == [56, 27]
     assert details["layers"][-1]["output_shape"] == [None, 3]
     assert details["source"].endswith(":tiny_net")
+    assert details["code"].startswith("def tiny_net(activation=None):\n")
+    # A built-in network is named, not quoted.
+    built_in = _training.check_model(tiny_net, prepared(), "mlp")
+    assert "code" not in built_in
+    assert built_in["source"] == "keras_ls.experiment.build_model('mlp')"
 
 
 def softmax_in_a_layer():
@@ -225,6 +230,10 @@ def test_data_as_a_function_is_called_once_and_named():
     assert calls == [1]
     assert result.config["dataset"] == "custom"
     assert result.config["data_source"].endswith(".<locals>.load()")
+    # The function's own text, for report.md.
+    code = result.config["data"].pop("code")
+    assert code.lstrip().startswith("def load():")
+    assert code.rstrip().endswith("return small_data()")
     assert result.config["data"] == {
         "source": result.config["data_source"],
         "x_train": [96, 6],
