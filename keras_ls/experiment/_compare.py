@@ -178,12 +178,14 @@ def compare(
     run = _check_against_data(run, data, new_model)
     records = _Records(run.variants)
     progress = _progress.Progress(
-        len(run.seeds),
+        run.seeds,
         len(_variants.groups(run.variants)),
         verbose=run.progress,
     )
     for index, seed in enumerate(run.seeds):
-        _run_seed(run, data, new_model, (index, seed), records, progress)
+        _run_seed(
+            run, data, new_model, seed, records, progress, first=index == 0
+        )
     return _summarize(
         run, data, records, call=call, seconds=time.perf_counter() - start
     )
@@ -354,12 +356,10 @@ class _Records:
         }
 
 
-def _run_seed(run, data, new_model, at, records, progress):
-    """Trains and evaluates every variant of one seed (``at = (index,
-    seed)``), from one initial model, and adds their values to `records`;
-    `progress` prints a line per trained model."""
-    index, seed = at
-    first = index == 0
+def _run_seed(run, data, new_model, seed, records, progress, *, first):
+    """Trains and evaluates every variant of one seed, from one initial
+    model, and adds their values to `records`; `progress` prints a line
+    per trained model."""
     fit_data, validation = _data.seed_data(
         data,
         seed,
@@ -369,7 +369,7 @@ def _run_seed(run, data, new_model, at, records, progress):
     keras.utils.set_random_seed(seed)
     initial_weights = new_model().get_weights()
     probs = {}
-    for j, names in enumerate(_variants.groups(run.variants).values()):
+    for names in _variants.groups(run.variants).values():
         net = new_model()
         net.set_weights(initial_weights)
         history, temperature = _train_group(
@@ -392,7 +392,7 @@ def _run_seed(run, data, new_model, at, records, progress):
         for name, (stats, test_probs) in zip(names, evaluated):
             records.add(name, history, stats, temperature, geometry)
             probs[name] = test_probs
-        progress.done(index, j, seed, names)
+        progress.done(names)
     if first:
         records.add_first_seed(
             data.y_test, {name: probs[name] for name in run.variants}

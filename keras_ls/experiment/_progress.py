@@ -37,17 +37,19 @@ class Progress:
     """Prints one line per trained model of a run.
 
     Args:
-        num_seeds: The number of seeds.
-        models_per_seed: The models trained per seed.
-        verbose: Nothing is printed when falsy.
+        seeds: The seeds, in the order they run.
+        models_per_seed: The models trained per seed, in order: the k-th
+            call of `done` is model ``k % models_per_seed`` of seed
+            ``k // models_per_seed``.
+        verbose: Nothing is printed when falsy. Defaults to `1`.
         clock: Seconds, monotonic. Defaults to `time.perf_counter`.
         file: Where the lines go. Defaults to `sys.stdout` at print time.
     """
 
     def __init__(
-        self, num_seeds, models_per_seed, *, verbose=1, clock=None, file=None
+        self, seeds, models_per_seed, *, verbose=1, clock=None, file=None
     ):
-        self.num_seeds = num_seeds
+        self.seeds = list(seeds)
         self.models_per_seed = models_per_seed
         self.verbose = verbose
         self.clock = clock or time.perf_counter
@@ -58,19 +60,21 @@ class Progress:
 
     @property
     def total(self):
-        return self.num_seeds * self.models_per_seed
+        return len(self.seeds) * self.models_per_seed
 
-    def done(self, seed_index, model_index, seed, names):
-        """Records that model `model_index` (from 0) of seed number
-        `seed_index` (from 0; the seed's value is `seed`), trained as
-        `names`, is done; prints its line and returns it."""
+    def done(self, names):
+        """Records that the next model, trained as `names` (a list of
+        names, or one name), is done; prints its line and returns it."""
+        seed_index, model_index = divmod(len(self.times), self.models_per_seed)
         now = self.clock()
         self.times.append(now - self._last)
         self._last = now
+        seed = self.seeds[seed_index]
+        names = [names] if isinstance(names, str) else names
         # The seed's value only where it is not its position (seeds=[7]).
         value = f" [seed={seed}]" if seed != seed_index else ""
         line = (
-            f"seed {seed_index + 1}/{self.num_seeds}{value}, model "
+            f"seed {seed_index + 1}/{len(self.seeds)}{value}, model "
             f"{model_index + 1}/{self.models_per_seed} ({', '.join(names)}): "
             f"{clock_text(self.times[-1])}; elapsed "
             f"{clock_text(now - self.start)}, {self._left()}"

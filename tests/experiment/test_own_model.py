@@ -297,11 +297,11 @@ def test_progress_lines_and_estimates():
     out = io.StringIO()
     # Start at 100 s; the first model takes 10 s, the others 4 s each.
     clock = FakeClock([100, 110, 114, 118, 122])
-    progress = Progress(2, 2, clock=clock, file=out)
-    progress.done(0, 0, 0, ["baseline", "ts"])
-    progress.done(0, 1, 0, ["smoothed"])
-    progress.done(1, 0, 1, ["baseline", "ts"])
-    progress.done(1, 1, 1, ["smoothed"])
+    progress = Progress([0, 1], 2, clock=clock, file=out)
+    progress.done(["baseline", "ts"])
+    progress.done("smoothed")
+    progress.done(["baseline", "ts"])
+    progress.done(["smoothed"])
     assert out.getvalue().splitlines() == [
         # 3 models left at the first model's 10 s, which it says.
         "seed 1/2, model 1/2 (baseline, ts): 10 s; elapsed 10 s, about "
@@ -316,8 +316,8 @@ def test_progress_lines_and_estimates():
 
 def test_progress_names_a_seed_that_is_not_its_position():
     out = io.StringIO()
-    progress = Progress(1, 1, clock=FakeClock([0, 75]), file=out)
-    progress.done(0, 0, 7, ["baseline"])
+    progress = Progress([7], 1, clock=FakeClock([0, 75]), file=out)
+    progress.done(["baseline"])
     assert out.getvalue() == (
         "seed 1/1 [seed=7], model 1/1 (baseline): 1 min 15 s; elapsed "
         "1 min 15 s, done\n"
@@ -326,8 +326,8 @@ def test_progress_names_a_seed_that_is_not_its_position():
 
 def test_quiet_progress_prints_nothing():
     out = io.StringIO()
-    progress = Progress(1, 2, verbose=0, clock=FakeClock([0, 1]), file=out)
-    line = progress.done(0, 0, 0, ["baseline"])
+    progress = Progress([0], 2, verbose=0, clock=FakeClock([0, 1]), file=out)
+    line = progress.done(["baseline"])
     assert out.getvalue() == "" and line.startswith("seed 1/1, model 1/2")
 
 
