@@ -94,11 +94,16 @@ CLI_TEXT = """\
 ## Command line
 
 `keras-ls compare` (also `python -m keras_ls compare`): options
-`--backend jax|tensorflow|torch`, `--dataset fashion_mnist`,
-`--data-dir DIR`, `--model mlp|cnn`, `--label-smoothing`, `--schedule`
-(e.g. `two-stage:0.1:6`, `cosine:0.2:0`), `--label-noise`, `--epochs`,
-`--seeds`, `--batch-size`, `--train-size`, `--validation-size`,
-`--out DIR`, `--quiet`; `keras-ls --version`. See
+`--backend jax|tensorflow|torch`, `--dataset fashion_mnist` or your own
+`FILE.py:FUNCTION` (or `package.module:FUNCTION`) returning
+`((x_train, y_train), (x_test, y_test))`, `--data-dir DIR`,
+`--model mlp|cnn` or `FILE.py:FUNCTION` returning a fresh uncompiled
+model with logits, `--optimizer NAME[:KEY=VALUE,…]` (e.g.
+`sgd:learning_rate=0.05,momentum=0.9`; Adam by default),
+`--label-smoothing`, `--schedule` (e.g. `two-stage:0.1:6`,
+`cosine:0.2:0`), `--label-noise`, `--epochs`, `--seeds`, `--batch-size`,
+`--train-size`, `--validation-size`, `--out DIR`, `--quiet` (the table
+only), `--verbose` (Keras' progress bars too); `keras-ls --version`. See
 `keras-ls compare --help`. The command parses its arguments and chooses
 the backend before importing Keras: `--backend`, else `$KERAS_BACKEND`,
 else Keras' config file (`~/.keras/keras.json`), else TensorFlow; when the

@@ -6,10 +6,12 @@ Names are resolved lazily (PEP 562) so that the ``keras-ls`` command
 imports Keras.
 
 The parts, in the order of a run: `variants` (what is compared), `_data`
-(what it is trained on), `_training`, `_evaluation` (on the test set),
-`stats` (paired differences over seeds), `_result`, and `_compare`, which
-runs them seed by seed; `report` and `plots` write the result, `cli` is the
-command line and `distillation` reuses the parts for teachers and students.
+(what it is trained on), `_optimizer` (a new one per model), `_training`,
+`_evaluation` (on the test set), `stats` (paired differences over seeds),
+`_result`, and `_compare`, which runs them seed by seed and reports each
+trained model through `_progress`; `report` and `plots` write the result,
+`cli` is the command line and `distillation` reuses the parts for teachers
+and students.
 """
 
 import importlib

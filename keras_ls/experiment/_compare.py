@@ -22,6 +22,7 @@ from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls.experiment import _data
 from keras_ls.experiment import _evaluation
+from keras_ls.experiment import _progress
 from keras_ls.experiment import _training
 from keras_ls.experiment import variants as _variants
 from keras_ls.experiment._result import ComparisonResult
@@ -43,6 +44,7 @@ def compare(
     seeds=5,
     batch_size=128,
     learning_rate=1e-3,
+    optimizer=None,
     num_bins=15,
     train_size=None,
     validation_size=None,
@@ -70,10 +72,13 @@ def compare(
             ``(x, y)`` batches; or `None` to load Fashion-MNIST (see
             `load_fashion_mnist`). A dataset is read once into memory, so
             that every variant of a seed gets the same split, label flips
-            and batches. Defaults to `None`.
+            and batches. Or a function of no argument returning any of
+            these, called once (results.json names it as the source).
+            Defaults to `None`.
         model: `"mlp"` or `"cnn"` (see `build_model`), or a function
-            returning a fresh uncompiled model with logits. Defaults to
-            `"mlp"`.
+            returning a fresh uncompiled model with logits (no final
+            softmax), called once per trained model. It is checked on two
+            training examples before any training. Defaults to `"mlp"`.
         label_smoothing: The fixed ε of the "smoothed" variant, or `None`
             for no fixed variant; not used with `variants` (leave it at
             its default). Defaults to `0.1`.
@@ -104,7 +109,15 @@ def compare(
             needed 10 seeds to exclude 0.
         batch_size: Training batch size; the last partial batch is dropped
             so the compiled step is traced once. Defaults to `128`.
-        learning_rate: Adam's learning rate. Defaults to `1e-3`.
+        learning_rate: The learning rate of the default optimizer, Adam;
+            with `optimizer`, set it there. Defaults to `1e-3`.
+        optimizer: `None` for Adam at `learning_rate`; or what
+            `model.compile` accepts: a Keras optimizer identifier
+            (``"sgd"``), a config dict (``{"class_name": "SGD", "config":
+            {"learning_rate": 0.05, "momentum": 0.9}}``) or an optimizer
+            (copied from its config); or a function returning a new
+            optimizer at each call. Every trained model gets its own, so
+            that identical starts stay identical. Defaults to `None`.
         num_bins: ECE bins. Defaults to `15`.
         train_size: Use the first `train_size` training examples only
             (validation split included; a smaller set is memorized sooner,
@@ -124,8 +137,10 @@ def compare(
             `ConfidenceMonitor` into ``<tensorboard_dir>/<variant>/seed_<s>``,
             so TensorBoard overlays the runs. Needs a validation split and
             the `tensorboard` package (not TensorFlow). Defaults to `None`.
-        verbose: Keras' `fit` verbosity (1 shows progress bars). Defaults
-            to `0`.
+        verbose: `0` prints nothing; `1` prints one line per trained
+            model (seed k of N, model j of M, the time so far and an
+            estimate of what is left); `2` also Keras' progress bars.
+            Defaults to `0`.
 
     Returns:
         A `ComparisonResult`.
@@ -159,11 +174,18 @@ def compare(
     start = time.perf_counter()
     run = _check_arguments(arguments)
     data = _data.prepare_data(data, data_dir, run.train_size)
-    run = _check_against_data(run, data)
     new_model = _training.model_factory(run.model, data)
+    run = _check_against_data(run, data, new_model)
     records = _Records(run.variants)
+    progress = _progress.Progress(
+        run.seeds,
+        len(_variants.groups(run.variants)),
+        verbose=run.progress,
+    )
     for index, seed in enumerate(run.seeds):
-        _run_seed(run, data, new_model, seed, records, first=index == 0)
+        _run_seed(
+            run, data, new_model, seed, records, progress, first=index == 0
+        )
     return _summarize(
         run, data, records, call=call, seconds=time.perf_counter() - start
     )
@@ -184,19 +206,32 @@ class _Run(typing.NamedTuple):
     train_size: typing.Optional[int]
     validation_size: typing.Optional[int]
     tensorboard_dir: typing.Optional[str]
+    progress: bool
+    model_details: typing.Optional[dict] = None
 
 
 def _check_arguments(arguments):
     """Checks what `compare` was given (`arguments`: its locals) before the
     data is read; every error names the value received."""
     a = dict(arguments)
+    verbose = _check_verbose(a["verbose"])
+    if a["optimizer"] is not None and a["learning_rate"] != 1e-3:
+        raise ValueError(
+            "`learning_rate` is the default Adam's; with `optimizer`, set "
+            "the learning rate there (e.g. {'class_name': 'SGD', "
+            "'config': {'learning_rate': 0.05}}). Received: "
+            f"learning_rate={a['learning_rate']!r}, "
+            f"optimizer={a['optimizer']!r}"
+        )
     training = _training.check_training(
         epochs=a["epochs"],
         batch_size=a["batch_size"],
         learning_rate=a["learning_rate"],
         num_bins=a["num_bins"],
         jit_compile=a["jit_compile"],
-        verbose=a["verbose"],
+        # Keras' bars only at 2: 1 is one line per model (`Progress`).
+        verbose=1 if verbose >= 2 else 0,
+        optimizer=a["optimizer"],
     )
     label_noise = _validation.check_label_smoothing(
         a["label_noise"], "label_noise"
@@ -222,12 +257,26 @@ def _check_arguments(arguments):
         train_size=a["train_size"],
         validation_size=a["validation_size"],
         tensorboard_dir=a["tensorboard_dir"],
+        progress=verbose >= 1,
     )
 
 
-def _check_against_data(run, data):
-    """`run` with its validation size resolved, once the data is known;
-    refuses what the held-out split makes impossible."""
+def _check_verbose(verbose):
+    """`verbose` as 0, 1 or 2 (`True` is 1)."""
+    if isinstance(verbose, bool):
+        return int(verbose)
+    verbose = _validation.check_int(verbose, "verbose", minimum=0)
+    if verbose > 2:
+        raise ValueError(
+            f"`verbose` must be 0, 1 or 2. Received: verbose={verbose}"
+        )
+    return verbose
+
+
+def _check_against_data(run, data, new_model):
+    """`run` with its validation size resolved and its model checked
+    (`model_details`), once the data is known; refuses what the held-out
+    split makes impossible."""
     num_train = len(data.x_train)
     validation_size = run.validation_size
     if validation_size is None:
@@ -256,7 +305,8 @@ def _check_against_data(run, data):
             "validation split, so `validation_size` must be at least 1. "
             f"Received: validation_size={validation_size}"
         )
-    return run._replace(validation_size=validation_size)
+    details = _training.check_model(new_model, data, run.model)
+    return run._replace(validation_size=validation_size, model_details=details)
 
 
 class _Records:
@@ -306,9 +356,10 @@ class _Records:
         }
 
 
-def _run_seed(run, data, new_model, seed, records, *, first):
+def _run_seed(run, data, new_model, seed, records, progress, *, first):
     """Trains and evaluates every variant of one seed, from one initial
-    model, and adds their values to `records`."""
+    model, and adds their values to `records`; `progress` prints a line
+    per trained model."""
     fit_data, validation = _data.seed_data(
         data,
         seed,
@@ -341,6 +392,7 @@ def _run_seed(run, data, new_model, seed, records, *, first):
         for name, (stats, test_probs) in zip(names, evaluated):
             records.add(name, history, stats, temperature, geometry)
             probs[name] = test_probs
+        progress.done(names)
     if first:
         records.add_first_seed(
             data.y_test, {name: probs[name] for name in run.variants}
@@ -425,7 +477,7 @@ def _config(run, data, env, call):
         schedule = str(described.removeprefix("schedule "))
     num_train = len(data.x_train)
     return {
-        "dataset": "fashion_mnist" if data.source != _data.CUSTOM else "custom",
+        "dataset": "custom" if data.custom else "fashion_mnist",
         "data_source": data.source,
         "model": model
         if isinstance(model, str)
@@ -440,6 +492,7 @@ def _config(run, data, env, call):
         "seeds": list(run.seeds),
         "batch_size": run.training.batch_size,
         "learning_rate": run.training.learning_rate,
+        "optimizer": run.training.optimizer_config,
         "num_bins": run.training.num_bins,
         "train_size": run.train_size,
         "validation_size": run.validation_size,
@@ -449,6 +502,8 @@ def _config(run, data, env, call):
         "num_train": int(num_train - run.validation_size),
         "num_validation": int(run.validation_size),
         "num_test": int(len(data.x_test)),
+        "model_details": run.model_details,
+        "data": _data.describe(data),
         "call": call,
     }
 
@@ -465,7 +520,7 @@ def _python_call(arguments):
             value == parameters[name].default
         ):
             continue
-        if name == "data":
+        if name == "data" and not callable(value):
             text = "<arrays>"
         elif name == "variants" and isinstance(value, (list, tuple, dict)):
             text = repr(list(_variants.named_variants(value)))

@@ -27,38 +27,123 @@ class Data(typing.NamedTuple):
     y_test: np.ndarray
     num_classes: int
     source: str
+    #: Whether the data was given (arrays, datasets or a function), not
+    #: Fashion-MNIST loaded by keras_ls.
+    custom: bool
+    #: The source of the function that returned the data, when given one.
+    code: typing.Optional[str] = None
 
 
 def prepare_data(data, data_dir, train_size):
+    """`Data` from what `compare` was given: `None` (Fashion-MNIST), a
+    function returning the data, or the data itself (see `_load`)."""
+    data_given = data
+    code = function_code(data) if callable(data) else None
     data, source = _load(data, data_dir)
     (x_train, y_train), (x_test, y_test) = data
     if train_size is not None:
         x_train, y_train = x_train[:train_size], y_train[:train_size]
-    y_train = np.asarray(y_train).astype(np.int32).reshape(-1)
-    y_test = np.asarray(y_test).astype(np.int32).reshape(-1)
+    y_train = _labels(y_train, "y_train")
+    y_test = _labels(y_test, "y_test")
+    x_train, x_test = as_images(x_train), as_images(x_test)
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(
+            "`data`'s training and test examples must have the same "
+            f"shape. Received: x_train of shape {x_train.shape}, x_test "
+            f"of shape {x_test.shape}"
+        )
     num_classes = int(max(y_train.max(), y_test.max())) + 1
     return Data(
-        as_images(x_train),
+        x_train,
         y_train,
-        as_images(x_test),
+        x_test,
         y_test,
         num_classes,
         source,
+        custom=data_given is not None,
+        code=code,
     )
 
 
+def _labels(y, name):
+    """Integer labels >= 0 as int32, or a ValueError that names `name`."""
+    y = np.asarray(y).reshape(-1)
+    if y.size == 0:
+        raise ValueError(f"`data` has no example in {name}. Received: {y!r}")
+    integral = np.issubdtype(y.dtype, np.integer) or (
+        np.issubdtype(y.dtype, np.floating) and np.all(np.round(y) == y)
+    )
+    if not integral or y.min() < 0:
+        raise ValueError(
+            f"`data`'s labels must be integers >= 0 (class ids) or one-hot "
+            f"rows. Received: {name} of dtype {y.dtype} with values "
+            f"{np.unique(y)[:5].tolist()}..."
+        )
+    return y.astype(np.int32)
+
+
+def describe(data):
+    """Where the data came from and its shapes after preparation, for
+    results.json and report.md."""
+    return {
+        "source": data.source,
+        "x_train": list(data.x_train.shape),
+        "y_train": list(data.y_train.shape),
+        "x_test": list(data.x_test.shape),
+        "y_test": list(data.y_test.shape),
+        "num_classes": data.num_classes,
+        "code": data.code,
+    }
+
+
+def function_source(function):
+    """``module:qualified_name`` of a user's function, as the command line
+    names it (``--model my_model.py:build`` is ``my_model:build``)."""
+    name = getattr(function, "__qualname__", None)
+    module = getattr(function, "__module__", None)
+    if name is None:
+        return repr(function)
+    return f"{module}:{name}" if module else name
+
+
+def function_code(function, max_lines=80):
+    """The source of a user's function, for report.md, so that the run
+    can be repeated from the report alone; `None` where Python cannot
+    read it (a builtin, a lambda in a notebook cell) or it is longer than
+    `max_lines`."""
+    import inspect
+
+    try:
+        code = inspect.getsource(function)
+    except (OSError, TypeError):
+        return None
+    return code if code.count("\n") <= max_lines else None
+
+
 def _load(data, data_dir):
+    """``((x_train, y_train), (x_test, y_test))`` and its source."""
     if data is None:
         return load_fashion_mnist(data_dir, return_source=True)
+    source = CUSTOM
+    if callable(data) and not _is_dataset(data):
+        source = f"{function_source(data)}()"
+        data = data()
     try:
         train, test = data
     except (TypeError, ValueError):
+        received = type(data).__name__
+        if source != CUSTOM:
+            received = f"{source}, which returned {received}"
         raise ValueError(
             "`data` must be (train, test), each a pair (x, y) of numpy "
-            "arrays, a tf.data.Dataset or a keras.utils.PyDataset. "
-            f"Received: {type(data).__name__}"
+            "arrays, a tf.data.Dataset or a keras.utils.PyDataset, or a "
+            f"function returning them. Received: {received}"
         ) from None
-    return (_as_arrays(train, "data[0]"), _as_arrays(test, "data[1]")), (CUSTOM)
+    return (_as_arrays(train, "data[0]"), _as_arrays(test, "data[1]")), source
+
+
+def _is_dataset(obj):
+    return isinstance(obj, keras.utils.PyDataset) or _is_tf_dataset(obj)
 
 
 def _as_arrays(part, name):
@@ -67,7 +152,7 @@ def _as_arrays(part, name):
     A dataset is read once into memory, so that compare can split it,
     flip its labels and give every variant of a seed the same batches.
     """
-    if isinstance(part, keras.utils.PyDataset) or _is_tf_dataset(part):
+    if _is_dataset(part):
         xs, ys = [], []
         for batch in _batches(part, name):
             if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):

@@ -21,7 +21,11 @@ class ComparisonResult:
 
     Attributes:
         config: The arguments of the run and what they resolved to (data
-            source, split sizes, the Python call), JSON-serializable.
+            source, split sizes, the Python call), JSON-serializable;
+            with ``model_details`` (the model's source, layers and
+            parameter counts), ``optimizer`` (its full
+            `keras.optimizers.serialize` config) and ``data`` (its source
+            and shapes), what a rerun needs.
         seeds: The seeds, in order.
         variants: Model names, ``"baseline"`` first, with a description.
         metrics: ``metrics[variant][metric]`` is the list of per-seed

@@ -17,6 +17,8 @@ from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls._tracking import state as _state
 from keras_ls.data import as_dataset
+from keras_ls.experiment import _data
+from keras_ls.experiment import _optimizer
 
 MODELS = ("mlp", "cnn")
 
@@ -69,7 +71,9 @@ def default_jit_compile():
 
 
 class Training(typing.NamedTuple):
-    """How every model of a run is fitted (see `check_training`)."""
+    """How every model of a run is fitted (see `check_training`).
+    `new_optimizer` returns a fresh optimizer, whose full config is
+    `optimizer_config`; `verbose` is `fit`'s."""
 
     epochs: int
     batch_size: int
@@ -77,14 +81,28 @@ class Training(typing.NamedTuple):
     num_bins: int
     jit_compile: bool
     verbose: int
+    new_optimizer: typing.Callable
+    optimizer_config: dict
 
 
 def check_training(
-    *, epochs, batch_size, learning_rate, num_bins, jit_compile, verbose
+    *,
+    epochs,
+    batch_size,
+    learning_rate,
+    num_bins,
+    jit_compile,
+    verbose,
+    optimizer=None,
 ):
     """`Training` from a run's arguments: `epochs`, `batch_size` and
-    `num_bins` checked (in that order), `jit_compile` resolved; the
-    learning rate and verbosity as given."""
+    `num_bins` checked (in that order), `jit_compile` resolved, the
+    optimizer built once (Adam at `learning_rate` when `optimizer` is
+    `None`; see `_optimizer.optimizer_factory`); the verbosity as
+    given."""
+    new_optimizer, optimizer_config = _optimizer.optimizer_factory(
+        optimizer, learning_rate
+    )
     return Training(
         epochs=_validation.check_int(epochs, "epochs", minimum=1),
         batch_size=_validation.check_int(batch_size, "batch_size", minimum=1),
@@ -94,6 +112,8 @@ def check_training(
         if jit_compile is None
         else jit_compile,
         verbose=verbose,
+        new_optimizer=new_optimizer,
+        optimizer_config=optimizer_config,
     )
 
 
@@ -126,6 +146,114 @@ def model_factory(model, data, build=build_model):
         input_shape=data.x_train.shape[1:],
         num_classes=data.num_classes,
     )
+
+
+def check_model(new_model, data, model):
+    """Builds one model of `new_model` and checks it on two training
+    examples; returns its description for results.json.
+
+    Raises:
+        ValueError: `new_model` returns no `keras.Model`, the same model
+            twice, a model that does not take the data's examples, gives
+            no logit per class or ends in a softmax (the losses and
+            metrics read logits).
+    """
+    source = (
+        f"keras_ls.experiment.build_model({model!r})"
+        if isinstance(model, str)
+        else _data.function_source(model)
+    )
+    net = new_model()
+    if not isinstance(net, keras.Model):
+        raise ValueError(
+            "`model` must be a function returning a fresh uncompiled "
+            f"keras.Model with logits. Received: model={source}, which "
+            f"returned {type(net).__name__}"
+        )
+    if new_model() is net:
+        raise ValueError(
+            "`model` must return a new model at each call: every variant "
+            f"trains its own copy. Received: model={source}, which "
+            "returned the same model twice"
+        )
+    logits = _sample_output(net, data, source)
+    if logits.ndim != 2 or logits.shape[1] < data.num_classes:
+        raise ValueError(
+            "`model` must return one logit per class, of shape (batch, "
+            f"{data.num_classes}). Received: model={source}, whose output "
+            f"on 2 examples has shape {logits.shape}"
+        )
+    if _ends_in_softmax(net, logits):
+        raise ValueError(
+            "`model` must return logits, not probabilities: remove its "
+            "final softmax (e.g. Dense(10) instead of Dense(10, "
+            "activation='softmax')); the losses apply it. Received: "
+            f"model={source}, whose last layer {net.layers[-1].name!r} "
+            "gives probabilities"
+        )
+    details = _model_details(net, source)
+    if not isinstance(model, str):
+        details["code"] = _data.function_code(model)
+    return details
+
+
+def _sample_output(net, data, source):
+    """`net`'s output on two training examples, as numpy."""
+    sample = data.x_train[:2]
+    try:
+        output = net(sample, training=False)
+    except Exception as e:  # the user's model: any error, one line
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise ValueError(
+            f"`model` does not take the data's examples, of shape "
+            f"{tuple(sample.shape[1:])}: {type(e).__name__}: {first} "
+            f"Received: model={source}"
+        ) from None
+    if isinstance(output, (list, tuple, dict)):
+        raise ValueError(
+            "`model` must have one output, the logits. Received: "
+            f"model={source}, which returns a {type(output).__name__}"
+        )
+    return np.asarray(keras.ops.convert_to_numpy(output), np.float64)
+
+
+def _ends_in_softmax(net, logits):
+    """Whether `net` ends in a softmax: its last layer's activation, or
+    outputs that are probabilities (a softmax in a Lambda or `call`)."""
+    last = net.layers[-1] if net.layers else None
+    activation = getattr(last, "activation", None)
+    if isinstance(last, keras.layers.Softmax) or (
+        getattr(activation, "__name__", "") == "softmax"
+    ):
+        return True
+    rows = logits.sum(axis=-1)
+    return bool(np.all(logits >= 0) and np.allclose(rows, 1.0, atol=1e-5))
+
+
+def _model_details(net, source):
+    """The model's source, layers and parameter counts, for JSON."""
+    layers = []
+    for layer in net.layers:
+        try:
+            shape = [None if d is None else int(d) for d in layer.output.shape]
+        except (AttributeError, ValueError, TypeError):
+            shape = None
+        layers.append(
+            {
+                "name": layer.name,
+                "class": type(layer).__name__,
+                "output_shape": shape,
+                "params": int(layer.count_params()),
+            }
+        )
+    trainable = sum(int(np.prod(w.shape)) for w in net.trainable_weights)
+    return {
+        "source": source,
+        "name": net.name,
+        "layers": layers,
+        "params": int(net.count_params()),
+        "trainable_params": trainable,
+    }
 
 
 def _callbacks(schedule, validation, training, log_dir):
@@ -163,7 +291,7 @@ def train_variant(
 
     loss = variant.make_loss()
     net.compile(
-        optimizer=keras.optimizers.Adam(training.learning_rate),
+        optimizer=training.new_optimizer(),
         loss=loss,
         metrics=["accuracy"],
         jit_compile=training.jit_compile,

@@ -595,7 +595,7 @@ def _differences(teachers, students):
 def _config(run, data):
     """The arguments of the run, for JSON."""
     return {
-        "dataset": "fashion_mnist" if data.source != _data.CUSTOM else "custom",
+        "dataset": "custom" if data.custom else "fashion_mnist",
         "data_source": data.source,
         "model": run.model if isinstance(run.model, str) else "custom",
         "student": run.student if isinstance(run.student, str) else "custom",

@@ -13,6 +13,7 @@ import numpy as np
 from keras_ls._api import keras_ls_export
 from keras_ls._api import public_names
 from keras_ls.data import CLASS_NAMES
+from keras_ls.experiment import _optimizer
 from keras_ls.experiment import _result
 from keras_ls.experiment import plots as plots_experiment
 from keras_ls.experiment._evaluation import METRICS
@@ -237,6 +238,7 @@ def markdown(result, command=None, *, figures=()):
     out += _figure_lines(result, figures)
     out += _drop_lines(result)
     out += _per_seed_lines(result)
+    out += _reproduce_lines(result)
     return "\n".join(out) + "\n"
 
 
@@ -256,7 +258,7 @@ def _setup_lines(result, command):
     )
     return out + [
         f"- model `{c['model']}`, {plural(c['epochs'], 'epoch')}, batch "
-        f"size {c['batch_size']}, Adam {c['learning_rate']:g}, {split}",
+        f"size {c['batch_size']}, {_optimizer_text(c)}, {split}",
         f"- data: {c.get('data_source', c.get('dataset', '?'))}",
         f"- label noise {c['label_noise']:g}; seeds {c['seeds']}; backend "
         f"{c['backend']}, jit_compile={c['jit_compile']}",
@@ -265,6 +267,65 @@ def _setup_lines(result, command):
         + "; ".join(f"{k}: {v}" for k, v in result.variants.items()),
         f"- wall-clock time: {result.seconds:.0f} s",
     ]
+
+
+def _optimizer_text(config):
+    if config.get("optimizer"):
+        return _optimizer.describe(config["optimizer"])
+    return f"Adam {config['learning_rate']:g}"
+
+
+def _reproduce_lines(result):
+    """The model's layers, the optimizer's full config and the data's
+    source and shapes: what a rerun needs besides the command."""
+    c = result.config
+    model, data = c.get("model_details"), c.get("data")
+    if not model or not data or not c.get("optimizer"):
+        return []
+    out = [
+        "",
+        "## Model, optimizer and data",
+        "",
+        f"Model `{model['name']}` from `{model['source']}`: "
+        f"{plural(len(model['layers']), 'layer')}, {model['params']:,} "
+        f"parameters ({model['trainable_params']:,} trainable), a fresh "
+        "copy per trained model, all of a seed from the same initial "
+        "weights.",
+        "",
+        "| layer | class | output shape | parameters |",
+        "|---|---|---|---|",
+    ]
+    for layer in model["layers"]:
+        shape = layer["output_shape"]
+        shape = "?" if shape is None else str(tuple(shape))
+        shape = shape.replace("None", "batch")
+        out.append(
+            f"| {layer['name']} | {layer['class']} | {shape} "
+            f"| {layer['params']:,} |"
+        )
+    out += _code_lines(model.get("code"))
+    out += [
+        "",
+        f"Optimizer: {_optimizer.describe(c['optimizer'])}, a new one per "
+        "trained model. Its full config (`keras.optimizers.serialize`):",
+        "",
+        "```json",
+        json.dumps(c["optimizer"]["config"], sort_keys=True),
+        "```",
+        "",
+        f"Data: {data['source']}; x_train {tuple(data['x_train'])}, y_train "
+        f"{tuple(data['y_train'])}, x_test {tuple(data['x_test'])}, y_test "
+        f"{tuple(data['y_test'])} (after `train_size`; images as float32, "
+        f"uint8 divided by 255); {data['num_classes']} classes.",
+    ]
+    return out + _code_lines(data.get("code"))
+
+
+def _code_lines(code):
+    """A user's function, as the report shows it."""
+    if not code:
+        return []
+    return ["", "```python", code.rstrip("\n"), "```"]
 
 
 def _summary_lines(result):

@@ -51,7 +51,12 @@ def run_main(capsys, *argv):
 @pytest.mark.parametrize(
     "argv, match",
     [
-        (["compare", "--model", "resnet"], "--model: invalid choice: 'resnet'"),
+        (
+            ["compare", "--model", "resnet"],
+            r"argument --model: expected mlp, cnn, FILE.py:FUNCTION or "
+            r"package.module:FUNCTION, got 'resnet'$",
+        ),
+        (["distill", "--model", "x.py:f"], "--model: invalid choice"),
         (["compare", "--epochs", "-1"], "--epochs: expected an integer >= 1"),
         (["compare", "--epochs", "0"], "--epochs: expected an integer >= 1"),
         (["compare", "--seeds", "two"], "--seeds: expected an integer"),
@@ -83,7 +88,11 @@ def run_main(capsys, *argv):
             "--backend: invalid choice: 'mxnet'",
         ),
         (["compare", "--schedule", "cosine:0.2"], "--schedule.*cosine:INITIAL"),
-        (["compare", "--dataset", "cifar10"], "--dataset: invalid choice"),
+        (
+            ["compare", "--dataset", "cifar10"],
+            r"argument --dataset: expected fashion_mnist, FILE.py:FUNCTION "
+            r"or package.module:FUNCTION, got 'cifar10'$",
+        ),
         (["compare", "--label-smoothing", "none"], "nothing to compare"),
         (["compare", "--bogus"], "unrecognized arguments: --bogus"),
         (

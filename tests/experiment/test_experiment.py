@@ -471,7 +471,7 @@ def test_fixed_epsilon_and_constant_schedule_train_bitwise_identical():
             (x, y.astype(np.int32)),
             None,
             seed=0,
-            training=_training.Training(
+            training=_training.check_training(
                 epochs=2,
                 batch_size=32,
                 learning_rate=1e-3,

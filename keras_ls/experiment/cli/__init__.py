@@ -14,8 +14,10 @@ is not installed, the first installed of jax, torch and tensorflow is used
 and a line on stderr says so.
 
 The parts: `_options` (what every subcommand shares), `_backend` (the
-choice of the backend), and one module per subcommand, `_compare` and
-`_distill`, each with its HELP, DESCRIPTION, `add_arguments` and `run`.
+choice of the backend), `_user_code` (``--model`` and ``--dataset`` as
+FILE.py:FUNCTION, ``--optimizer NAME[:KEY=VALUE,…]``), and one module per
+subcommand, `_compare` and `_distill`, each with its HELP, DESCRIPTION,
+`add_arguments` and `run`.
 """
 
 import argparse

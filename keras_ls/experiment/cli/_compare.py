@@ -12,6 +12,7 @@ import sys
 from keras_ls.experiment import variants as variant_specs
 from keras_ls.experiment.cli import _backend
 from keras_ls.experiment.cli import _options
+from keras_ls.experiment.cli import _user_code
 from keras_ls.experiment.cli._options import UsageError
 
 HELP = (
@@ -64,12 +65,6 @@ def add_arguments(cmp, backend_help=""):
         f"installed of {installed}"
     )
     add("--backend", help=_options.backend_help(default, backend_help))
-    cmp.add_argument(
-        "--dataset",
-        default="fashion_mnist",
-        choices=DATASETS,
-        help="data set (default: %(default)s)",
-    )
     add(
         "--data-dir",
         help="folder with the four Fashion-MNIST IDX files "
@@ -78,7 +73,7 @@ def add_arguments(cmp, backend_help=""):
         "if installed, then keras.datasets, which "
         "downloads)",
     )
-    add("--model", help="built-in network (default: %(default)s)")
+    _add_user_options(cmp, add)
     _add_method_options(cmp, add)
     add("--epochs", help="training epochs (default: %(default)s)")
     add("--seeds")
@@ -107,8 +102,46 @@ def add_arguments(cmp, backend_help=""):
         "as a TensorBoard run, DIR/<variant>/seed_<s> (needs the "
         "'tensorboard' extra, not TensorFlow)",
     )
-    add("--quiet")
+    add("--quiet", help="no progress lines (only the table at the end)")
+    cmp.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show Keras' per-epoch progress bars (by default, one "
+        "line per trained model: seed k/N, model j/M, elapsed, left)",
+    )
     return cmp
+
+
+def _add_user_options(cmp, add):
+    """The options that name the data, the model and the optimizer: the
+    built-in ones or the user's own."""
+    cmp.add_argument(
+        "--dataset",
+        default="fashion_mnist",
+        type=_user_code.function_spec(DATASETS),
+        metavar="NAME|FILE.py:FUNCTION",
+        help="fashion_mnist, or your function (FILE.py:FUNCTION or "
+        "package.module:FUNCTION) returning ((x_train, y_train), (x_test, "
+        "y_test)), arrays or batched datasets (default: %(default)s)",
+    )
+    add(
+        "--model",
+        choices=None,
+        type=_user_code.function_spec(_options.MODELS),
+        metavar="NAME|FILE.py:FUNCTION",
+        help="built-in network (mlp, cnn), or your function (FILE.py:"
+        "FUNCTION or package.module:FUNCTION) returning a fresh uncompiled "
+        "keras.Model with logits, no final softmax (default: %(default)s)",
+    )
+    cmp.add_argument(
+        "--optimizer",
+        type=_user_code.optimizer_spec,
+        default=None,
+        metavar=_user_code.OPTIMIZER_FORM,
+        help="a Keras optimizer and its arguments, e.g. "
+        "sgd:learning_rate=0.05,momentum=0.9; a new one per trained model "
+        "(default: adam:learning_rate=0.001)",
+    )
 
 
 def _add_method_options(cmp, add):
@@ -153,6 +186,60 @@ def run(args, argv):
     """Runs ``keras-ls compare`` from parsed `args`; returns the exit
     status. Raises `UsageError` for what the user must change."""
     _options.check_data_dir(args.data_dir)
+    _check_combinations(args, argv)
+    backend = _backend.activate_backend(args.backend)
+
+    from keras_ls.experiment import _compare as experiment
+    from keras_ls.experiment import report
+
+    if args.schedule is not None:
+        try:
+            variant_specs.parse_schedule(args.schedule, epochs=args.epochs)
+        except ValueError as e:
+            raise UsageError(f"--schedule: {e}") from None
+    user = _user_arguments(args)
+    with _options.user_errors(args.data_dir):
+        result = experiment.compare(
+            user["data"],
+            model=user["model"],
+            optimizer=user["optimizer"],
+            label_smoothing=args.label_smoothing,
+            schedule=args.schedule,
+            variants=args.variants,
+            label_noise=args.label_noise,
+            epochs=args.epochs,
+            seeds=args.seeds,
+            batch_size=args.batch_size,
+            train_size=args.train_size,
+            validation_size=args.validation_size,
+            data_dir=args.data_dir,
+            tensorboard_dir=args.tensorboard,
+            verbose=0 if args.quiet else 2 if args.verbose else 1,
+        )
+    if not _backend.is_installed("matplotlib"):
+        print(
+            "note: no PNG plots (matplotlib is not installed; it is the "
+            "'plot' extra)",
+            file=sys.stderr,
+        )
+    paths = report.write(
+        result, args.out, command=_options.command_line(argv, args, backend)
+    )
+    report.print_table(result)
+    print(f"Wrote {', '.join(paths)} in {result.seconds:.0f} s.")
+    return 0
+
+
+def _check_combinations(args, argv):
+    """Refuses options that contradict each other, before Keras is
+    imported."""
+    if args.quiet and args.verbose:
+        raise UsageError("--quiet and --verbose contradict each other")
+    if args.data_dir is not None and args.dataset not in DATASETS:
+        raise UsageError(
+            f"--data-dir is where fashion_mnist is looked for; --dataset "
+            f"{args.dataset} loads its own data"
+        )
     if args.variants is not None:
         given = [
             option
@@ -175,44 +262,31 @@ def run(args, argv):
             "--tensorboard needs the tensorboard package (not TensorFlow): "
             "pip install 'keras-ls[tensorboard]'"
         )
-    backend = _backend.activate_backend(args.backend)
 
-    from keras_ls.experiment import _compare as experiment
-    from keras_ls.experiment import report
 
-    if args.schedule is not None:
+def _user_arguments(args):
+    """`compare`'s `data`, `model` and `optimizer` from ``--dataset``,
+    ``--model`` and ``--optimizer``: the user's functions imported, the
+    optimizer built once to check its name and arguments. Call it once
+    the backend is chosen (the user's code imports Keras)."""
+    from keras_ls.experiment import _optimizer
+
+    data = model = optimizer = None
+    if args.dataset not in DATASETS:
+        data = _user_code.load_function(args.dataset, "--dataset")
+    model = args.model
+    if model not in _options.MODELS:
+        model = _user_code.load_function(model, "--model")
+    if args.optimizer is not None:
+        optimizer = _user_code.optimizer_config(args.optimizer)
         try:
-            variant_specs.parse_schedule(args.schedule, epochs=args.epochs)
+            _optimizer.optimizer_factory(optimizer)
         except ValueError as e:
-            raise UsageError(f"--schedule: {e}") from None
-    with _options.user_errors(args.data_dir):
-        result = experiment.compare(
-            model=args.model,
-            label_smoothing=args.label_smoothing,
-            schedule=args.schedule,
-            variants=args.variants,
-            label_noise=args.label_noise,
-            epochs=args.epochs,
-            seeds=args.seeds,
-            batch_size=args.batch_size,
-            train_size=args.train_size,
-            validation_size=args.validation_size,
-            data_dir=args.data_dir,
-            tensorboard_dir=args.tensorboard,
-            verbose=0 if args.quiet else 1,
-        )
-    if not _backend.is_installed("matplotlib"):
-        print(
-            "note: no PNG plots (matplotlib is not installed; it is the "
-            "'plot' extra)",
-            file=sys.stderr,
-        )
-    paths = report.write(
-        result, args.out, command=_options.command_line(argv, args, backend)
-    )
-    report.print_table(result)
-    print(f"Wrote {', '.join(paths)} in {result.seconds:.0f} s.")
-    return 0
+            message = str(e).split(" Received: ")[0]
+            raise UsageError(
+                f"argument --optimizer: {args.optimizer!r}: {message}"
+            ) from None
+    return {"data": data, "model": model, "optimizer": optimizer}
 
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
