@@ -67,7 +67,10 @@ def _jax_function():
         )
 
     run.defvjp(fwd, bwd)
-    return run
+    # One compiled program per configuration also in eager calls (inside
+    # a traced step the jit is inlined): op-by-op dispatch of the loops
+    # would compile each of their ops separately.
+    return jax.jit(run, static_argnums=(6,))
 
 
 def _jax_fused(h, w, b, labels, eps, prior, cfg):
