@@ -68,12 +68,18 @@ def _add_rows(x, start, update):
     )
 
 
-def _add_columns(x, start, update):
-    """`x[:, start:start + C] += update` (the "dv" weight gradient)."""
-    current = ops.slice(x, (0, start), (x.shape[0], update.shape[1]))
-    return ops.slice_update(
-        x, (0, start), ops.cast(ops.cast(current, F32) + update, x.dtype)
-    )
+def _write_chunk(x, start, update, layout):
+    """Writes a finished vocabulary chunk of the weight gradient into `x`
+    (rows for "vd", columns for "dv"). A plain overwrite: the chunk holds
+    the full gradient of each of its classes, also of those an earlier
+    (overlapped) chunk wrote, so no read of `x` is needed. XLA:CPU turns
+    any arithmetic on a 16-bit `x` around the update into a float32
+    round trip and a copy of all of `x` at every chunk.
+    """
+    update = ops.cast(update, x.dtype)
+    if layout == "vd":
+        return ops.slice_update(x, (start, 0), update)
+    return ops.slice_update(x, (0, start), update)
 
 
 def forward(h, w, b, labels, eps, prior, cfg):
@@ -139,28 +145,31 @@ def backward(h, w, b, labels, eps, prior, lse, upstream, cfg):
             start = _tiles.chunk_start(i, n, tc)
             h_i = _rows(h, start, tc)
             y_i = _columns(labels, start, tc)
-            keep = ops.logical_and(
-                ops.expand_dims(_tiles.fresh(i, start, tc), 1),
-                ops.expand_dims(keep_cols, 0),
-            )
+            rows = ops.expand_dims(_tiles.fresh(i, start, tc), 1)
             z = _tiles.logits(h_i, w_j, b_j, cfg)
+            # Every class of the chunk, for its weight and bias rows
+            # (overwritten whole); only the fresh ones, for the hidden
+            # gradient (summed over chunks).
             dz = _tiles.logit_gradient(
                 z,
                 _columns(lse, start, tc),
                 _columns(upstream, start, tc),
                 y_i,
                 columns,
-                keep,
+                rows,
                 p_j,
                 eps,
                 cfg,
             )
             dz_c = ops.cast(dz, h.dtype)
+            dz_fresh = ops.cast(
+                ops.where(ops.expand_dims(keep_cols, 0), dz, 0.0), h.dtype
+            )
             if cfg.layout == "vd":
-                dh_i = ops.matmul(dz_c, w_j)
+                dh_i = ops.matmul(dz_fresh, w_j)
                 dw_i = ops.matmul(ops.transpose(dz_c), h_i)
             else:
-                dh_i = ops.matmul(dz_c, ops.transpose(w_j))
+                dh_i = ops.matmul(dz_fresh, ops.transpose(w_j))
                 dw_i = ops.matmul(ops.transpose(h_i), dz_c)
             dh = _add_rows(dh, start, ops.cast(dh_i, F32))
             dw_j = dw_j + ops.cast(dw_i, F32)
@@ -173,11 +182,8 @@ def backward(h, w, b, labels, eps, prior, lse, upstream, cfg):
             token_body,
             (dh, ops.zeros(w_shape, F32), ops.zeros((vc,), F32)),
         )
-        if cfg.layout == "vd":
-            dw = _add_rows(dw, v_start, dw_j)
-        else:
-            dw = _add_columns(dw, v_start, dw_j)
-        db = _add_rows(db, v_start, db_j)
+        dw = _write_chunk(dw, v_start, dw_j, cfg.layout)
+        db = ops.slice_update(db, (v_start,), db_j)
         return dh, dw, db
 
     init = (
