@@ -167,10 +167,10 @@ def backward(h, w, b, labels, eps, prior, lse, upstream, cfg):
             )
             if cfg.layout == "vd":
                 dh_i = ops.matmul(dz_fresh, w_j)
-                dw_i = ops.matmul(ops.transpose(dz_c), h_i)
+                dw_i = ops.einsum("tv,td->vd", dz_c, h_i)
             else:
-                dh_i = ops.matmul(dz_fresh, ops.transpose(w_j))
-                dw_i = ops.matmul(ops.transpose(h_i), dz_c)
+                dh_i = ops.einsum("tv,dv->td", dz_fresh, w_j)
+                dw_i = ops.einsum("td,tv->dv", h_i, dz_c)
             dh = _add_rows(dh, start, ops.cast(dh_i, F32))
             dw_j = dw_j + ops.cast(dw_i, F32)
             db_j = db_j + ops.sum(dz, axis=0)

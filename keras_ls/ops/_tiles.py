@@ -67,7 +67,7 @@ def weight_chunk(weight, start, cfg):
 def logits(h, w, b, cfg):
     """Float32 logits of one tile (after the soft cap)."""
     if cfg.layout == "vd":
-        z = ops.matmul(h, ops.transpose(w))
+        z = ops.einsum("td,vd->tv", h, w)
     else:
         z = ops.matmul(h, w)
     z = ops.cast(z, F32)
