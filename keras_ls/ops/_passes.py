@@ -18,6 +18,7 @@ tiles of logits alive at once), a Python loop on PyTorch.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_ls.ops import _tiles
@@ -86,7 +87,9 @@ def forward(h, w, b, labels, eps, prior, cfg):
     """Per-token (loss, lse, nll, correct), each float32 of shape (N,)."""
     n, v = cfg.num_tokens, cfg.num_classes
     tc, vc = cfg.token_chunk, cfg.class_chunk
-    shape = (tc,)
+    rank_one = None
+    if cfg.soft_cap is None:
+        rank_one = _tiles.smoothing_sums(h, w, b, prior, cfg)
 
     def token_body(i, outputs):
         start = _tiles.chunk_start(i, n, tc)
@@ -95,25 +98,26 @@ def forward(h, w, b, labels, eps, prior, cfg):
 
         def class_body(j, carry):
             v_start = _tiles.chunk_start(j, v, vc)
-            columns = ops.arange(vc, dtype="int32") + v_start
-            keep = _tiles.fresh(j, v_start, vc)
+            mask = ops.where(_tiles.fresh(j, v_start, vc), 0.0, -np.inf)
             b_j = None if b is None else _columns(b, v_start, vc)
             p_j = None if prior is None else _columns(prior, v_start, vc)
             z = _tiles.logits(
                 h_i, _tiles.weight_chunk(w, v_start, cfg), b_j, cfg
             )
-            return _tiles.forward_tile(carry, z, columns, keep, y_i, p_j, cfg)
+            z_y = _tiles.label_logit(z, y_i, v_start, j, vc)
+            return _tiles.forward_tile(carry, z, mask, z_y, p_j, cfg)
 
         init = (
-            ops.full(shape, -float("inf"), F32),
-            ops.zeros(shape, F32),
-            ops.zeros(shape, F32),
-            ops.zeros(shape, F32),
-            ops.full(shape, -float("inf"), F32),
-            ops.zeros(shape, "int32"),
+            ops.full((tc,), -np.inf, F32),
+            ops.zeros((tc,), F32),
+            ops.zeros((tc,), F32),
+            ops.zeros((tc,), F32),
         )
         carry = fori(cfg.chunks(v, vc), class_body, init)
-        values = _tiles.token_values(carry, y_i, eps, cfg)
+        if rank_one is not None:
+            smooth = _columns(rank_one, start, tc)
+            carry = (carry[0], carry[1], smooth, carry[3])
+        values = _tiles.token_values(carry, eps, cfg)
         # The clamped last chunk rewrites rows with the same values.
         return tuple(
             ops.slice_update(out, (start,), value)
@@ -135,7 +139,7 @@ def backward(h, w, b, labels, eps, prior, lse, upstream, cfg):
         dh, dw, db = carry
         v_start = _tiles.chunk_start(j, v, vc)
         columns = ops.arange(vc, dtype="int32") + v_start
-        keep_cols = _tiles.fresh(j, v_start, vc)
+        keep_cols = ops.cast(_tiles.fresh(j, v_start, vc), F32)
         w_j = _tiles.weight_chunk(w, v_start, cfg)
         b_j = None if b is None else _columns(b, v_start, vc)
         p_j = None if prior is None else _columns(prior, v_start, vc)
@@ -145,7 +149,7 @@ def backward(h, w, b, labels, eps, prior, lse, upstream, cfg):
             start = _tiles.chunk_start(i, n, tc)
             h_i = _rows(h, start, tc)
             y_i = _columns(labels, start, tc)
-            rows = ops.expand_dims(_tiles.fresh(i, start, tc), 1)
+            rows = ops.cast(_tiles.fresh(i, start, tc), F32)
             z = _tiles.logits(h_i, w_j, b_j, cfg)
             # Every class of the chunk, for its weight and bias rows
             # (overwritten whole); only the fresh ones, for the hidden
@@ -153,24 +157,21 @@ def backward(h, w, b, labels, eps, prior, lse, upstream, cfg):
             dz = _tiles.logit_gradient(
                 z,
                 _columns(lse, start, tc),
-                _columns(upstream, start, tc),
+                _columns(upstream, start, tc) * rows,
                 y_i,
                 columns,
-                rows,
                 p_j,
                 eps,
                 cfg,
             )
             dz_c = ops.cast(dz, h.dtype)
-            dz_fresh = ops.cast(
-                ops.where(ops.expand_dims(keep_cols, 0), dz, 0.0), h.dtype
-            )
+            dz_fresh = ops.cast(dz * ops.expand_dims(keep_cols, 0), h.dtype)
             if cfg.layout == "vd":
                 dh_i = ops.matmul(dz_fresh, w_j)
-                dw_i = ops.einsum("tv,td->vd", dz_c, h_i)
+                dw_i = ops.matmul(ops.transpose(dz_c), h_i)
             else:
-                dh_i = ops.einsum("tv,dv->td", dz_fresh, w_j)
-                dw_i = ops.einsum("td,tv->dv", h_i, dz_c)
+                dh_i = ops.matmul(dz_fresh, ops.transpose(w_j))
+                dw_i = ops.matmul(ops.transpose(h_i), dz_c)
             dh = _add_rows(dh, start, ops.cast(dh_i, F32))
             dw_j = dw_j + ops.cast(dw_i, F32)
             db_j = db_j + ops.sum(dz, axis=0)

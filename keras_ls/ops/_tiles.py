@@ -11,10 +11,13 @@ distribution u (uniform, a prior, or the other classes) and z-loss weight
 with lse = logsumexp(z) and p = softmax(z). The forward pass walks the
 vocabulary in chunks with an online logsumexp (running max m and sum s),
 so it only ever holds one (tokens × vocabulary) tile of float32 logits;
-the backward pass recomputes each tile once from the saved lse. The
-smoothing sum Σ_v u_v·z_v is summed per tile: it costs one pass over a
-tile the pass already holds, and it stays exact under soft-capping, where
-the rank-one form h·(Wᵀu) + b·u no longer holds.
+the backward pass recomputes each tile once from the saved lse.
+
+Without a soft cap the smoothing term is rank one: Σ_v u_v·z_v =
+h·(Wᵀu) + b·u (u uniform or a prior; "others" is (Σ_v z_v - z_y)/(V - 1)),
+one matrix-vector product before the loops (`smoothing_sums`). The soft
+cap breaks this, and the sum is then taken per tile. The arg-max check
+for token accuracy is z_y ≥ max_v z_v, so no arg-max is carried.
 
 Chunks of fixed size cover a dimension that they do not divide by
 clamping the last start to `size - chunk`; the entries that the previous
@@ -24,7 +27,6 @@ copy of the weight is made.
 
 from typing import NamedTuple
 
-import numpy as np
 from keras import ops
 
 F32 = "float32"
@@ -67,7 +69,7 @@ def weight_chunk(weight, start, cfg):
 def logits(h, w, b, cfg):
     """Float32 logits of one tile (after the soft cap)."""
     if cfg.layout == "vd":
-        z = ops.einsum("td,vd->tv", h, w)
+        z = ops.matmul(h, ops.transpose(w))
     else:
         z = ops.matmul(h, w)
     z = ops.cast(z, F32)
@@ -78,58 +80,83 @@ def logits(h, w, b, cfg):
     return z
 
 
-def smoothing_weights(columns, labels, prior_chunk, cfg):
-    """u over one tile's columns: (1, C), or (T, C) for "others"."""
+def smoothing_vector(prior, cfg):
+    """u as a (V,) float32 vector ("others" uses the uniform sum)."""
     if cfg.convention == "prior":
-        return ops.expand_dims(prior_chunk, 0)
-    if cfg.convention == "others":
-        other = ops.not_equal(
-            ops.expand_dims(labels, 1), ops.expand_dims(columns, 0)
-        )
-        return ops.cast(other, F32) / (cfg.num_classes - 1)
-    return ops.full((1, columns.shape[0]), 1.0 / cfg.num_classes, F32)
+        return prior
+    return ops.full((cfg.num_classes,), 1.0 / cfg.num_classes, F32)
 
 
-def forward_tile(carry, z, columns, keep, labels, prior_chunk, cfg):
-    """Folds one tile into the running (m, s, smooth, z_y, best, arg)."""
-    m, s, smooth, z_y, best, arg = carry
-    keep = ops.expand_dims(keep, 0)
-    masked = ops.where(keep, z, -np.inf)
-    tile_max = ops.max(masked, axis=1)
-    new_m = ops.maximum(m, tile_max)
+def smoothing_sums(h, w, b, prior, cfg):
+    """Σ_v u_v·z_v per token, rank one (no soft cap): h·(Wᵀu) + b·u."""
+    # In the weight's dtype: a float32 copy of a 16-bit (V, D) weight
+    # would cost more memory than the whole fused pass.
+    u = ops.cast(smoothing_vector(prior, cfg), w.dtype)
+    if cfg.layout == "vd":
+        wu = ops.matmul(u, w)
+    else:
+        wu = ops.matmul(w, u)
+    sums = ops.cast(ops.matmul(h, wu), F32)
+    if b is not None:
+        sums = sums + ops.sum(ops.cast(b, F32) * u)
+    return sums
+
+
+def label_logit(z, labels, start, index, chunk):
+    """z_y where the label falls among this chunk's fresh columns, else 0."""
+    offset = labels - start
+    inside = ops.logical_and(labels >= index * chunk, offset < chunk)
+    picked = ops.take_along_axis(
+        z, ops.expand_dims(ops.clip(offset, 0, chunk - 1), 1), axis=1
+    )
+    return ops.where(inside, ops.squeeze(picked, 1), 0.0)
+
+
+def forward_tile(carry, z, column_mask, z_y, prior_chunk, cfg):
+    """Folds one tile into the running (m, s, smooth, z_y).
+
+    `column_mask` is 0 for fresh columns and -inf for overlapped ones.
+    """
+    m, s, smooth, label_sum = carry
+    masked = z + ops.expand_dims(column_mask, 0)
+    new_m = ops.maximum(m, ops.max(masked, axis=1))
     s = s * ops.exp(m - new_m) + ops.sum(
         ops.exp(masked - ops.expand_dims(new_m, 1)), axis=1
     )
-    hit = ops.logical_and(
-        keep, ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(columns, 0))
-    )
-    z_y = z_y + ops.sum(ops.where(hit, z, 0.0), axis=1)
-    u = smoothing_weights(columns, labels, prior_chunk, cfg)
-    smooth = smooth + ops.sum(ops.where(keep, z * u, 0.0), axis=1)
-    tile_arg = ops.take(columns, ops.argmax(masked, axis=1))
-    better = tile_max > best
-    best = ops.where(better, tile_max, best)
-    arg = ops.where(better, tile_arg, arg)
-    return new_m, s, smooth, z_y, best, arg
+    if cfg.soft_cap is not None:
+        # Per tile: the cap breaks the rank-one form.
+        fresh_z = ops.where(ops.expand_dims(column_mask, 0) == 0, z, 0.0)
+        if cfg.convention == "prior":
+            fresh_z = fresh_z * ops.expand_dims(prior_chunk, 0)
+        smooth = smooth + ops.sum(fresh_z, axis=1)
+    return new_m, s, smooth, label_sum + z_y
 
 
-def token_values(carry, labels, eps, cfg):
-    """Per-token (loss, lse, nll, correct) from a finished row of tiles."""
-    m, s, smooth, z_y, _, arg = carry
+def token_values(carry, eps, cfg):
+    """Per-token (loss, lse, nll, correct) from a finished row of tiles.
+
+    `smooth` holds Σ_v z_v·u_v (the plain Σ_v z_v for the soft-capped
+    uniform and "others" conventions, scaled here).
+    """
+    m, s, smooth, z_y = carry
+    v = cfg.num_classes
+    if cfg.soft_cap is not None and cfg.convention != "prior":
+        smooth = smooth / v
+    if cfg.convention == "others":
+        smooth = (smooth * v - z_y) / (v - 1)
     lse = m + ops.log(s)
     loss = lse - (1.0 - eps) * z_y - eps * smooth
     if cfg.z_loss:
         loss = loss + cfg.z_loss * ops.square(lse)
     nll = lse - z_y
-    correct = ops.cast(ops.equal(arg, labels), F32)
+    correct = ops.cast(z_y >= m, F32)
     return loss, lse, nll, correct
 
 
-def logit_gradient(
-    z, lse, upstream, labels, columns, keep, prior_chunk, eps, cfg
-):
+def logit_gradient(z, lse, row_scale, labels, columns, prior_chunk, eps, cfg):
     """∂(Σ upstream·loss)/∂(raw logits) of one tile, float32.
 
+    `row_scale` is the upstream gradient per token (0 on overlapped rows).
     The true class's p_y - (1 - ε + ε·u_y) is formed here in float32, so
     the cast to a 16-bit dtype afterwards does not cancel it near
     p_y ≈ 1 - ε (where a smoothed model sits).
@@ -138,12 +165,16 @@ def logit_gradient(
     probs = ops.exp(z - lse_col)
     if cfg.z_loss:
         probs = probs * (1.0 + 2.0 * cfg.z_loss * lse_col)
-    hard = ops.cast(
-        ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(columns, 0)), F32
-    )
-    u = smoothing_weights(columns, labels, prior_chunk, cfg)
-    dz = probs - (1.0 - eps) * hard - eps * u
+    v = cfg.num_classes
+    hit = ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(columns, 0))
+    if cfg.convention == "others":
+        # u = [v != y]/(V - 1): a constant and a true-class term.
+        rest, top = eps / (v - 1), 1.0 - eps - eps / (v - 1)
+    elif cfg.convention == "prior":
+        rest, top = eps * ops.expand_dims(prior_chunk, 0), 1.0 - eps
+    else:
+        rest, top = eps / v, 1.0 - eps
+    dz = probs - rest - ops.where(hit, top, 0.0)
     if cfg.soft_cap is not None:
         dz = dz * (1.0 - ops.square(z / cfg.soft_cap))
-    dz = dz * ops.expand_dims(upstream, 1)
-    return ops.where(keep, dz, 0.0)
+    return dz * ops.expand_dims(row_scale, 1)
