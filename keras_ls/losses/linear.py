@@ -6,6 +6,7 @@ model's (tokens × vocabulary) logits are never built; the math is
 `keras_ls.ops.linear_label_smoothing_crossentropy`.
 """
 
+import keras
 from keras import ops
 
 from keras_ls import _validation
@@ -14,40 +15,48 @@ from keras_ls.losses._base import not_ignored
 from keras_ls.ops import linear_crossentropy
 
 
-def _layer_head(layer):
-    """(weight, layout, bias, soft cap) of an output layer, read now."""
-    mode = getattr(layer, "quantization_mode", None)
-    policy_mode = getattr(
+def _check_layer(layer):
+    """Refuses a layer whose float output weight the loss cannot read."""
+    if not isinstance(layer, (keras.layers.Embedding, keras.layers.Dense)):
+        raise ValueError(
+            "`layer` must be an `Embedding`, a `ReversibleEmbedding` or a "
+            f"`Dense` layer. Received: {type(layer).__name__} "
+            f"{getattr(layer, 'name', '')!r}"
+        )
+    mode = getattr(layer, "quantization_mode", None) or getattr(
         getattr(layer, "dtype_policy", None), "quantization_mode", None
     )
-    if mode or policy_mode:
+    if mode:
         raise ValueError(
             "The fused head reads the float weight of its layer; a "
-            f"quantized layer ({mode or policy_mode}) has none. Received: "
+            f"quantized layer ({mode}) has none. Received: "
             f"{type(layer).__name__} {layer.name!r}"
         )
+    activation = getattr(layer, "activation", None)
+    if activation is not None and activation is not keras.activations.linear:
+        raise ValueError(
+            "The output layer must have no activation: the loss applies "
+            f"the softmax. Received: activation={activation.__name__} on "
+            f"{layer.name!r}"
+        )
+
+
+def _layer_head(layer):
+    """(weight, layout, bias, soft cap) of an output layer, read now."""
+    _check_layer(layer)
+    if not layer.built:
+        raise ValueError(
+            f"The output layer {layer.name!r} is not built yet: call the "
+            "model once (or build it) before the loss."
+        )
     cap = getattr(layer, "logit_soft_cap", None)
-    if hasattr(layer, "reverse_embeddings") and not getattr(
-        layer, "tie_weights", True
-    ):
-        return layer.reverse_embeddings, "dv", None, cap
-    if hasattr(layer, "embeddings"):
-        return layer.embeddings, "vd", None, cap
-    if hasattr(layer, "kernel") and len(layer.kernel.shape) == 2:
-        if getattr(layer, "activation", None) not in (None,) and (
-            getattr(layer.activation, "__name__", "linear") != "linear"
-        ):
-            raise ValueError(
-                "The output layer must have no activation: the loss "
-                "applies the softmax. Received: activation="
-                f"{layer.activation.__name__} on {layer.name!r}"
-            )
-        bias = layer.bias if getattr(layer, "use_bias", False) else None
+    if isinstance(layer, keras.layers.Dense):
+        bias = layer.bias if layer.use_bias else None
         return layer.kernel, "dv", bias, cap
-    raise ValueError(
-        "`layer` must be an `Embedding`, a `ReversibleEmbedding` or a "
-        f"`Dense` layer. Received: {type(layer).__name__} {layer.name!r}"
-    )
+    if not getattr(layer, "tie_weights", True):
+        # keras-hub's and Keras' untied ReversibleEmbedding: (D, V).
+        return layer.reverse_embeddings, "dv", None, cap
+    return layer.embeddings, "vd", None, cap
 
 
 class LinearLabelSmoothingCrossentropy(SmoothingLoss):
@@ -146,7 +155,7 @@ class LinearLabelSmoothingCrossentropy(SmoothingLoss):
         `reverse_embeddings`, (D, V)) or a `Dense` layer (kernel and bias).
         The layer's `logit_soft_cap`, where it has one, applies unless
         `logit_soft_cap` is given."""
-        _layer_head(layer)  # refuses a layer it cannot read, now
+        _check_layer(layer)
         loss = cls(**kwargs)
         loss.head = layer
         return loss
