@@ -12,6 +12,7 @@ from keras import ops
 from keras_ls import _validation
 from keras_ls.losses._base import SmoothingLoss
 from keras_ls.losses._base import not_ignored
+from keras_ls.losses._reduction import match_rank
 from keras_ls.ops import linear_crossentropy
 
 
@@ -57,6 +58,46 @@ def _layer_head(layer):
         # keras-hub's and Keras' untied ReversibleEmbedding: (D, V).
         return layer.reverse_embeddings, "dv", None, cap
     return layer.embeddings, "vd", None, cap
+
+
+class FusedTokenMetric(keras.metrics.Metric):
+    """A per-token mean that the fused loss accumulates in its own pass.
+
+    `SparseCategoricalAccuracy` cannot see logits that are never built, so
+    `LinearLabelSmoothingCrossentropy` adds each step's unsmoothed NLL
+    (`kind="nll"`) or arg-max hits (`kind="accuracy"`) here; Keras'
+    `update_state` call does nothing. Pass the loss's
+    `fused_metrics()` to `compile(metrics=...)`: as model metrics their
+    variables are state of compiled steps on every backend.
+    """
+
+    def __init__(self, kind="accuracy", name=None, dtype=None):
+        _validation.check_choice(kind, "kind", ("accuracy", "nll"))
+        super().__init__(name=name or f"token_{kind}", dtype=dtype)
+        self.kind = kind
+        self.total = self.add_variable(
+            shape=(), initializer="zeros", dtype="float32", name="total"
+        )
+        self.count = self.add_variable(
+            shape=(), initializer="zeros", dtype="float32", name="count"
+        )
+
+    def update_state(self, *args, **kwargs):
+        pass  # the loss adds to the sums (`accumulate`)
+
+    def accumulate(self, values, weights):
+        self.total.assign_add(ops.sum(values * weights))
+        self.count.assign_add(ops.sum(weights))
+
+    def result(self):
+        return ops.divide_no_nan(self.total, self.count)
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.count.assign(0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind}
 
 
 class LinearLabelSmoothingCrossentropy(SmoothingLoss):
@@ -147,6 +188,19 @@ class LinearLabelSmoothingCrossentropy(SmoothingLoss):
         self.logit_soft_cap = logit_soft_cap
         self.chunk_size = chunk_size
         self.head = None
+        self._token_metrics = None
+        self._stats = None
+
+    def fused_metrics(self):
+        """`[token_accuracy, token_nll]`: Keras metrics this loss fills
+        from its own pass (the unsmoothed NLL, and whether the arg-max
+        logit is the label), for `compile(metrics=...)`."""
+        if self._token_metrics is None:
+            self._token_metrics = [
+                FusedTokenMetric("accuracy"),
+                FusedTokenMetric("nll"),
+            ]
+        return list(self._token_metrics)
 
     @classmethod
     def from_embedding(cls, layer, **kwargs):
@@ -169,7 +223,7 @@ class LinearLabelSmoothingCrossentropy(SmoothingLoss):
         weight, layout, bias, cap = _layer_head(self.head)
         if self.logit_soft_cap is not None:
             cap = self.logit_soft_cap
-        values, _, _, _ = linear_crossentropy.fused_values(
+        values, nll, correct, _ = linear_crossentropy.fused_values(
             y_pred,
             weight,
             y_true,
@@ -183,7 +237,22 @@ class LinearLabelSmoothingCrossentropy(SmoothingLoss):
             logit_soft_cap=cap,
             chunk_size=self.chunk_size,
         )
+        self._stats = (correct, nll)
         return values
+
+    def _accumulate(self, inputs, values, sample_weight, mask):
+        stats, self._stats = self._stats, None
+        if self._token_metrics is None or stats is None:
+            return
+        weights = ops.ones_like(values)
+        if sample_weight is not None:
+            weights = weights * match_rank(
+                values, ops.cast(sample_weight, "float32")
+            )
+        if mask is not None:
+            weights = weights * match_rank(values, ops.cast(mask, "float32"))
+        for metric, value in zip(self._token_metrics, stats):
+            metric.accumulate(ops.stop_gradient(value), weights)
 
     def _ignored_positions_mask(self, y_true, values):
         if self.ignore_class is None:

@@ -213,3 +213,26 @@ def _gradients(model, compute):
             return compute()
 
     return [to_numpy(g) for g in jax.grad(fn)([v.value for v in variables])]
+
+
+def test_fused_metrics_equal_dense_accuracy_and_nll_in_evaluate():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(40, 4)).astype("float32")
+    y = rng.integers(0, V, size=40).astype("int32")
+    y[::4] = 0  # ignored
+    model = TinyLM()
+    model.build((None, 4))
+    loss = LinearLabelSmoothingCrossentropy.from_embedding(
+        model.head, label_smoothing=0.1, ignore_class=0, chunk_size=(7, 11)
+    )
+    model.compile(optimizer="sgd", loss=loss, metrics=loss.fused_metrics())
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    result = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    logits = to_numpy(model.head(model(x)))
+    keep = y != 0
+    z = logits[keep].astype(np.float64)
+    lse = np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) + z.max(1)
+    nll = np.mean(lse - z[np.arange(len(z)), y[keep]])
+    accuracy = np.mean(z.argmax(1) == y[keep])
+    assert result["token_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert result["token_nll"] == pytest.approx(nll, rel=1e-5)
