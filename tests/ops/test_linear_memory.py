@@ -18,6 +18,7 @@ import keras_ls
 from keras_ls.ops import linear_label_smoothing_crossentropy as fused_loss
 from tests.testing import requires_jax
 from tests.testing import requires_tf
+from tests.testing import requires_torch
 
 N, D, V = 8192, 2304, 256000
 
@@ -95,3 +96,31 @@ def test_tensorflow_optimized_hlo_has_no_logits_buffer():
 
     assert not _has_logits_buffer(compiled(_fused))
     assert _has_logits_buffer(compiled(_dense_loss))
+
+
+def _torch_peak_mib(which):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    script = os.path.join(root, "benchmarks", "fused_loss_benchmark.py")
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    env["PYTHONPATH"] = os.path.abspath(root)
+    done = subprocess.run(
+        [sys.executable, script, "--child", f"peak:{which}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])["peak_MiB"]
+
+
+@requires_torch
+def test_torch_cpu_peak_is_four_times_lower_than_dense():
+    # N = 4,096, D = 256, V = 32,000, each in a fresh process.
+    dense, fused = _torch_peak_mib("dense"), _torch_peak_mib("fused")
+    assert fused * 4 <= dense, (fused, dense)
