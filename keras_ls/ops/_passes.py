@@ -29,7 +29,7 @@ F32 = "float32"
 def fori(n, body, carry):
     """`carry = body(i, carry)` for i in [0, n), a tuple carry."""
     backend = keras.backend.backend()
-    if n == 1:
+    if isinstance(n, int) and n == 1:
         return body(ops.convert_to_tensor(0, "int32"), carry)
     if backend == "jax":
         import jax
@@ -83,9 +83,16 @@ def _write_chunk(x, start, update, layout):
     return ops.slice_update(x, (0, start), update)
 
 
+def _num_tokens(h, cfg):
+    """N, static, or a tensor where only the running step knows it."""
+    if cfg.num_tokens is not None:
+        return cfg.num_tokens
+    return ops.shape(h)[0]
+
+
 def forward(h, w, b, labels, eps, prior, cfg):
     """Per-token (loss, lse, nll, correct), each float32 of shape (N,)."""
-    n, v = cfg.num_tokens, cfg.num_classes
+    n, v = _num_tokens(h, cfg), cfg.num_classes
     tc, vc = cfg.token_chunk, cfg.class_chunk
     rank_one = None
     if cfg.soft_cap is None:
@@ -130,7 +137,7 @@ def forward(h, w, b, labels, eps, prior, cfg):
 
 def backward(h, w, b, labels, eps, prior, lse, upstream, cfg):
     """Gradients (hidden, weight, bias or None) of Σ upstream·loss."""
-    n, v = cfg.num_tokens, cfg.num_classes
+    n, v = _num_tokens(h, cfg), cfg.num_classes
     tc, vc = cfg.token_chunk, cfg.class_chunk
     d = h.shape[1]
     upstream = ops.cast(upstream, F32)

@@ -35,7 +35,7 @@ F32 = "float32"
 class Config(NamedTuple):
     """The static (hashable) options of one fused call."""
 
-    num_tokens: int
+    num_tokens: object  # an int, or None where only the step knows N
     num_classes: int
     token_chunk: int
     class_chunk: int
@@ -46,7 +46,9 @@ class Config(NamedTuple):
     has_bias: bool
 
     def chunks(self, size, chunk):
-        return -(-size // chunk)
+        if isinstance(size, int):
+            return -(-size // chunk)
+        return (size + chunk - 1) // chunk
 
 
 def chunk_start(index, size, chunk):

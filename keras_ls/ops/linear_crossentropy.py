@@ -182,21 +182,38 @@ def fused_values(
     if bias is not None and bias.dtype != dtype:
         bias = ops.cast(bias, dtype)
     shape = tuple(ids.shape)
+    if None in shape:
+        return _dynamic_tokens(
+            hidden,
+            weight,
+            bias,
+            ids,
+            valid,
+            eps,
+            prior,
+            v,
+            chunk_size,
+            convention,
+            z_loss,
+            logit_soft_cap,
+            weight_layout,
+        )
     n = math.prod(shape)
     if n == 0:
         zeros = ops.zeros(shape, F32)
         return zeros, zeros, zeros, valid
     tokens, classes = _chunks(chunk_size, n, v)
-    cfg = Config(
-        num_tokens=n,
-        num_classes=v,
-        token_chunk=tokens,
-        class_chunk=classes,
-        convention="prior" if prior is not None else convention,
-        z_loss=z_loss,
-        soft_cap=logit_soft_cap,
-        layout=weight_layout,
-        has_bias=bias is not None,
+    cfg = _config(
+        n,
+        v,
+        tokens,
+        classes,
+        prior,
+        convention,
+        z_loss,
+        logit_soft_cap,
+        weight_layout,
+        bias,
     )
     h2 = ops.reshape(hidden, (n, d))
     flat = ops.reshape(ids, (n,))
@@ -204,6 +221,63 @@ def fused_values(
         h2, weight, bias, flat, eps, prior, cfg
     )
     outputs = [ops.reshape(x, shape) for x in (loss, nll, correct)]
+    if valid is not None:
+        outputs = [ops.where(valid, x, 0.0) for x in outputs]
+    return (*outputs, valid)
+
+
+def _config(
+    n, v, tokens, classes, prior, convention, z_loss, cap, layout, bias
+):
+    return Config(
+        num_tokens=n,
+        num_classes=v,
+        token_chunk=tokens,
+        class_chunk=classes,
+        convention="prior" if prior is not None else convention,
+        z_loss=z_loss,
+        soft_cap=cap,
+        layout=layout,
+        has_bias=bias is not None,
+    )
+
+
+def _dynamic_tokens(
+    hidden,
+    weight,
+    bias,
+    ids,
+    valid,
+    eps,
+    prior,
+    v,
+    chunk_size,
+    convention,
+    z_loss,
+    cap,
+    layout,
+):
+    """The fused values where the number of tokens is only known when the
+    step runs (a TensorFlow graph traced with a `None` batch size).
+
+    One token chunk of zero rows is appended, so that the clamped last
+    chunk never starts before the first token, and the loops run a
+    dynamic number of times; the padded rows get no upstream gradient.
+    """
+    d = hidden.shape[-1]
+    tokens, classes = _chunks(chunk_size, 2**62, v)
+    h2 = ops.reshape(hidden, (-1, d))
+    flat = ops.reshape(ids, (-1,))
+    n = ops.shape(flat)[0]
+    h2 = ops.concatenate([h2, ops.zeros((tokens, d), h2.dtype)], axis=0)
+    flat = ops.concatenate([flat, ops.zeros((tokens,), flat.dtype)], axis=0)
+    cfg = _config(
+        None, v, tokens, classes, prior, convention, z_loss, cap, layout, bias
+    )
+    loss, nll, correct = _gradient.fused(
+        h2, weight, bias, flat, eps, prior, cfg
+    )
+    outputs = [ops.reshape(x[:n], ops.shape(ids)) for x in (loss, nll, correct)]
     if valid is not None:
         outputs = [ops.where(valid, x, 0.0) for x in outputs]
     return (*outputs, valid)

@@ -398,3 +398,27 @@ def test_bad_input_is_one_clear_value_error(kwargs, match):
     )
     with pytest.raises(ValueError, match=match):
         fused_loss(hidden, weight, labels, **args)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow graphs")
+def test_tensorflow_graph_with_an_unknown_number_of_tokens():
+    import tensorflow as tf
+
+    h, w, b, y = _data(10)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec((None, D), tf.float32),
+            tf.TensorSpec((None,), tf.int32),
+        ]
+    )
+    def step(h, y):
+        with tf.GradientTape() as tape:
+            tape.watch(h)
+            loss = fused_loss(h, w, y, 0.1, bias=b, chunk_size=CHUNK)
+        return loss, tape.gradient(loss, h)
+
+    value, dh = step(tf.constant(h), tf.constant(y))
+    loss, rh, _, _ = oracle(h, w, y, 0.1, b=b)
+    _check(value, loss)
+    _check(dh, rh)
