@@ -422,3 +422,24 @@ def test_tensorflow_graph_with_an_unknown_number_of_tokens():
     loss, rh, _, _ = oracle(h, w, y, 0.1, b=b)
     _check(value, loss)
     _check(dh, rh)
+
+
+def test_float16_gradients_under_a_loss_scale_do_not_underflow():
+    # mixed_float16 scales the loss before the backward pass: the fused
+    # gradient is formed after the scale, so per-element gradients of
+    # about 1e-8 (below float16's smallest subnormal, 6e-8) survive.
+    h, w, _, y = _data(11, n=64)
+    scale = 2.0**15
+    h16 = keras.ops.cast(h, "float16")
+
+    def fn(w):
+        return scale * fused_loss(h16, w, y, 0.1, chunk_size=(16, 16)) / 1e7
+
+    _, (dw,) = value_and_grads(fn, keras.ops.cast(w, "float16"))
+    h_ref = to_numpy(h16).astype(np.float32)
+    w_ref = to_numpy(keras.ops.cast(w, "float16")).astype(np.float32)
+    _, _, rw, _ = oracle(h_ref, w_ref, y, 0.1)
+    got = dw.astype(np.float64) / scale * 1e7
+    assert np.isfinite(got).all()
+    assert np.abs(rw / 1e7).max() < 6e-8  # would underflow unscaled
+    assert_all_close(got, rw, rtol=2e-2, atol=2e-2 * np.abs(rw).max())
