@@ -12,7 +12,7 @@ tiles of logits alive at once), a Python loop on PyTorch.
   logits are recomputed once; its logit gradient, scaled by the upstream
   gradient of each token, feeds the hidden gradient (a float32 (N, D)
   accumulator), one vocabulary chunk's weight gradient (a float32
-  (chunk, D) accumulator, added into the weight-dtype output when the
+  (chunk, D) accumulator, written into the weight-dtype output when the
   chunk is done) and the bias gradient. No float32 (V, D) temporary
   exists unless the weight itself is float32, where it is the output.
 """

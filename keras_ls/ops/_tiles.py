@@ -43,7 +43,6 @@ class Config(NamedTuple):
     z_loss: float
     soft_cap: object  # None or a float
     layout: str  # "vd" or "dv"
-    has_bias: bool
 
     def chunks(self, size, chunk):
         if isinstance(size, int):

@@ -213,7 +213,6 @@ def fused_values(
         z_loss,
         logit_soft_cap,
         weight_layout,
-        bias,
     )
     h2 = ops.reshape(hidden, (n, d))
     flat = ops.reshape(ids, (n,))
@@ -226,9 +225,7 @@ def fused_values(
     return (*outputs, valid)
 
 
-def _config(
-    n, v, tokens, classes, prior, convention, z_loss, cap, layout, bias
-):
+def _config(n, v, tokens, classes, prior, convention, z_loss, cap, layout):
     return Config(
         num_tokens=n,
         num_classes=v,
@@ -238,7 +235,6 @@ def _config(
         z_loss=z_loss,
         soft_cap=cap,
         layout=layout,
-        has_bias=bias is not None,
     )
 
 
@@ -272,7 +268,7 @@ def _dynamic_tokens(
     h2 = ops.concatenate([h2, ops.zeros((tokens, d), h2.dtype)], axis=0)
     flat = ops.concatenate([flat, ops.zeros((tokens,), flat.dtype)], axis=0)
     cfg = _config(
-        None, v, tokens, classes, prior, convention, z_loss, cap, layout, bias
+        None, v, tokens, classes, prior, convention, z_loss, cap, layout
     )
     loss, nll, correct = _gradient.fused(
         h2, weight, bias, flat, eps, prior, cfg
