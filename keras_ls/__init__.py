@@ -48,6 +48,7 @@ _SUBMODULES = (
     "losses",
     "metrics",
     "monitor",
+    "ops",
     "plots",
     "plots_experiment",
     "report",
@@ -75,6 +76,7 @@ __all__ = [
     "losses",
     "metrics",
     "minimum_loss",
+    "ops",
     "schedules",
     "track_label_smoothing",
 ]

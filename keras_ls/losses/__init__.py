@@ -14,7 +14,9 @@ The smoothing family, one module each: `MaxSuppression` (`max_suppression`),
 (`confidence_penalty`) add a penalty on the logits to the cross-entropy
 (`_logit_penalty`); `OnlineLabelSmoothing` (`online`, its state in
 `_online_state`) learns its smoothing distribution per class from the
-model's own correct predictions.
+model's own correct predictions. `LinearLabelSmoothingCrossentropy`
+(`linear`) fuses a model's output layer into the loss
+(`keras_ls.ops`): for language-model vocabularies.
 """
 
 from keras_ls._tracking.state import track_label_smoothing
@@ -25,6 +27,7 @@ from keras_ls.losses.crossentropy import LabelSmoothingCrossentropy
 from keras_ls.losses.crossentropy import binary_label_smoothing_crossentropy
 from keras_ls.losses.crossentropy import label_smoothing_crossentropy
 from keras_ls.losses.crossentropy import minimum_loss
+from keras_ls.losses.linear import LinearLabelSmoothingCrossentropy
 from keras_ls.losses.margin import MarginLabelSmoothing
 from keras_ls.losses.max_suppression import MaxSuppression
 from keras_ls.losses.online import OnlineLabelSmoothing
@@ -34,6 +37,7 @@ __all__ = [
     "BinaryLabelSmoothingCrossentropy",
     "ConfidencePenalty",
     "LabelSmoothingCrossentropy",
+    "LinearLabelSmoothingCrossentropy",
     "MarginLabelSmoothing",
     "MaxSuppression",
     "OnlineLabelSmoothing",
