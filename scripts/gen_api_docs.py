@@ -55,6 +55,7 @@ HOMES = (
     "keras_ls",
     "keras_ls.data",
     "keras_ls.losses",
+    "keras_ls.ops",
     "keras_ls.schedules",
     "keras_ls.callbacks",
     "keras_ls.metrics",

@@ -36,10 +36,12 @@ REGISTERED = [
     "keras_ls>CosineDecay",
     "keras_ls>ExpectedCalibrationError",
     "keras_ls>ExponentialDecay",
+    "keras_ls>FusedTokenMetric",
     "keras_ls>LabelSmoothingCrossentropy",
     "keras_ls>LabelSmoothingSchedule",
     "keras_ls>LabelSmoothingScheduler",
     "keras_ls>LinearDecay",
+    "keras_ls>LinearLabelSmoothingCrossentropy",
     "keras_ls>LinearWarmup",
     "keras_ls>MarginLabelSmoothing",
     "keras_ls>MaxSuppression",
@@ -78,6 +80,28 @@ def _loss_outputs(loss):
 
 def _binary_loss_outputs(loss):
     return loss(BINARY_LABELS, LOGITS)
+
+
+HIDDEN = np.random.default_rng(5).normal(size=(12, 3)).astype("float32")
+HEAD_KERNEL = np.random.default_rng(6).normal(size=(3, 4)).astype("float32")
+
+
+def _linear_loss_outputs(loss):
+    # The head layer is not part of the config (a loaded loss is given its
+    # layer again): the same Dense head for the original and the revived.
+    head = keras.layers.Dense(4, use_bias=False)
+    head.build((None, 3))
+    head.kernel.assign(HEAD_KERNEL)
+    loss.head = head
+    return loss(LABELS, HIDDEN)
+
+
+def _fused_metric_outputs(metric):
+    metric.accumulate(
+        keras.ops.convert_to_tensor(np.array([1.0, 0.0, 1.0], "float32")),
+        keras.ops.convert_to_tensor(np.array([1.0, 1.0, 0.5], "float32")),
+    )
+    return metric.result()
 
 
 def _metric_outputs(metric):
@@ -131,6 +155,23 @@ CASES = {
             alpha=0.3, num_classes=4, reduction="sum", name="ols"
         ),
         _loss_outputs,
+    ),
+    "LinearLabelSmoothingCrossentropy": (
+        lambda: keras_ls.losses.LinearLabelSmoothingCrossentropy(
+            0.2,
+            convention="others",
+            ignore_class=3,
+            z_loss=1e-3,
+            logit_soft_cap=30.0,
+            chunk_size=5,
+            reduction="sum",
+            name="lls",
+        ),
+        _linear_loss_outputs,
+    ),
+    "FusedTokenMetric": (
+        lambda: keras_ls.losses.FusedTokenMetric(kind="nll", name="nll"),
+        _fused_metric_outputs,
     ),
     "BrierScore": (lambda: M.BrierScore(name="b"), _metric_outputs),
     "ConfidenceGap": (lambda: M.ConfidenceGap(), _metric_outputs),

@@ -27,6 +27,7 @@ from keras_ls.losses.crossentropy import LabelSmoothingCrossentropy
 from keras_ls.losses.crossentropy import binary_label_smoothing_crossentropy
 from keras_ls.losses.crossentropy import label_smoothing_crossentropy
 from keras_ls.losses.crossentropy import minimum_loss
+from keras_ls.losses.linear import FusedTokenMetric
 from keras_ls.losses.linear import LinearLabelSmoothingCrossentropy
 from keras_ls.losses.margin import MarginLabelSmoothing
 from keras_ls.losses.max_suppression import MaxSuppression
@@ -36,6 +37,7 @@ __all__ = [
     "CONVENTIONS",
     "BinaryLabelSmoothingCrossentropy",
     "ConfidencePenalty",
+    "FusedTokenMetric",
     "LabelSmoothingCrossentropy",
     "LinearLabelSmoothingCrossentropy",
     "MarginLabelSmoothing",

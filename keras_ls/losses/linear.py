@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 from keras_ls import _validation
+from keras_ls._api import keras_ls_export
 from keras_ls.losses._base import SmoothingLoss
 from keras_ls.losses._base import not_ignored
 from keras_ls.losses._reduction import match_rank
@@ -60,6 +61,7 @@ def _layer_head(layer):
     return layer.embeddings, "vd", None, cap
 
 
+@keras_ls_export("keras_ls.losses.FusedTokenMetric")
 class FusedTokenMetric(keras.metrics.Metric):
     """A per-token mean that the fused loss accumulates in its own pass.
 
@@ -100,6 +102,7 @@ class FusedTokenMetric(keras.metrics.Metric):
         return {**super().get_config(), "kind": self.kind}
 
 
+@keras_ls_export("keras_ls.losses.LinearLabelSmoothingCrossentropy")
 class LinearLabelSmoothingCrossentropy(SmoothingLoss):
     """Label-smoothed cross-entropy of a linear output layer, fused.
 

@@ -14,6 +14,7 @@ import numpy as np
 from keras import ops
 
 from keras_ls import _validation
+from keras_ls._api import keras_ls_export
 from keras_ls.losses._base import _class_ids
 from keras_ls.losses._base import epsilon_tensor
 from keras_ls.losses._base import not_ignored
@@ -279,6 +280,7 @@ def _dynamic_tokens(
     return (*outputs, valid)
 
 
+@keras_ls_export("keras_ls.ops.linear_label_smoothing_crossentropy")
 def linear_label_smoothing_crossentropy(
     hidden,
     weight,
