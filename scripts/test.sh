@@ -32,7 +32,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh all,test || exit 1
+bash scripts/setup.sh all,test,keras-hub || exit 1
 
 echo "=== ruff format --check && ruff check"
 .venv/bin/ruff format --check . || exit 1
