@@ -23,7 +23,8 @@ What keras_ls assumes:
   variables; that a JAX step's `state` argument ends with the metrics
   variables; and `Variable._value` / `Variable._initializer` (a variable
   whose value the loop took);
-- `tensor._keras_history` on a functional model's outputs;
+- `tensor._keras_history` on a functional model's outputs, and the
+  `_inbound_nodes[i].input_tensors` of the operation that made them;
 - that `Trainer.train_step`, `test_step`, `compute_loss` and
   `compute_metrics` pass the model's output to losses and metrics
   unchanged (so an override of them may not).
@@ -226,6 +227,23 @@ def keras_history(tensor):
             tensor,
         )
     return history
+
+
+def producing_call(tensor):
+    """`(operation, input tensors)` of the call that produced a functional
+    model's output `tensor` (its `_keras_history` and the operation's
+    `_inbound_nodes[...].input_tensors`), or `None` where `tensor` has no
+    history."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return None
+    history = keras_history(tensor)
+    nodes = getattr(history.operation, "_inbound_nodes", None)
+    if nodes is None or not hasattr(nodes[history.node_index], "input_tensors"):
+        raise internal_error(
+            "`operation._inbound_nodes[i].input_tensors`", history.operation
+        )
+    return history.operation, list(nodes[history.node_index].input_tensors)
 
 
 def check_keras_version(version=None):

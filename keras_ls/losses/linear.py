@@ -11,9 +11,12 @@ from keras import ops
 
 from keras_ls import _validation
 from keras_ls._api import keras_ls_export
+from keras_ls._tracking import state as _state
+from keras_ls.losses import _head_routing
 from keras_ls.losses._base import SmoothingLoss
 from keras_ls.losses._base import not_ignored
 from keras_ls.losses._reduction import match_rank
+from keras_ls.losses.crossentropy import label_smoothing_crossentropy
 from keras_ls.ops import linear_crossentropy
 
 
@@ -224,6 +227,14 @@ class LinearLabelSmoothingCrossentropy(SmoothingLoss):
                 "build it with `from_embedding(layer)` or set `loss.head`."
             )
         weight, layout, bias, cap = _layer_head(self.head)
+        width, classes = weight.shape[::-1] if layout == "vd" else weight.shape
+        if y_pred.shape[-1] == classes and classes != width:
+            # The model hands us the head's logits: correct, from dense
+            # logits, this once; its later steps stop at the head's input.
+            model = _state.calling_model()
+            if model is not None:
+                _head_routing.route(model, self.head, y_pred)
+            return self._dense_values(y_true, y_pred, cap)
         if self.logit_soft_cap is not None:
             cap = self.logit_soft_cap
         values, nll, correct, _ = linear_crossentropy.fused_values(
@@ -242,6 +253,38 @@ class LinearLabelSmoothingCrossentropy(SmoothingLoss):
         )
         self._stats = (correct, nll)
         return values
+
+    def _dense_values(self, y_true, logits, layer_cap):
+        """The same per-token values from logits the model already built
+        (the layer applied its own soft cap)."""
+        z = ops.cast(logits, "float32")
+        if self.logit_soft_cap is not None and layer_cap is None:
+            z = self.logit_soft_cap * ops.tanh(z / self.logit_soft_cap)
+        values = label_smoothing_crossentropy(
+            y_true,
+            z,
+            self.label_smoothing_variable,
+            convention=self.convention,
+            prior=self.prior,
+            ignore_class=self.ignore_class,
+        )
+        labels = ops.cast(y_true, "int32")
+        valid = None
+        if self.ignore_class is not None:
+            valid = ops.cast(
+                ops.not_equal(labels, self.ignore_class), "float32"
+            )
+            labels = ops.where(valid > 0, labels, 0)
+        lse = ops.logsumexp(z, axis=-1)
+        z_y = ops.squeeze(
+            ops.take_along_axis(z, ops.expand_dims(labels, -1), axis=-1), -1
+        )
+        correct = ops.cast(z_y >= ops.max(z, axis=-1), "float32")
+        extra = self.z_loss * ops.square(lse) if self.z_loss else 0.0
+        if valid is not None:
+            extra = extra * valid
+        self._stats = (correct, lse - z_y)
+        return values + extra
 
     def _accumulate(self, inputs, values, sample_weight, mask):
         stats, self._stats = self._stats, None

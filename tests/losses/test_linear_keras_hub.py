@@ -134,3 +134,45 @@ def test_refuses_an_int8_embedding():
         LinearLabelSmoothingCrossentropy.from_embedding(
             backbone.token_embedding
         )
+
+
+def test_the_causal_lm_switches_by_its_compile_call_alone(monkeypatch):
+    """`lm.compile(loss=fused)` on the CausalLM itself: its steps stop at
+    the backbone's hidden states (the loss sees (…, D), never (…, V)),
+    the loss equals the dense smoothed loss of its logits with the padding
+    mask, and `predict`/`generate` still give logits and tokens."""
+    backbone, lm = _gemma2()
+    x, y, sample_weight = _batch()
+    loss = LinearLabelSmoothingCrossentropy.from_embedding(
+        backbone.token_embedding, label_smoothing=0.1
+    )
+    widths = []
+    call = loss.call
+
+    def spy(y_true, y_pred):
+        widths.append(y_pred.shape[-1])
+        return call(y_true, y_pred)
+
+    monkeypatch.setattr(loss, "call", spy)
+    lm.compile(
+        optimizer=keras.optimizers.SGD(0.0),
+        loss=loss,
+        weighted_metrics=loss.fused_metrics(),
+    )
+    history = lm.fit(
+        x,
+        y,
+        sample_weight=sample_weight,
+        batch_size=4,
+        epochs=2,
+        shuffle=False,
+        verbose=0,
+    )
+    dense = keras_ls.LabelSmoothingCrossentropy(0.1)
+    logits = lm.predict(x, verbose=0)
+    assert logits.shape == (4, 12, V)
+    expected = float(to_numpy(dense(y, logits, sample_weight=sample_weight)))
+    np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-4)
+    assert widths[-1] == 16  # the backbone's hidden_dim
+    out = lm.generate(x, max_length=12, stop_token_ids=None)
+    assert to_numpy(out["token_ids"]).shape == (4, 12)
