@@ -152,18 +152,9 @@ def fused_values(
     are not `ignore_class` (or `None`). See
     `linear_label_smoothing_crossentropy` for the arguments.
     """
-    _validation.check_choice(weight_layout, "weight_layout", LAYOUTS)
-    _validation.check_choice(convention, "convention", CONVENTIONS)
-    z_loss = _validation.check_number(z_loss, "z_loss", minimum=0.0)
-    if logit_soft_cap is not None:
-        logit_soft_cap = _validation.check_number(
-            logit_soft_cap,
-            "logit_soft_cap",
-            minimum=0.0,
-            exclusive_minimum=True,
-        )
-    if ignore_class is not None:
-        ignore_class = _validation.check_int(ignore_class, "ignore_class")
+    z_loss, logit_soft_cap, ignore_class = _check_options(
+        weight_layout, convention, z_loss, logit_soft_cap, ignore_class
+    )
     eps = epsilon_tensor(label_smoothing, hidden)
     hidden, weight = _tensor(hidden), _tensor(weight)
     bias = None if bias is None else _tensor(bias)
@@ -224,6 +215,20 @@ def fused_values(
     if valid is not None:
         outputs = [ops.where(valid, x, 0.0) for x in outputs]
     return (*outputs, valid)
+
+
+def _check_options(weight_layout, convention, z_loss, cap, ignore_class):
+    """The checked `(z_loss, logit_soft_cap, ignore_class)`."""
+    _validation.check_choice(weight_layout, "weight_layout", LAYOUTS)
+    _validation.check_choice(convention, "convention", CONVENTIONS)
+    z_loss = _validation.check_number(z_loss, "z_loss", minimum=0.0)
+    if cap is not None:
+        cap = _validation.check_number(
+            cap, "logit_soft_cap", minimum=0.0, exclusive_minimum=True
+        )
+    if ignore_class is not None:
+        ignore_class = _validation.check_int(ignore_class, "ignore_class")
+    return z_loss, cap, ignore_class
 
 
 def _config(n, v, tokens, classes, prior, convention, z_loss, cap, layout):
