@@ -118,10 +118,13 @@ def _speed(quick):
     for step in steps.values():
         step(*args)  # compile
     times = {name: [] for name in steps}
-    for _ in range(3 if quick else 10):
-        for name, step in steps.items():
+    order = list(steps)
+    for i in range(3 if quick else 30):
+        # Interleaved, in an order that turns each round, so that no
+        # variant always follows the same one (caches, clocks).
+        for name in order[i % len(order) :] + order[: i % len(order)]:
             start = time.perf_counter()
-            step(*args)
+            steps[name](*args)
             times[name].append(time.perf_counter() - start)
     med = {k: float(np.median(t)) for k, t in times.items()}
     return {

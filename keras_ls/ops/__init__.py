@@ -8,10 +8,6 @@ in the forward and backward passes, and `_gradient` wraps them in one
 custom gradient per backend.
 """
 
-from keras_ls.ops import linear_crossentropy
-
-linear_label_smoothing_crossentropy = (
-    linear_crossentropy.linear_label_smoothing_crossentropy
-)
+from keras_ls.ops.linear_crossentropy import linear_label_smoothing_crossentropy
 
 __all__ = ["linear_label_smoothing_crossentropy"]
