@@ -201,6 +201,18 @@ def smoothed_crossentropy(
     return values
 
 
+# The options of `LabelSmoothingCrossentropy` that its function takes as
+# they are.
+_FUNCTION_OPTIONS = (
+    "from_logits",
+    "sparse",
+    "convention",
+    "prior",
+    "ignore_class",
+    "axis",
+)
+
+
 @keras_ls_export(
     "keras_ls.losses.LabelSmoothingCrossentropy",
     "keras_ls.LabelSmoothingCrossentropy",
@@ -330,12 +342,7 @@ class LabelSmoothingCrossentropy(SmoothingLoss):
             y_true,
             y_pred,
             self.label_smoothing_variable,
-            from_logits=self.from_logits,
-            sparse=self.sparse,
-            convention=self.convention,
-            prior=self.prior,
-            ignore_class=self.ignore_class,
-            axis=self.axis,
+            **{name: getattr(self, name) for name in _FUNCTION_OPTIONS},
         )
 
     def _ignored_positions_mask(self, y_true, values):

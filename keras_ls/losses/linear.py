@@ -64,6 +64,10 @@ def _layer_head(layer):
     return layer.embeddings, "vd", None, cap
 
 
+# The loss's own options that the op takes as they are.
+_OP_OPTIONS = ("convention", "prior", "ignore_class", "z_loss", "chunk_size")
+
+
 @keras_ls_export("keras_ls.losses.FusedTokenMetric")
 class FusedTokenMetric(keras.metrics.Metric):
     """A per-token mean that the fused loss accumulates in its own pass.
@@ -244,12 +248,8 @@ class LinearLabelSmoothingCrossentropy(SmoothingLoss):
             self.label_smoothing_variable,
             weight_layout=layout,
             bias=bias,
-            convention=self.convention,
-            prior=self.prior,
-            ignore_class=self.ignore_class,
-            z_loss=self.z_loss,
             logit_soft_cap=cap,
-            chunk_size=self.chunk_size,
+            **{name: getattr(self, name) for name in _OP_OPTIONS},
         )
         self._stats = (correct, nll)
         return values

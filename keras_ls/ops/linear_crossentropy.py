@@ -174,38 +174,17 @@ def fused_values(
     if bias is not None and bias.dtype != dtype:
         bias = ops.cast(bias, dtype)
     shape = tuple(ids.shape)
+    options = (prior, convention, z_loss, logit_soft_cap, weight_layout)
     if None in shape:
         return _dynamic_tokens(
-            hidden,
-            weight,
-            bias,
-            ids,
-            valid,
-            eps,
-            prior,
-            v,
-            chunk_size,
-            convention,
-            z_loss,
-            logit_soft_cap,
-            weight_layout,
+            hidden, weight, bias, ids, valid, eps, v, chunk_size, options
         )
     n = math.prod(shape)
     if n == 0:
         zeros = ops.zeros(shape, F32)
         return zeros, zeros, zeros, valid
     tokens, classes = _chunks(chunk_size, n, v)
-    cfg = _config(
-        n,
-        v,
-        tokens,
-        classes,
-        prior,
-        convention,
-        z_loss,
-        logit_soft_cap,
-        weight_layout,
-    )
+    cfg = _config(n, v, tokens, classes, *options)
     h2 = ops.reshape(hidden, (n, d))
     flat = ops.reshape(ids, (n,))
     loss, nll, correct = _gradient.fused(
@@ -245,19 +224,7 @@ def _config(n, v, tokens, classes, prior, convention, z_loss, cap, layout):
 
 
 def _dynamic_tokens(
-    hidden,
-    weight,
-    bias,
-    ids,
-    valid,
-    eps,
-    prior,
-    v,
-    chunk_size,
-    convention,
-    z_loss,
-    cap,
-    layout,
+    hidden, weight, bias, ids, valid, eps, v, chunk_size, options
 ):
     """The fused values where the number of tokens is only known when the
     step runs (a TensorFlow graph traced with a `None` batch size).
@@ -273,11 +240,9 @@ def _dynamic_tokens(
     n = ops.shape(flat)[0]
     h2 = ops.concatenate([h2, ops.zeros((tokens, d), h2.dtype)], axis=0)
     flat = ops.concatenate([flat, ops.zeros((tokens,), flat.dtype)], axis=0)
-    cfg = _config(
-        None, v, tokens, classes, prior, convention, z_loss, cap, layout
-    )
+    cfg = _config(None, v, tokens, classes, *options)
     loss, nll, correct = _gradient.fused(
-        h2, weight, bias, flat, eps, prior, cfg
+        h2, weight, bias, flat, eps, options[0], cfg
     )
     outputs = [ops.reshape(x[:n], ops.shape(ids)) for x in (loss, nll, correct)]
     if valid is not None:
