@@ -119,3 +119,14 @@ def value_and_grad(fn, x):
         np.asarray(to_np(keras.ops.cast(value, "float32"))),
         np.asarray(to_np(keras.ops.cast(grad, "float32"))),
     )
+
+
+def small_data(n_train=96, n_test=40, k=3, features=6, seed=0):
+    """Features whose class is the largest of the first k, plus noise."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        x = rng.normal(size=(n, features)).astype("float32")
+        return x, x[:, :k].argmax(-1).astype("int32")
+
+    return make(n_train), make(n_test)

@@ -13,8 +13,8 @@ import pytest
 from keras_ls.experiment import compare
 from keras_ls.experiment import report
 from tests.experiment.test_compare_variants import FAST
-from tests.experiment.test_compare_variants import small_data
 from tests.testing import requires_module
+from tests.testing import small_data
 
 
 def _tightness(features, labels):

@@ -13,6 +13,7 @@ from keras_ls.experiment.variants import groups
 from keras_ls.experiment.variants import parse_variant
 from tests.testing import BACKEND
 from tests.testing import requires_tf
+from tests.testing import small_data
 
 # --- The spec parser (no Keras needed) ---------------------------------
 
@@ -242,17 +243,6 @@ def test_bad_variants_are_refused_before_training(
 
 
 # --- Training: user models and data ------------------------------------
-
-
-def small_data(n_train=96, n_test=40, k=3, features=6, seed=0):
-    """Features whose class is the largest of the first k, plus noise."""
-    rng = np.random.default_rng(seed)
-
-    def make(n):
-        x = rng.normal(size=(n, features)).astype("float32")
-        return x, x[:, :k].argmax(-1).astype("int32")
-
-    return make(n_train), make(n_test)
 
 
 def tiny_net():

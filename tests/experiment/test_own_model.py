@@ -14,17 +14,7 @@ from keras_ls.experiment import compare
 from keras_ls.experiment._progress import Progress
 from keras_ls.experiment._progress import clock_text
 from tests.testing import BACKEND
-
-
-def small_data(n_train=96, n_test=40, k=3, features=6, seed=0):
-    """Features whose class is the largest of the first k, plus noise."""
-    rng = np.random.default_rng(seed)
-
-    def make(n):
-        x = rng.normal(size=(n, features)).astype("float32")
-        return x, x[:, :k].argmax(-1).astype("int32")
-
-    return make(n_train), make(n_test)
+from tests.testing import small_data
 
 
 def tiny_net(activation=None):
